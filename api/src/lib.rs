@@ -1,0 +1,102 @@
+//! ferrocast-api: the REST API under `/api` (accounts, sessions, channels, stream keys, videos),
+//! plus `/healthz` and `/readyz`.
+//!
+//! Routes and the OpenAPI document are registered together (utoipa-axum), so the document served at
+//! `/api/openapi.json` cannot drift from the router. Handlers talk to core's repositories; they never
+//! reach into ingest or media.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub mod error;
+pub mod extract;
+pub mod password;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+pub mod tokens;
+pub mod validate;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use routes::{auth, channels, health, videos};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ferrocast API", description = "Accounts, channels, stream keys and videos of a Ferrocast server."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sign-up, sessions and the signed-in user"),
+        (name = "channels", description = "Channels and their stream keys"),
+        (name = "videos", description = "Live recordings and uploads"),
+        (name = "operations", description = "Health checks"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::ACCESS_COOKIE))));
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(channels::create, channels::list_mine))
+        .routes(routes!(channels::get, channels::update, channels::delete))
+        .routes(routes!(channels::rotate_stream_key))
+        .routes(routes!(channels::videos))
+        .routes(routes!(videos::list))
+        .routes(routes!(videos::get, videos::update, videos::delete))
+}
+
+/// The OpenAPI 3 document of every route [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The API's router with its state; the binary merges it with the origin and web UI.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = api_routes().split_for_parts();
+    let document = std::sync::Arc::new(document);
+    let settings = state.settings.clone();
+    router
+        .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> (axum::http::StatusCode, extract::Json<error::ErrorBody>) {
+    let detail = error::ErrorDetail { code: "method_not_allowed".into(), message: "method not allowed on this path".into(), field: None };
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, extract::Json(error::ErrorBody { error: detail }))
+}

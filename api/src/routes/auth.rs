@@ -1,0 +1,193 @@
+//! Sign-up, login, token refresh with rotation and reuse detection, logout, and `/api/me`.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
+use chrono::{DateTime, Utc};
+use ferrocast_core::db::{refresh_tokens, users};
+use ferrocast_core::ids::new_id;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AuthUser, ClientAddr, Json, ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::state::AppState;
+use crate::{password, tokens, validate};
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// 3–32 of `[a-z0-9_-]`; stored lowercase, unique case-insensitively.
+    pub username: String,
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<users::User> for UserResponse {
+    fn from(user: users::User) -> Self {
+        Self { id: user.id, username: user.username, email: user.email, created_at: user.created_at }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username_or_email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Exchange at `/api/auth/refresh` for a new pair; each may be used once.
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = UserResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn signup(State(state): State<AppState>, Json(request): Json<SignupRequest>) -> Result<impl IntoResponse, ApiError> {
+    let username = validate::username(&request.username)?;
+    let email = validate::email(&request.email)?;
+    validate::password(&request.password)?;
+    let password_hash = password::hash(request.password).await?;
+    let user = users::create(&state.db, &username, &email, &password_hash).await?;
+    tracing::info!(user_id = %user.id, username = %user.username, "account created");
+    Ok((StatusCode::CREATED, Json(UserResponse::from(user))))
+}
+
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse, description = "Also sets the access and refresh cookies"),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    jar: CookieJar,
+    Json(request): Json<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let account = request.username_or_email.trim().to_lowercase();
+    if let Err(wait) = state.login_limiter.check(&account, address, Instant::now()) {
+        tracing::warn!(%address, "login rate limited");
+        return Err(ApiError::TooManyRequests { retry_after_secs: wait.as_secs().max(1) });
+    }
+    let credentials = users::find_credentials(&state.db, &account).await?;
+    let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    if !password::verify(request.password, stored_hash).await? {
+        state.login_limiter.record_failure(&account, address, Instant::now());
+        tracing::info!(%address, "login failed");
+        return Err(ApiError::BadCredentials);
+    }
+    let user = credentials.ok_or(ApiError::BadCredentials)?.user;
+    state.login_limiter.record_success(&account);
+    let tokens = start_session(&state, &user.id, &new_id()).await?;
+    Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
+}
+
+/// Issues an access token and a refresh token in the login session `family_id`.
+async fn start_session(state: &AppState, user_id: &str, family_id: &str) -> Result<TokenResponse, ApiError> {
+    let access_token = state.jwt.issue(user_id).map_err(ApiError::internal)?;
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let expires_at = Utc::now() + chrono::Duration::seconds(state.settings.refresh_token_ttl_secs as i64);
+    refresh_tokens::insert(&state.db, user_id, family_id, &refresh_hash, expires_at).await?;
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: state.jwt.ttl_secs(), refresh_token })
+}
+
+fn session_cookie(state: &AppState, name: &'static str, value: String, path: &'static str, max_age_secs: u64) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.secure_cookies)
+        .path(path)
+        .max_age(time_secs(max_age_secs))
+        .build()
+}
+
+fn time_secs(secs: u64) -> time::Duration {
+    time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+fn with_session_cookies(state: &AppState, jar: CookieJar, tokens: &TokenResponse) -> CookieJar {
+    jar.add(session_cookie(state, ACCESS_COOKIE, tokens.access_token.clone(), "/", tokens.expires_in)).add(session_cookie(
+        state,
+        REFRESH_COOKIE,
+        tokens.refresh_token.clone(),
+        "/api/auth",
+        state.settings.refresh_token_ttl_secs,
+    ))
+}
+
+fn without_session_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
+    jar.add(session_cookie(state, ACCESS_COOKIE, String::new(), "/", 0)).add(session_cookie(
+        state,
+        REFRESH_COOKIE,
+        String::new(),
+        "/api/auth",
+        0,
+    ))
+}
+
+/// The refresh token from a JSON body `{refresh_token}` or, when the body is empty, the cookie.
+fn presented_refresh_token(jar: &CookieJar, body: &Bytes) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(jar.get(REFRESH_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()));
+    }
+    let request: RefreshRequest = serde_json::from_slice(body).map_err(|e| ApiError::validation("refresh_token", e.to_string()))?;
+    Ok(Some(request.refresh_token))
+}
+
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Optional: the refresh cookie is used when the body is empty"),
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
+pub async fn refresh(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let presented = presented_refresh_token(&jar, &body)?.ok_or(ApiError::Unauthorized)?;
+    let token = refresh_tokens::find_by_hash(&state.db, &tokens::hash_refresh_token(&presented)).await?.ok_or(ApiError::Unauthorized)?;
+    if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
+        return Err(ApiError::Unauthorized);
+    }
+    // Exactly one exchange of a token wins; a second one means the token was copied.
+    if token.used_at.is_some() || !refresh_tokens::mark_used(&state.db, &token.id).await? {
+        refresh_tokens::revoke_family(&state.db, &token.family_id).await?;
+        tracing::warn!(user_id = %token.user_id, "refresh token reused; session revoked");
+        return Err(ApiError::Unauthorized);
+    }
+    let tokens = start_session(&state, &token.user_id, &token.family_id).await?;
+    Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
+}
+
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Optional: the refresh cookie is used when the body is empty"),
+    responses((status = 204, description = "Session revoked and cookies cleared")))]
+pub async fn logout(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    if let Some(presented) = presented_refresh_token(&jar, &body)? {
+        if let Some(token) = refresh_tokens::find_by_hash(&state.db, &tokens::hash_refresh_token(&presented)).await? {
+            refresh_tokens::revoke_family(&state.db, &token.family_id).await?;
+        }
+    }
+    Ok((StatusCode::NO_CONTENT, without_session_cookies(&state, jar)))
+}
+
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserResponse>, ApiError> {
+    let user = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(Json(user.into()))
+}

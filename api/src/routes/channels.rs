@@ -1,0 +1,179 @@
+//! Channels and their stream keys. A key is returned only in the response that created it
+//! (channel creation, rotation) and never logged.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use ferrocast_core::db::channels::{self, Channel};
+use ferrocast_core::db::videos;
+use ferrocast_core::stream_key;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::videos::{Page, VideoList};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AuthUser, Json, MaybeUser};
+use crate::state::AppState;
+use crate::validate;
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelResponse {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// The owner's username.
+    pub owner: String,
+    /// Whether the channel is streaming right now.
+    pub live: bool,
+    /// The live video's id while live.
+    pub live_video_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Channel> for ChannelResponse {
+    fn from(c: Channel) -> Self {
+        Self {
+            id: c.id,
+            slug: c.slug,
+            title: c.title,
+            description: c.description,
+            owner: c.owner_username,
+            live: c.live_video_id.is_some(),
+            live_video_id: c.live_video_id,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// A channel together with its stream key, returned once when the channel is created.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedChannelResponse {
+    #[serde(flatten)]
+    pub channel: ChannelResponse,
+    /// Paste into OBS as the stream key; it is not shown again.
+    pub stream_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StreamKeyResponse {
+    /// The new key; the previous one stopped working with this response.
+    pub stream_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelList {
+    pub items: Vec<ChannelResponse>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateChannelRequest {
+    /// 3–48 of `[a-z0-9-]`, unique; the channel's address (`/c/{slug}`).
+    pub slug: String,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateChannelRequest {
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The channel named by `slug` if `user` owns it: 404 when it does not exist, 403 when it is someone else's.
+async fn owned_channel(state: &AppState, slug: &str, user: &AuthUser) -> Result<Channel, ApiError> {
+    let channel = channels::find_by_slug(&state.db, slug).await?.ok_or(ApiError::NotFound)?;
+    if channel.owner_id != user.id {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(channel)
+}
+
+#[utoipa::path(post, path = "/api/channels", tag = "channels", request_body = CreateChannelRequest, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = CreatedChannelResponse), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(request): Json<CreateChannelRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let slug = validate::slug(&request.slug)?;
+    let title = validate::title(&request.title)?;
+    let description = validate::description(request.description.as_deref().unwrap_or(""))?;
+    let key = stream_key::generate();
+    let channel = channels::create(&state.db, &user.id, &slug, &title, &description, &key.hash).await?;
+    tracing::info!(channel_id = %channel.id, slug = %channel.slug, "channel created");
+    Ok((StatusCode::CREATED, Json(CreatedChannelResponse { channel: channel.into(), stream_key: key.plain })))
+}
+
+#[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ChannelList, description = "The signed-in user's channels"), (status = 401, body = ErrorBody)))]
+pub async fn list_mine(State(state): State<AppState>, user: AuthUser) -> Result<Json<ChannelList>, ApiError> {
+    let items = channels::list_by_owner(&state.db, &user.id).await?;
+    Ok(Json(ChannelList { items: items.into_iter().map(Into::into).collect() }))
+}
+
+#[utoipa::path(get, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)),
+    responses((status = 200, body = ChannelResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Json<ChannelResponse>, ApiError> {
+    let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(channel.into()))
+}
+
+#[utoipa::path(patch, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), request_body = UpdateChannelRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ChannelResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(slug): Path<String>,
+    Json(request): Json<UpdateChannelRequest>,
+) -> Result<Json<ChannelResponse>, ApiError> {
+    let channel = owned_channel(&state, &slug, &user).await?;
+    let title = request.title.as_deref().map(validate::title).transpose()?;
+    let description = request.description.as_deref().map(validate::description).transpose()?;
+    let updated = channels::update(&state.db, &channel.id, title.as_deref(), description.as_deref()).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(updated.into()))
+}
+
+#[utoipa::path(delete, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Deleted with its videos"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+    let channel = owned_channel(&state, &slug, &user).await?;
+    channels::delete(&state.db, &channel.id).await?;
+    tracing::info!(channel_id = %channel.id, "channel deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/channels/{slug}/stream-key", tag = "channels", params(("slug" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = StreamKeyResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate_stream_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(slug): Path<String>,
+) -> Result<Json<StreamKeyResponse>, ApiError> {
+    let channel = owned_channel(&state, &slug, &user).await?;
+    let key = stream_key::generate();
+    if !channels::set_stream_key_hash(&state.db, &channel.id, &key.hash).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(channel_id = %channel.id, "stream key rotated");
+    Ok(Json(StreamKeyResponse { stream_key: key.plain }))
+}
+
+#[utoipa::path(get, path = "/api/channels/{slug}/videos", tag = "channels", params(("slug" = String, Path), Page),
+    responses((status = 200, body = VideoList, description = "Newest first; the owner also sees unlisted, private, processing and failed videos"),
+        (status = 404, body = ErrorBody)))]
+pub async fn videos(
+    State(state): State<AppState>,
+    viewer: MaybeUser,
+    Path(slug): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<VideoList>, ApiError> {
+    let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;
+    let is_owner = viewer.0.as_deref() == Some(channel.owner_id.as_str());
+    let (limit, before) = page.validate()?;
+    let items = videos::list_by_channel(&state.db, &channel.id, is_owner, limit + 1, before).await?;
+    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref())))
+}

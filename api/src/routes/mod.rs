@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per resource.
+
+pub mod auth;
+pub mod channels;
+pub mod health;
+pub mod videos;

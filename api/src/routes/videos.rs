@@ -1,0 +1,173 @@
+//! Videos: the public listing, one video, and the owner's edits. Private videos exist only for
+//! their owner: to anyone else they are 404, exactly like an id that was never issued.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
+use ferrocast_core::ids::is_valid_id;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AuthUser, Json, MaybeUser};
+use crate::state::AppState;
+use crate::validate;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+}
+
+impl Page {
+    pub fn validate(&self) -> Result<(u32, Option<&str>), ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::validation("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        let cursor = self.cursor.as_deref().filter(|c| !c.is_empty());
+        if cursor.is_some_and(|c| !is_valid_id(c)) {
+            return Err(ApiError::validation("cursor", "is not a cursor this server issued"));
+        }
+        Ok((limit, cursor))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VideoChannel {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VideoResponse {
+    pub id: String,
+    pub channel: VideoChannel,
+    pub kind: VideoKind,
+    pub status: VideoStatus,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// Length in seconds, once known.
+    pub duration_secs: Option<f64>,
+    /// Why processing failed, in words for the owner; present when `status` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether the signed-in user owns this video.
+    pub owned: bool,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl VideoResponse {
+    fn new(video: Video, viewer: Option<&str>) -> Self {
+        Self {
+            owned: viewer == Some(video.owner_id.as_str()),
+            channel: VideoChannel { id: video.channel_id, slug: video.channel_slug, title: video.channel_title },
+            id: video.id,
+            kind: video.kind,
+            status: video.status,
+            title: video.title,
+            description: video.description,
+            visibility: video.visibility,
+            duration_secs: video.duration_ms.map(|ms| ms as f64 / 1000.0),
+            error: video.error.filter(|_| video.status == VideoStatus::Failed),
+            created_at: video.created_at,
+            ended_at: video.ended_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VideoList {
+    pub items: Vec<VideoResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl VideoList {
+    /// A page from up to `limit + 1` fetched rows: the extra row only tells that another page exists.
+    pub fn new(mut videos: Vec<Video>, limit: u32, viewer: Option<&str>) -> Self {
+        let more = videos.len() > limit as usize;
+        videos.truncate(limit as usize);
+        let next_cursor = videos.last().filter(|_| more).map(|v| v.id.clone());
+        Self { items: videos.into_iter().map(|v| VideoResponse::new(v, viewer)).collect(), next_cursor }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateVideoRequest {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+}
+
+/// The video if `viewer` may see it: public and unlisted for anyone with the id, private for the owner.
+async fn visible_video(state: &AppState, id: &str, viewer: Option<&str>) -> Result<Video, ApiError> {
+    if !is_valid_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    let video = videos::find(&state.db, id).await?.ok_or(ApiError::NotFound)?;
+    if video.visibility == Visibility::Private && viewer != Some(video.owner_id.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(video)
+}
+
+async fn owned_video(state: &AppState, id: &str, user: &AuthUser) -> Result<Video, ApiError> {
+    let video = visible_video(state, id, Some(&user.id)).await?;
+    if video.owner_id != user.id {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(video)
+}
+
+#[utoipa::path(get, path = "/api/videos", tag = "videos", params(Page),
+    responses((status = 200, body = VideoList, description = "Public videos that are live or ready, newest first"), (status = 422, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, viewer: MaybeUser, Query(page): Query<Page>) -> Result<Json<VideoList>, ApiError> {
+    let (limit, before) = page.validate()?;
+    let items = videos::list_public(&state.db, limit + 1, before).await?;
+    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref())))
+}
+
+#[utoipa::path(get, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)),
+    responses((status = 200, body = VideoResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, viewer: MaybeUser, Path(id): Path<String>) -> Result<Json<VideoResponse>, ApiError> {
+    let video = visible_video(&state, &id, viewer.0.as_deref()).await?;
+    Ok(Json(VideoResponse::new(video, viewer.0.as_deref())))
+}
+
+#[utoipa::path(patch, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)), request_body = UpdateVideoRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = VideoResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(request): Json<UpdateVideoRequest>,
+) -> Result<Json<VideoResponse>, ApiError> {
+    let video = owned_video(&state, &id, &user).await?;
+    let title = request.title.as_deref().map(validate::title).transpose()?;
+    let description = request.description.as_deref().map(validate::description).transpose()?;
+    let updated = videos::update(&state.db, &video.id, title.as_deref(), description.as_deref(), request.visibility)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(VideoResponse::new(updated, Some(&user.id))))
+}
+
+#[utoipa::path(delete, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let video = owned_video(&state, &id, &user).await?;
+    videos::delete(&state.db, &video.id).await?;
+    tracing::info!(video_id = %video.id, "video deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

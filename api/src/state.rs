@@ -1,0 +1,52 @@
+//! What every handler can reach: the database, the token keys, the login limiter and the few
+//! settings handlers need. Cheap to clone (everything shared is behind an `Arc`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_core::config::{Config, Secret};
+use ferrocast_core::Db;
+
+use crate::rate_limit::LoginLimiter;
+use crate::tokens::JwtKeys;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub jwt: Arc<JwtKeys>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub settings: Arc<Settings>,
+}
+
+/// The slice of [`Config`] the API reads at request time.
+pub struct Settings {
+    pub public_url: String,
+    pub refresh_token_ttl_secs: u64,
+    /// Cookies get `Secure` when the server is reached over https.
+    pub secure_cookies: bool,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: &Config, jwt_secret: &Secret) -> Self {
+        let public_url = config.public_url();
+        let auth = &config.auth;
+        Self {
+            db,
+            jwt: Arc::new(JwtKeys::new(jwt_secret.expose().as_bytes(), public_url.clone(), auth.access_token_ttl_secs)),
+            login_limiter: Arc::new(LoginLimiter::new(
+                Duration::from_secs(auth.login_window_secs),
+                auth.login_max_failures_per_account,
+                auth.login_max_failures_per_address,
+            )),
+            settings: Arc::new(Settings {
+                secure_cookies: public_url.starts_with("https://"),
+                public_url,
+                refresh_token_ttl_secs: auth.refresh_token_ttl_secs,
+                max_body_bytes: config.http.max_body_bytes,
+                request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+            }),
+        }
+    }
+}

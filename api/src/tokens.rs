@@ -1,0 +1,79 @@
+//! Session tokens. Access tokens are short-lived HS256 JWTs (`sub`, `iat`, `exp`, `iss`, all
+//! required and checked); refresh tokens are opaque random strings stored only as SHA-256 hashes
+//! (see `ferrocast_core::db::refresh_tokens` for rotation and reuse detection).
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// Seconds of clock skew tolerated on `exp` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    ttl_secs: u64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], issuer: String, ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_required_spec_claims(&["sub", "iat", "exp", "iss"]);
+        validation.leeway = LEEWAY_SECS;
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, issuer, ttl_secs }
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    pub fn issue(&self, user_id: &str) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims { sub: user_id.to_string(), iat: now, exp: now + self.ttl_secs as i64, iss: self.issuer.clone() };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// The user id in a valid token. Any other algorithm (including `none`), a bad signature, a
+    /// wrong issuer or an expired token is `None`.
+    pub fn verify(&self, token: &str) -> Option<String> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims.sub)
+    }
+}
+
+/// A new opaque refresh token and the hash the database keeps.
+pub fn new_refresh_token() -> (String, String) {
+    let token = format!("rt_{}", ferrocast_core::stream_key::random_hex(32));
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
+pub fn hash_refresh_token(token: &str) -> String {
+    // Same construction as stream keys: a full-entropy secret needs no slow hash.
+    ferrocast_core::stream_key::hash(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_others_do_not() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "http://localhost:8080".into(), 60);
+        let token = keys.issue("user-1").expect("issue");
+        assert_eq!(keys.verify(&token).as_deref(), Some("user-1"));
+        let other_issuer = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "https://elsewhere".into(), 60);
+        assert_eq!(other_issuer.verify(&token), None);
+        let other_secret = JwtKeys::new(b"another-secret-another-secret-xx", "http://localhost:8080".into(), 60);
+        assert_eq!(other_secret.verify(&token), None);
+    }
+}

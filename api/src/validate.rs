@@ -1,0 +1,116 @@
+//! Input rules for accounts, channels and videos. Each normaliser returns the canonical form (trimmed,
+//! lowercased where identity is case-insensitive) or a 422 naming the field.
+
+use crate::error::ApiError;
+
+pub const USERNAME_LEN: (usize, usize) = (3, 32);
+pub const SLUG_LEN: (usize, usize) = (3, 48);
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Caps the work one login can ask of argon2.
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+pub const EMAIL_MAX_BYTES: usize = 254;
+pub const TITLE_MAX_CHARS: usize = 120;
+pub const DESCRIPTION_MAX_CHARS: usize = 5000;
+
+fn charset_and_length(
+    field: &str,
+    value: &str,
+    (min, max): (usize, usize),
+    allowed: impl Fn(u8) -> bool,
+    charset: &str,
+) -> Result<(), ApiError> {
+    if value.len() < min || value.len() > max {
+        return Err(ApiError::validation(field, format!("must be {min} to {max} characters long")));
+    }
+    if !value.bytes().all(allowed) {
+        return Err(ApiError::validation(field, format!("may only contain {charset}")));
+    }
+    Ok(())
+}
+
+pub fn username(raw: &str) -> Result<String, ApiError> {
+    let value = raw.trim().to_lowercase();
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+    charset_and_length("username", &value, USERNAME_LEN, allowed, "letters, digits, '_' and '-'")?;
+    Ok(value)
+}
+
+pub fn email(raw: &str) -> Result<String, ApiError> {
+    let value = raw.trim().to_lowercase();
+    let well_formed = match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+        }
+        None => false,
+    };
+    if !well_formed || value.len() > EMAIL_MAX_BYTES || value.chars().any(char::is_whitespace) {
+        return Err(ApiError::validation("email", "must be an email address like name@example.com"));
+    }
+    Ok(value)
+}
+
+pub fn password(raw: &str) -> Result<(), ApiError> {
+    if raw.chars().count() < PASSWORD_MIN_CHARS {
+        return Err(ApiError::validation("password", format!("must be at least {PASSWORD_MIN_CHARS} characters long")));
+    }
+    if raw.len() > PASSWORD_MAX_BYTES {
+        return Err(ApiError::validation("password", format!("must be at most {PASSWORD_MAX_BYTES} bytes long")));
+    }
+    Ok(())
+}
+
+pub fn slug(raw: &str) -> Result<String, ApiError> {
+    let value = raw.trim().to_lowercase();
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    charset_and_length("slug", &value, SLUG_LEN, allowed, "letters, digits and '-'")?;
+    Ok(value)
+}
+
+pub fn title(raw: &str) -> Result<String, ApiError> {
+    let value = raw.trim();
+    let chars = value.chars().count();
+    if chars == 0 || chars > TITLE_MAX_CHARS {
+        return Err(ApiError::validation("title", format!("must be 1 to {TITLE_MAX_CHARS} characters long")));
+    }
+    Ok(value.to_string())
+}
+
+pub fn description(raw: &str) -> Result<String, ApiError> {
+    let value = raw.trim();
+    if value.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(ApiError::validation("description", format!("must be at most {DESCRIPTION_MAX_CHARS} characters long")));
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_checked() {
+        assert_eq!(username(" Alice_01 ").ok().as_deref(), Some("alice_01"));
+        assert!(username("ab").is_err());
+        assert!(username(&"a".repeat(33)).is_err());
+        assert!(username("al ice").is_err());
+        assert!(username("álice").is_err());
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert_eq!(email("Keerti@Example.COM").ok().as_deref(), Some("keerti@example.com"));
+        for bad in ["keerti", "@example.com", "k@localhost", "k@.com", "k@@example.com", "k l@example.com"] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_slugs() {
+        assert!(password("1234567").is_err());
+        assert!(password("12345678").is_ok());
+        assert!(password(&"x".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
+        assert_eq!(slug("My-Show").ok().as_deref(), Some("my-show"));
+        assert!(slug("my_show").is_err());
+        assert!(title("   ").is_err());
+    }
+}

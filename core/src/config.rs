@@ -1,0 +1,326 @@
+//! Typed configuration, loaded from an optional TOML file and overridden by `FERROCAST_*`
+//! environment variables.
+//!
+//! Top-level keys map to `FERROCAST_<KEY>` (`http_addr` ← `FERROCAST_HTTP_ADDR`); keys inside a
+//! section use a double underscore (`[auth] access_token_ttl_secs` ←
+//! `FERROCAST_AUTH__ACCESS_TOKEN_TTL_SECS`). Every limit lives here with its default in a
+//! `DEFAULT_*` const; docs/operations.md lists them all. Secrets are wrapped in [`Secret`], whose
+//! `Debug` never prints them.
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8080";
+pub const DEFAULT_RTMP_ADDR: &str = "0.0.0.0:1935";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+pub const DEFAULT_HTTP_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_HTTP_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
+pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
+pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
+
+/// The file, inside the data dir, that keeps a generated JWT secret.
+pub const JWT_SECRET_FILE: &str = "jwt_secret";
+/// The SQLite database file used when no `database_url` is set.
+pub const SQLITE_FILE: &str = "ferrocast.db";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server (API, origin, web UI) listens.
+    pub http_addr: SocketAddr,
+    /// Where the RTMP listener accepts publishers.
+    pub rtmp_addr: SocketAddr,
+    /// Root of everything Ferrocast keeps on local disk.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects Postgres; unset means a SQLite file in the data dir.
+    pub database_url: Option<Secret>,
+    /// HS256 key for access tokens; unset means one is generated once into the data dir.
+    pub jwt_secret: Option<Secret>,
+    /// How links to this server are written (`https://…` also marks cookies Secure).
+    pub public_url: Option<String>,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest JSON request body accepted by the API.
+    pub max_body_bytes: usize,
+    /// A request still running after this long gets 408.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins for one account inside `login_window_secs` before it answers 429.
+    pub login_max_failures_per_account: u32,
+    /// Failed logins from one client address inside `login_window_secs` before it answers 429.
+    pub login_max_failures_per_address: u32,
+    pub login_window_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: parse_default_addr(DEFAULT_HTTP_ADDR),
+            rtmp_addr: parse_default_addr(DEFAULT_RTMP_ADDR),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            jwt_secret: None,
+            public_url: None,
+            log_format: LogFormat::Text,
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+fn parse_default_addr(addr: &str) -> SocketAddr {
+    addr.parse().unwrap_or_else(|_| unreachable!("default address {addr} parses"))
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: DEFAULT_DB_MAX_CONNECTIONS, acquire_timeout_secs: DEFAULT_DB_ACQUIRE_TIMEOUT_SECS }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: DEFAULT_HTTP_MAX_BODY_BYTES, request_timeout_secs: DEFAULT_HTTP_REQUEST_TIMEOUT_SECS }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: DEFAULT_ACCESS_TOKEN_TTL_SECS,
+            refresh_token_ttl_secs: DEFAULT_REFRESH_TOKEN_TTL_SECS,
+            login_max_failures_per_account: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+            login_max_failures_per_address: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
+            login_window_secs: DEFAULT_LOGIN_WINDOW_SECS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("public_url must start with http:// or https://, got {0:?}")]
+    PublicUrl(String),
+    #[error("jwt_secret must be at least 32 bytes long")]
+    ShortJwtSecret,
+    #[error("cannot use data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then `FERROCAST_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::MissingFile(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // FERROCAST_CONFIG names the file itself (read by the CLI), not a setting.
+        let env = Env::prefixed("FERROCAST_").split("__").ignore(&["config"]);
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::PublicUrl(url.clone()));
+            }
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose().len() < 32 {
+                return Err(ConfigError::ShortJwtSecret);
+            }
+        }
+        Ok(())
+    }
+
+    /// The base URL links are written with, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let port = self.http_addr.port();
+                format!("http://localhost:{port}")
+            }
+        }
+    }
+
+    /// The database URL with any password hidden, for start-up logs.
+    pub fn database_description(&self) -> String {
+        match &self.database_url {
+            Some(url) => redact_url_password(url.expose()),
+            None => format!("sqlite:{}", self.data_dir.join(SQLITE_FILE).display()),
+        }
+    }
+
+    /// The configured JWT secret, or the one generated into the data dir on first start
+    /// (created with mode 0600 so only the server's user can read it).
+    pub fn resolve_jwt_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.clone());
+        }
+        let path = self.data_dir.join(JWT_SECRET_FILE);
+        let data_dir_error = |source| ConfigError::DataDir { path: path.clone(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(existing) if existing.trim().len() >= 32 => return Ok(Secret::new(existing.trim())),
+            Ok(_) => return Err(ConfigError::ShortJwtSecret),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(data_dir_error(e)),
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(data_dir_error)?;
+        let secret = crate::stream_key::random_hex(32);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(data_dir_error)?;
+        file.write_all(secret.as_bytes()).map_err(data_dir_error)?;
+        Ok(Secret::new(secret))
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    // scheme://user:password@host/... → scheme://user:***@host/...
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, host)) = rest.split_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// A string that must not appear in logs: `Debug` prints `Secret(***)`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "ferrocast.toml",
+                "http_addr = \"127.0.0.1:9000\"\ndata_dir = \"/srv/ferrocast\"\n[auth]\nlogin_window_secs = 60\n",
+            )?;
+            jail.set_env("FERROCAST_HTTP_ADDR", "127.0.0.1:9100");
+            jail.set_env("FERROCAST_AUTH__ACCESS_TOKEN_TTL_SECS", "120");
+            jail.set_env("FERROCAST_JWT_SECRET", "12345678901234567890123456789012");
+            let config = Config::load(Some(Path::new("ferrocast.toml"))).expect("config loads");
+            assert_eq!(config.http_addr.to_string(), "127.0.0.1:9100");
+            assert_eq!(config.data_dir, PathBuf::from("/srv/ferrocast"));
+            assert_eq!(config.rtmp_addr.to_string(), DEFAULT_RTMP_ADDR);
+            assert_eq!(config.auth.login_window_secs, 60);
+            assert_eq!(config.auth.access_token_ttl_secs, 120);
+            assert_eq!(config.jwt_secret.as_ref().map(Secret::expose), Some("12345678901234567890123456789012"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "htp_addr = \"127.0.0.1:1\"\n")?;
+            let err = Config::load(Some(Path::new("typo.toml"))).expect_err("typo rejected");
+            assert!(err.to_string().contains("htp_addr"), "{err}");
+            jail.set_env("FERROCAST_RTMP_ADDR", "not an address");
+            let err = Config::load(None).expect_err("bad address rejected");
+            assert!(err.to_string().to_lowercase().contains("rtmp_addr"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config {
+            jwt_secret: Some(Secret::new("super-secret-value-that-is-long-enough")),
+            database_url: Some(Secret::new("postgres://app:hunter2@db/ferrocast")),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("super-secret"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert_eq!(config.database_description(), "postgres://app:***@db/ferrocast");
+    }
+
+    #[test]
+    fn generated_jwt_secret_is_persisted_private_and_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let first = config.resolve_jwt_secret().expect("generated");
+        let second = config.resolve_jwt_secret().expect("read back");
+        assert_eq!(first, second);
+        assert!(first.expose().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join("data").join(JWT_SECRET_FILE)).expect("file");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Channels: what a streamer publishes to. Each has one stream key, stored as its hash
+//! (see [`crate::stream_key`]); the plain key is never read back from here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{now, on_pool, Db, DbError};
+use crate::ids::new_id;
+use crate::stream_key;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Channel {
+    pub id: String,
+    pub owner_id: String,
+    pub owner_username: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// The video being streamed right now, if any.
+    pub live_video_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every read goes through this select so a channel always comes with its owner's name and live video.
+const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, \
+    (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' ORDER BY v.id DESC LIMIT 1) AS live_video_id, \
+    c.created_at, c.updated_at \
+    FROM channels c JOIN users u ON u.id = c.owner_id";
+
+/// Creates a channel with the given key hash; a taken slug is [`DbError::Conflict`].
+pub async fn create(
+    db: &Db,
+    owner_id: &str,
+    slug: &str,
+    title: &str,
+    description: &str,
+    stream_key_hash: &str,
+) -> Result<Channel, DbError> {
+    let sql = "INSERT INTO channels (id, owner_id, slug, title, description, stream_key_hash, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+    let id = new_id();
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(&id)
+        .bind(owner_id)
+        .bind(slug)
+        .bind(title)
+        .bind(description)
+        .bind(stream_key_hash)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    find_by_id(db, &id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Channel>, DbError> {
+    let sql = format!("{SELECT} WHERE c.id = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Channel>(&sql).bind(id).fetch_optional(pool).await)?)
+}
+
+pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Channel>, DbError> {
+    let sql = format!("{SELECT} WHERE c.slug = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Channel>(&sql).bind(slug).fetch_optional(pool).await)?)
+}
+
+/// The channel a presented stream key opens, or `None` for "no such key": one equality lookup on
+/// the unique index over the key's hash. Called by the RTMP listener on every publish.
+pub async fn find_by_stream_key(db: &Db, presented_key: &str) -> Result<Option<Channel>, DbError> {
+    let sql = format!("{SELECT} WHERE c.stream_key_hash = $1");
+    let hash = stream_key::hash(presented_key);
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Channel>(&sql).bind(&hash).fetch_optional(pool).await)?)
+}
+
+/// A user's channels, oldest first.
+pub async fn list_by_owner(db: &Db, owner_id: &str) -> Result<Vec<Channel>, DbError> {
+    let sql = format!("{SELECT} WHERE c.owner_id = $1 ORDER BY c.id");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Channel>(&sql).bind(owner_id).fetch_all(pool).await)?)
+}
+
+/// Changes title and/or description; `None` leaves a field as it is.
+pub async fn update(db: &Db, id: &str, title: Option<&str>, description: Option<&str>) -> Result<Option<Channel>, DbError> {
+    let sql = "UPDATE channels SET title = COALESCE($2, title), description = COALESCE($3, description), updated_at = $4 WHERE id = $1";
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(title)
+        .bind(description)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    find_by_id(db, id).await
+}
+
+/// Replaces the key hash: the old key stops opening the channel with this statement's commit.
+pub async fn set_stream_key_hash(db: &Db, id: &str, stream_key_hash: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE channels SET stream_key_hash = $2, updated_at = $3 WHERE id = $1";
+    let rows =
+        on_pool!(db, |pool| sqlx::query(sql).bind(id).bind(stream_key_hash).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(rows == 1)
+}
+
+/// Deletes a channel and, by cascade, its videos' rows.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
+    let rows =
+        on_pool!(db, |pool| sqlx::query("DELETE FROM channels WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(rows == 1)
+}

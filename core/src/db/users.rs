@@ -1,0 +1,57 @@
+//! Accounts. Usernames and emails arrive already normalised to lowercase by the API, so the plain
+//! UNIQUE constraints make them unique case-insensitively on both engines.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{now, on_pool, Db, DbError};
+use crate::ids::new_id;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user with the password hash, only for checking a login.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UserCredentials {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub password_hash: String,
+}
+
+const USER_COLUMNS: &str = "id, username, email, created_at, updated_at";
+
+/// Creates a user; a taken username or email is [`DbError::Conflict`] naming the column.
+pub async fn create(db: &Db, username: &str, email: &str, password_hash: &str) -> Result<User, DbError> {
+    let now = now();
+    let sql = format!(
+        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {USER_COLUMNS}"
+    );
+    let id = new_id();
+    let user = on_pool!(db, |pool| sqlx::query_as::<_, User>(&sql)
+        .bind(&id)
+        .bind(username)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await)?;
+    Ok(user)
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)?)
+}
+
+/// The account a login names, by username or by email (both stored lowercase).
+pub async fn find_credentials(db: &Db, username_or_email: &str) -> Result<Option<UserCredentials>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 OR email = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, UserCredentials>(&sql).bind(username_or_email).fetch_optional(pool).await)?)
+}

@@ -1,0 +1,184 @@
+//! Videos: live recordings and uploads. The live and upload paths create and advance them; the API
+//! lists, shows, edits and deletes them. Listing is keyset-paginated on the time-ordered id.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{now, on_pool, Db, DbError};
+use crate::ids::new_id;
+
+/// Declares a text-stored enum: its wire/database spelling, parsing, and serde in one place.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(value: String) -> Result<Self, UnknownValue> {
+                match value.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(UnknownValue(value)),
+                }
+            }
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown value {0:?} in the database")]
+pub struct UnknownValue(String);
+
+text_enum!(
+    /// Where a video came from.
+    VideoKind { Live => "live", Upload => "upload" }
+);
+text_enum!(
+    /// Where a video is in its life: `live` while streamed, `processing` while transcoded,
+    /// then `ready`, or `failed` with an error message.
+    VideoStatus { Live => "live", Processing => "processing", Ready => "ready", Failed => "failed" }
+);
+text_enum!(
+    /// Who may watch: everyone (and listed), anyone with the link, or the owner only.
+    Visibility { Public => "public", Unlisted => "unlisted", Private => "private" }
+);
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Video {
+    pub id: String,
+    pub channel_id: String,
+    pub channel_slug: String,
+    pub channel_title: String,
+    pub owner_id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: VideoKind,
+    #[sqlx(try_from = "String")]
+    pub status: VideoStatus,
+    pub title: String,
+    pub description: String,
+    #[sqlx(try_from = "String")]
+    pub visibility: Visibility,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+const SELECT: &str = "SELECT v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
+    v.kind, v.status, v.title, v.description, v.visibility, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at \
+    FROM videos v JOIN channels c ON c.id = v.channel_id";
+
+pub struct NewVideo<'a> {
+    pub channel_id: &'a str,
+    pub kind: VideoKind,
+    pub status: VideoStatus,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub visibility: Visibility,
+}
+
+pub async fn create(db: &Db, new: NewVideo<'_>) -> Result<Video, DbError> {
+    let sql = "INSERT INTO videos (id, channel_id, kind, status, title, description, visibility, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+    let id = new_id();
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(&id)
+        .bind(new.channel_id)
+        .bind(new.kind.as_str())
+        .bind(new.status.as_str())
+        .bind(new.title)
+        .bind(new.description)
+        .bind(new.visibility.as_str())
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    find(db, &id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<Video>, DbError> {
+    let sql = format!("{SELECT} WHERE v.id = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Video>(&sql).bind(id).fetch_optional(pool).await)?)
+}
+
+/// Public videos that can be watched (live or ready), newest first, `limit` at a time, starting
+/// after the id `before` (the previous page's last id).
+pub async fn list_public(db: &Db, limit: u32, before: Option<&str>) -> Result<Vec<Video>, DbError> {
+    let sql = format!(
+        "{SELECT} WHERE v.visibility = 'public' AND v.status IN ('live', 'ready') AND ($1 IS NULL OR v.id < $1) \
+         ORDER BY v.id DESC LIMIT $2"
+    );
+    let before = before.map(str::to_string);
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Video>(&sql).bind(&before).bind(i64::from(limit)).fetch_all(pool).await)?)
+}
+
+/// A channel's videos, newest first. `all` includes unlisted, private, processing and failed ones
+/// (for the owner); otherwise only what [`list_public`] would show.
+pub async fn list_by_channel(db: &Db, channel_id: &str, all: bool, limit: u32, before: Option<&str>) -> Result<Vec<Video>, DbError> {
+    let sql = format!(
+        "{SELECT} WHERE v.channel_id = $1 AND ($2 OR (v.visibility = 'public' AND v.status IN ('live', 'ready'))) \
+         AND ($3 IS NULL OR v.id < $3) ORDER BY v.id DESC LIMIT $4"
+    );
+    let before = before.map(str::to_string);
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Video>(&sql)
+        .bind(channel_id)
+        .bind(all)
+        .bind(&before)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Edits what the owner may edit; `None` leaves a field as it is.
+pub async fn update(
+    db: &Db,
+    id: &str,
+    title: Option<&str>,
+    description: Option<&str>,
+    visibility: Option<Visibility>,
+) -> Result<Option<Video>, DbError> {
+    let sql = "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description), \
+               visibility = COALESCE($4, visibility), updated_at = $5 WHERE id = $1";
+    let visibility = visibility.map(Visibility::as_str);
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(title)
+        .bind(description)
+        .bind(visibility)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    find(db, id).await
+}
+
+/// Marks a video finished: `ready` with its duration, or `failed` with a message for the owner.
+pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<i64>, error: Option<&str>) -> Result<(), DbError> {
+    let sql =
+        "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5 WHERE id = $1";
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(status.as_str())
+        .bind(duration_ms)
+        .bind(error)
+        .bind(now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
+    let rows =
+        on_pool!(db, |pool| sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(rows == 1)
+}

@@ -1,0 +1,15 @@
+//! ferrocast-core: what every other Ferrocast crate stands on.
+//!
+//! Configuration types, ids, the database pool with its repositories, stream-key hashing and the
+//! shutdown signal. Nothing here knows about HTTP, RTMP or GStreamer; the crates above (api, ingest,
+//! origin, media) depend on this one and never the other way round.
+
+pub mod config;
+pub mod db;
+pub mod ids;
+pub mod shutdown;
+pub mod stream_key;
+pub mod testing;
+
+pub use config::Config;
+pub use db::{Db, DbError};

@@ -1,0 +1,54 @@
+-- Accounts, sessions, channels and videos. Kept column-for-column equal to
+-- migrations/sqlite/0001_accounts_channels_videos.sql (a test checks it).
+-- Ids are UUIDv7 text; times are UTC TIMESTAMPTZ here and RFC 3339 text on SQLite.
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY NOT NULL,
+    username      TEXT NOT NULL UNIQUE,
+    email         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+
+-- One row per refresh token ever issued; a family is one login session and its rotations.
+CREATE TABLE refresh_tokens (
+    id          TEXT PRIMARY KEY NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    family_id   TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    used_at     TIMESTAMPTZ,
+    revoked_at  TIMESTAMPTZ
+);
+CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
+
+CREATE TABLE channels (
+    id              TEXT PRIMARY KEY NOT NULL,
+    owner_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    slug            TEXT NOT NULL UNIQUE,
+    title           TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    stream_key_hash TEXT NOT NULL UNIQUE,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX channels_owner_idx ON channels (owner_id);
+
+CREATE TABLE videos (
+    id          TEXT PRIMARY KEY NOT NULL,
+    channel_id  TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('live', 'upload')),
+    status      TEXT NOT NULL CHECK (status IN ('live', 'processing', 'ready', 'failed')),
+    title       TEXT NOT NULL,
+    description TEXT NOT NULL,
+    visibility  TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
+    duration_ms BIGINT,
+    error       TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    ended_at    TIMESTAMPTZ
+);
+CREATE INDEX videos_channel_idx ON videos (channel_id, id);
+CREATE INDEX videos_listing_idx ON videos (visibility, status, id);

@@ -1,0 +1,105 @@
+//! Typed HLS request paths: `/hls/{video_id}/master.m3u8`, `/hls/{video_id}/{rendition}/index.m3u8`
+//! and segment files beside the rendition playlist.
+//!
+//! Anything else — `..`, other extensions, ids that are not ours, names with odd characters — parses
+//! to `None`, which the server answers with 404. Parsing never touches the filesystem.
+
+use ferrocast_core::ids::is_valid_id;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HlsPath {
+    Master { video_id: String },
+    MediaPlaylist { video_id: String, rendition: String },
+    Segment { video_id: String, rendition: String, file: String, kind: SegmentKind },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// MPEG-TS (`.ts`), served as `video/mp2t`.
+    MpegTs,
+    /// fMP4/CMAF media or init segment (`.m4s`, `.mp4`), served as `video/mp4`.
+    Fmp4,
+}
+
+impl SegmentKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            SegmentKind::MpegTs => "video/mp2t",
+            SegmentKind::Fmp4 => "video/mp4",
+        }
+    }
+}
+
+const MAX_NAME_LEN: usize = 64;
+
+/// A rendition or file stem: 1–64 of `[a-z0-9_-]`, so it is always one harmless path component.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Parses the part of a request path after `/hls/`.
+pub fn parse(path: &str) -> Option<HlsPath> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [video_id, "master.m3u8"] if is_valid_id(video_id) => Some(HlsPath::Master { video_id: video_id.to_string() }),
+        [video_id, rendition, "index.m3u8"] if is_valid_id(video_id) && is_safe_name(rendition) => {
+            Some(HlsPath::MediaPlaylist { video_id: video_id.to_string(), rendition: rendition.to_string() })
+        }
+        [video_id, rendition, file] if is_valid_id(video_id) && is_safe_name(rendition) => {
+            let (stem, extension) = file.rsplit_once('.')?;
+            let kind = match extension {
+                "ts" => SegmentKind::MpegTs,
+                "m4s" | "mp4" => SegmentKind::Fmp4,
+                _ => return None,
+            };
+            is_safe_name(stem).then(|| HlsPath::Segment {
+                video_id: video_id.to_string(),
+                rendition: rendition.to_string(),
+                file: file.to_string(),
+                kind,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0190f0e0a0b07c0d8e0f0a0b0c0d0e0f";
+
+    #[test]
+    fn known_shapes_parse() {
+        assert_eq!(parse(&format!("{ID}/master.m3u8")), Some(HlsPath::Master { video_id: ID.into() }));
+        assert_eq!(
+            parse(&format!("/{ID}/high/index.m3u8")),
+            Some(HlsPath::MediaPlaylist { video_id: ID.into(), rendition: "high".into() })
+        );
+        assert_eq!(
+            parse(&format!("{ID}/low/00000042.ts")),
+            Some(HlsPath::Segment { video_id: ID.into(), rendition: "low".into(), file: "00000042.ts".into(), kind: SegmentKind::MpegTs })
+        );
+    }
+
+    #[test]
+    fn traversal_odd_extensions_and_foreign_ids_are_rejected() {
+        for bad in [
+            format!("{ID}/../master.m3u8"),
+            format!("{ID}/low/../../etc/passwd"),
+            format!("../{ID}/master.m3u8"),
+            format!("{ID}/low/..ts"),
+            format!("{ID}/low/segment.exe"),
+            format!("{ID}/low/.ts"),
+            format!("{ID}/Low/index.m3u8"),
+            format!("{ID}/low/index.m3u8/extra"),
+            format!("{ID}/low/a%2f.ts"),
+            "not-an-id/master.m3u8".to_string(),
+            String::new(),
+        ] {
+            assert_eq!(parse(&bad), None, "{bad}");
+        }
+    }
+}
