@@ -153,7 +153,8 @@ async fn serve_on_postgres() {
 #[test]
 fn migrate_applies_and_exits() {
     let dir = std::env::temp_dir().join(format!("ferrocast-migrate-{}", ferrocast_core::ids::new_id()));
-    let output = Command::new(BIN).arg("migrate").env("FERROCAST_DATA_DIR", &dir).env_remove("FERROCAST_DATABASE_URL").output().expect("run");
+    let output =
+        Command::new(BIN).arg("migrate").env("FERROCAST_DATA_DIR", &dir).env_remove("FERROCAST_DATABASE_URL").output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(dir.join("ferrocast.db").exists());
     let _ = std::fs::remove_dir_all(&dir);

@@ -29,6 +29,11 @@ pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 
+/// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging)
+/// and the test suite's Postgres. Any other unknown `FERROCAST_*` variable is an error, which
+/// catches typos such as `FERROCAST_HTTP_ADR`.
+const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgres_url"];
+
 /// The file, inside the data dir, that keeps a generated JWT secret.
 pub const JWT_SECRET_FILE: &str = "jwt_secret";
 /// The SQLite database file used when no `database_url` is set.
@@ -160,8 +165,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // FERROCAST_CONFIG names the file itself (read by the CLI), not a setting.
-        let env = Env::prefixed("FERROCAST_").split("__").ignore(&["config"]);
+        let env = Env::prefixed("FERROCAST_").split("__").ignore(ENV_VARS_THAT_ARE_NOT_SETTINGS);
         let config: Config = figment.merge(env).extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -291,6 +295,12 @@ mod tests {
             jail.set_env("FERROCAST_RTMP_ADDR", "not an address");
             let err = Config::load(None).expect_err("bad address rejected");
             assert!(err.to_string().to_lowercase().contains("rtmp_addr"), "{err}");
+            jail.set_env("FERROCAST_RTMP_ADDR", "127.0.0.1:1935");
+            jail.set_env("FERROCAST_LOG", "debug");
+            assert!(Config::load(None).is_ok(), "the log filter is not a setting");
+            jail.set_env("FERROCAST_HTTP_ADR", "127.0.0.1:1");
+            let err = Config::load(None).expect_err("misspelt variable rejected");
+            assert!(err.to_string().to_lowercase().contains("http_adr"), "{err}");
             Ok(())
         });
     }
