@@ -28,6 +28,19 @@ pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
+pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
+pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_RTMP_MAX_CHUNK_SIZE: u32 = 1 << 20;
+pub const DEFAULT_RTMP_MAX_MESSAGE_BYTES: usize = 8 << 20;
+pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 10;
+pub const DEFAULT_SEGMENT_DURATION_SECS: u64 = 2;
+pub const DEFAULT_LIVE_WINDOW_SEGMENTS: usize = 6;
+pub const DEFAULT_LIVE_X264_PRESET: &str = "superfast";
+pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
+pub const DEFAULT_THUMBNAIL_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
+pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 30;
 
 /// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging)
 /// and the test suite's Postgres. Any other unknown `FERROCAST_*` variable is an error, which
@@ -38,6 +51,10 @@ const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgre
 pub const JWT_SECRET_FILE: &str = "jwt_secret";
 /// The SQLite database file used when no `database_url` is set.
 pub const SQLITE_FILE: &str = "ferrocast.db";
+/// Where segments, playlists and thumbnails live inside the data dir (local storage).
+pub const MEDIA_DIR: &str = "media";
+/// Where the pipeline writes segments before they are moved into storage.
+pub const SPOOL_DIR: &str = "spool";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +76,67 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub rtmp: RtmpConfig,
+    pub media: MediaConfig,
+    pub origin: OriginConfig,
+}
+
+/// Limits of the RTMP listener.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpConfig {
+    /// Concurrent RTMP connections; one more is closed right after accept.
+    pub max_connections: usize,
+    /// A client must finish the RTMP handshake within this long.
+    pub handshake_timeout_secs: u64,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest chunk size a publisher may announce (OBS uses 4096).
+    pub max_chunk_size: u32,
+    /// Largest single audio/video message accepted (a 4K keyframe is a few MiB).
+    pub max_message_bytes: usize,
+    /// A publisher that reconnects within this long continues the same live video.
+    pub reconnect_grace_secs: u64,
+}
+
+/// The transcoding ladder and HLS output.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Renditions to encode, lowest first; rungs taller than the source are skipped.
+    pub ladder: Vec<RungConfig>,
+    /// Also offer the source stream untouched as a `source` rendition.
+    pub include_source: bool,
+    /// Target segment duration; also the keyframe interval of every rung.
+    pub segment_duration_secs: u64,
+    /// Segments in a live playlist window.
+    pub live_window_segments: usize,
+    /// x264 speed preset for live encoding (`ultrafast` … `medium`).
+    pub live_x264_preset: String,
+    /// Raw frames queued in front of each encoder; beyond it frames are dropped and counted.
+    pub encoder_queue_frames: u32,
+    /// How often a live video's thumbnail is refreshed.
+    pub thumbnail_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RungConfig {
+    /// Path-safe name (`[a-z0-9_-]`), used in URLs: `/hls/{video}/{name}/index.m3u8`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub video_bitrate_kbps: u32,
+}
+
+/// HLS serving.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// Lifetime of the signed token that lets someone play a private or unlisted video.
+    pub playback_token_ttl_secs: u64,
+    /// A viewer counts as watching while they fetched a playlist within this long.
+    pub viewer_window_secs: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +187,44 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            rtmp: RtmpConfig::default(),
+            media: MediaConfig::default(),
+            origin: OriginConfig::default(),
         }
+    }
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_RTMP_MAX_CONNECTIONS,
+            handshake_timeout_secs: DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS,
+            idle_timeout_secs: DEFAULT_RTMP_IDLE_TIMEOUT_SECS,
+            max_chunk_size: DEFAULT_RTMP_MAX_CHUNK_SIZE,
+            max_message_bytes: DEFAULT_RTMP_MAX_MESSAGE_BYTES,
+            reconnect_grace_secs: DEFAULT_RECONNECT_GRACE_SECS,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        let rung = |name: &str, width, height, video_bitrate_kbps| RungConfig { name: name.into(), width, height, video_bitrate_kbps };
+        Self {
+            ladder: vec![rung("low", 640, 360, 800), rung("mid", 854, 480, 1400), rung("high", 1280, 720, 2800)],
+            include_source: false,
+            segment_duration_secs: DEFAULT_SEGMENT_DURATION_SECS,
+            live_window_segments: DEFAULT_LIVE_WINDOW_SEGMENTS,
+            live_x264_preset: DEFAULT_LIVE_X264_PRESET.into(),
+            encoder_queue_frames: DEFAULT_ENCODER_QUEUE_FRAMES,
+            thumbnail_interval_secs: DEFAULT_THUMBNAIL_INTERVAL_SECS,
+        }
+    }
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        Self { playback_token_ttl_secs: DEFAULT_PLAYBACK_TOKEN_TTL_SECS, viewer_window_secs: DEFAULT_VIEWER_WINDOW_SECS }
     }
 }
 
@@ -151,6 +266,8 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("jwt_secret must be at least 32 bytes long")]
     ShortJwtSecret,
+    #[error("invalid [media] settings: {0}")]
+    Media(String),
     #[error("cannot use data dir {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
 }
@@ -181,6 +298,17 @@ impl Config {
             if secret.expose().len() < 32 {
                 return Err(ConfigError::ShortJwtSecret);
             }
+        }
+        let media = &self.media;
+        if media.segment_duration_secs == 0 || media.live_window_segments < 3 || media.encoder_queue_frames == 0 {
+            return Err(ConfigError::Media("segment_duration_secs must be ≥ 1, live_window_segments ≥ 3, encoder_queue_frames ≥ 1".into()));
+        }
+        const PRESETS: [&str; 6] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"];
+        if !PRESETS.contains(&media.live_x264_preset.as_str()) {
+            return Err(ConfigError::Media(format!("live_x264_preset must be one of {PRESETS:?}")));
+        }
+        if media.ladder.is_empty() {
+            return Err(ConfigError::Media("the ladder needs at least one rung".into()));
         }
         Ok(())
     }

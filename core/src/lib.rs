@@ -7,7 +7,9 @@
 pub mod config;
 pub mod db;
 pub mod ids;
+pub mod live;
 pub mod shutdown;
+pub mod storage;
 pub mod stream_key;
 pub mod testing;
 

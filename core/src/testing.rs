@@ -30,7 +30,7 @@ pub struct TestDb {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile_dir::TempDir),
+    Sqlite(#[allow(dead_code)] TempDir),
     Postgres { admin_url: String, name: String },
 }
 
@@ -47,7 +47,7 @@ impl TestDb {
     }
 
     pub async fn sqlite() -> TestDb {
-        let dir = tempfile_dir::TempDir::new();
+        let dir = TempDir::new();
         let path = dir.path().join("test.db");
         let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.expect("open test sqlite");
@@ -111,27 +111,24 @@ impl Drop for TestDb {
 }
 
 /// A temporary directory, removed on drop (kept tiny to avoid a runtime dependency on `tempfile`).
-mod tempfile_dir {
-    use std::path::{Path, PathBuf};
+pub struct TempDir(std::path::PathBuf);
 
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new() -> TempDir {
-            let path = std::env::temp_dir().join(format!("ferrocast-test-{}", crate::ids::new_id()));
-            std::fs::create_dir_all(&path).expect("create temp dir");
-            TempDir(path)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
+impl TempDir {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("ferrocast-test-{}", crate::ids::new_id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -168,3 +168,52 @@ both_engines!(videos_update_finish_delete_and_mark_the_channel_live, |t: TestDb|
 both_engines!(ping_answers, |t: TestDb| async move {
     t.db.ping().await.expect("ping");
 });
+
+both_engines!(recordings_keep_renditions_and_segments_in_order, |t: TestDb| async move {
+    use ferrocast_core::db::recordings::{self, RenditionRow, SegmentRow};
+    let db = &t.db;
+    let alice = user(db, "alice").await;
+    let (ch, _) = channel(db, &alice, "alice-live").await;
+    let live = videos::create(db, NewVideo { kind: VideoKind::Live, ..new_video(&ch.id, "Live", VideoStatus::Live, Visibility::Public) })
+        .await
+        .expect("create");
+    assert_eq!(videos::live_ids(db).await.expect("live ids"), vec![live.id.clone()]);
+
+    let rung = |name: &str, height: i64| RenditionRow {
+        video_id: live.id.clone(),
+        name: name.into(),
+        width: height * 16 / 9,
+        height,
+        frame_rate_milli: 30_000,
+        codecs: "avc1.64001f,mp4a.40.2".into(),
+        video_bitrate_kbps: 800,
+    };
+    recordings::add_rendition(db, &rung("high", 720)).await.expect("add");
+    recordings::add_rendition(db, &rung("low", 360)).await.expect("add");
+    recordings::add_rendition(db, &RenditionRow { width: 1, ..rung("low", 360) }).await.expect("a reconnect keeps the first");
+    let names: Vec<(String, i64)> = recordings::renditions(db, &live.id).await.expect("list").into_iter().map(|r| (r.name, r.width)).collect();
+    assert_eq!(names, vec![("low".to_string(), 640), ("high".to_string(), 1280)]);
+
+    for sequence in [1_i64, 0, 2] {
+        let segment = SegmentRow {
+            video_id: live.id.clone(),
+            rendition: "low".into(),
+            sequence,
+            uri: format!("{sequence:08}.ts"),
+            duration_us: 2_000_000,
+            bytes: 1000 + sequence,
+            discontinuity: sequence == 2,
+            program_date_time: "2026-11-22T12:00:00.000Z".into(),
+        };
+        recordings::add_segment(db, &segment).await.expect("add segment");
+    }
+    let listed = recordings::segments(db, &live.id, "low").await.expect("segments");
+    assert_eq!(listed.iter().map(|s| s.sequence).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert!(listed[2].discontinuity && !listed[0].discontinuity);
+    assert!(recordings::segments(db, &live.id, "high").await.expect("segments").is_empty());
+
+    videos::finish(db, &live.id, VideoStatus::Ready, Some(6000), None).await.expect("finish");
+    assert!(videos::live_ids(db).await.expect("live ids").is_empty());
+    videos::delete(db, &live.id).await.expect("delete");
+    assert!(recordings::renditions(db, &live.id).await.expect("list").is_empty(), "rows go with their video");
+});

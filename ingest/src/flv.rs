@@ -207,7 +207,7 @@ pub struct AvcConfig {
 impl AvcConfig {
     /// The RFC 6381 codec string, e.g. `avc1.64001f` for High profile level 3.1.
     pub fn codecs(&self) -> String {
-        format!("avc1.{:02x}{:02x}{:02x}", self.profile_idc, self.profile_compatibility, self.level_idc)
+        ferrocast_media::playlist::avc1_codec(self.profile_idc, self.profile_compatibility, self.level_idc)
     }
 }
 

@@ -16,6 +16,7 @@ use sqlx::{PgPool, SqlitePool};
 use crate::config::{Config, SQLITE_FILE};
 
 pub mod channels;
+pub mod recordings;
 pub mod refresh_tokens;
 pub mod users;
 pub mod videos;

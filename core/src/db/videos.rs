@@ -182,3 +182,9 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
         on_pool!(db, |pool| sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(rows == 1)
 }
+
+/// Ids of videos still marked `live`; at start-up these are orphans of a crash.
+pub async fn live_ids(db: &Db) -> Result<Vec<String>, DbError> {
+    let sql = "SELECT id FROM videos WHERE status = 'live' ORDER BY id";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).fetch_all(pool).await)?)
+}

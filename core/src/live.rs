@@ -1,0 +1,169 @@
+//! The live videos this process is producing right now: their current playlist texts (served from
+//! memory by the origin), their viewers, and the health of their input and encoders.
+//!
+//! The live pipeline writes here; the origin and the API read. Playlists are swapped whole behind an
+//! `Arc`, so a reader never sees a half-written one and never holds a lock while it sends. No lock in
+//! this module is held across an `.await`.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde::Serialize;
+
+/// Every live video of this process, by video id.
+#[derive(Default)]
+pub struct LiveRegistry {
+    videos: DashMap<String, Arc<LiveVideo>>,
+}
+
+impl LiveRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a video that just went live (or returns the one already registered).
+    pub fn insert(&self, video_id: &str) -> Arc<LiveVideo> {
+        self.videos.entry(video_id.to_string()).or_insert_with(|| Arc::new(LiveVideo::new(video_id))).clone()
+    }
+
+    pub fn get(&self, video_id: &str) -> Option<Arc<LiveVideo>> {
+        self.videos.get(video_id).map(|v| v.clone())
+    }
+
+    pub fn remove(&self, video_id: &str) {
+        self.videos.remove(video_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.videos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.videos.is_empty()
+    }
+}
+
+/// The current text of one rendition's playlists.
+#[derive(Clone, Debug, Default)]
+pub struct RenditionPlaylists {
+    /// The sliding live window (what `index.m3u8` serves while live).
+    pub window: String,
+    /// Every segment since the start (EVENT while live), so viewers can seek back.
+    pub recording: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LivePlaylists {
+    pub master: String,
+    pub renditions: HashMap<String, RenditionPlaylists>,
+}
+
+/// What the owner sees about a live stream.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StreamHealth {
+    pub input_width: u32,
+    pub input_height: u32,
+    pub input_fps: f64,
+    /// Measured from the bytes received over the last few seconds.
+    pub input_bitrate_kbps: u64,
+    pub video_codec: String,
+    pub audio_codec: String,
+    /// What the publisher says it is (`encoder` in onMetaData), e.g. `obs-output module`.
+    pub encoder: String,
+    /// Frames dropped in front of the encoders because they fell behind real time.
+    pub dropped_frames: u64,
+    /// Media seconds encoded per wall-clock second (≥ 1 keeps up).
+    pub realtime_factor: f64,
+}
+
+pub struct LiveVideo {
+    pub video_id: String,
+    pub started: Instant,
+    playlists: RwLock<Arc<LivePlaylists>>,
+    health: Mutex<StreamHealth>,
+    viewers: DashMap<u64, Instant>,
+}
+
+impl LiveVideo {
+    fn new(video_id: &str) -> Self {
+        Self {
+            video_id: video_id.to_string(),
+            started: Instant::now(),
+            playlists: RwLock::new(Arc::new(LivePlaylists::default())),
+            health: Mutex::new(StreamHealth::default()),
+            viewers: DashMap::new(),
+        }
+    }
+
+    pub fn playlists(&self) -> Arc<LivePlaylists> {
+        self.playlists.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn set_playlists(&self, playlists: LivePlaylists) {
+        if let Ok(mut current) = self.playlists.write() {
+            *current = Arc::new(playlists);
+        }
+    }
+
+    pub fn health(&self) -> StreamHealth {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    pub fn update_health(&self, update: impl FnOnce(&mut StreamHealth)) {
+        if let Ok(mut health) = self.health.lock() {
+            update(&mut health);
+        }
+    }
+
+    /// Notes that `client` fetched a playlist now. Clients are kept as hashes of their address and
+    /// user agent, never the address itself.
+    pub fn saw_viewer(&self, address: IpAddr, user_agent: &str, now: Instant) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        address.hash(&mut hasher);
+        user_agent.hash(&mut hasher);
+        self.viewers.insert(hasher.finish(), now);
+    }
+
+    /// Distinct clients that fetched a playlist within `window`; forgets older ones.
+    pub fn viewer_count(&self, window: Duration, now: Instant) -> usize {
+        self.viewers.retain(|_, seen| now.saturating_duration_since(*seen) <= window);
+        self.viewers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewers_are_distinct_clients_seen_recently() {
+        let registry = LiveRegistry::new();
+        let video = registry.insert("v1");
+        let t0 = Instant::now();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        video.saw_viewer(a, "hls.js", t0);
+        video.saw_viewer(a, "hls.js", t0 + Duration::from_secs(2));
+        video.saw_viewer(b, "hls.js", t0);
+        video.saw_viewer(b, "Safari", t0);
+        assert_eq!(video.viewer_count(Duration::from_secs(30), t0 + Duration::from_secs(10)), 3);
+        assert_eq!(video.viewer_count(Duration::from_secs(30), t0 + Duration::from_secs(31)), 1);
+        assert!(Arc::ptr_eq(&video, &registry.insert("v1")), "one entry per video");
+    }
+
+    #[test]
+    fn playlists_are_swapped_whole() {
+        let registry = LiveRegistry::new();
+        let video = registry.insert("v1");
+        let before = video.playlists();
+        let mut next = LivePlaylists { master: "#EXTM3U\n".into(), ..LivePlaylists::default() };
+        next.renditions.insert("low".into(), RenditionPlaylists { window: "w".into(), recording: "r".into() });
+        video.set_playlists(next);
+        assert!(before.master.is_empty(), "a reader keeps the version it took");
+        assert_eq!(video.playlists().renditions["low"].window, "w");
+    }
+}
