@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod ids;
 pub mod live;
+pub mod playback_token;
 pub mod shutdown;
 pub mod storage;
 pub mod stream_key;

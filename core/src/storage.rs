@@ -15,6 +15,9 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
+/// The name of an object in storage, built with [`Storage::key`].
+pub type ObjectKey = ObjectPath;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("not found")]

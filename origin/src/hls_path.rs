@@ -1,5 +1,7 @@
-//! Typed HLS request paths: `/hls/{video_id}/master.m3u8`, `/hls/{video_id}/{rendition}/index.m3u8`
-//! and segment files beside the rendition playlist.
+//! Typed HLS request paths: `/hls/{video_id}/master.m3u8`, `/hls/{video_id}/thumbnail.jpg`,
+//! `/hls/{video_id}/{rendition}/index.m3u8` (the live window, or the whole video once it ended),
+//! `/hls/{video_id}/{rendition}/recording.m3u8` (everything since the start, also while live) and
+//! segment files beside them.
 //!
 //! Anything else — `..`, other extensions, ids that are not ours, names with odd characters — parses
 //! to `None`, which the server answers with 404. Parsing never touches the filesystem.
@@ -9,8 +11,26 @@ use ferrocast_core::ids::is_valid_id;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HlsPath {
     Master { video_id: String },
-    MediaPlaylist { video_id: String, rendition: String },
+    Thumbnail { video_id: String },
+    MediaPlaylist { video_id: String, rendition: String, kind: PlaylistKind },
     Segment { video_id: String, rendition: String, file: String, kind: SegmentKind },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaylistKind {
+    /// `index.m3u8`: the sliding window while live, the full VOD playlist afterwards.
+    Index,
+    /// `recording.m3u8`: every segment since the start (EVENT while live).
+    Recording,
+}
+
+impl PlaylistKind {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            PlaylistKind::Index => "index.m3u8",
+            PlaylistKind::Recording => "recording.m3u8",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +50,17 @@ impl SegmentKind {
     }
 }
 
+impl HlsPath {
+    pub fn video_id(&self) -> &str {
+        match self {
+            HlsPath::Master { video_id }
+            | HlsPath::Thumbnail { video_id }
+            | HlsPath::MediaPlaylist { video_id, .. }
+            | HlsPath::Segment { video_id, .. } => video_id,
+        }
+    }
+}
+
 const MAX_NAME_LEN: usize = 64;
 
 /// A rendition or file stem: 1–64 of `[a-z0-9_-]`, so it is always one harmless path component.
@@ -44,8 +75,10 @@ pub fn parse(path: &str) -> Option<HlsPath> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         [video_id, "master.m3u8"] if is_valid_id(video_id) => Some(HlsPath::Master { video_id: video_id.to_string() }),
-        [video_id, rendition, "index.m3u8"] if is_valid_id(video_id) && is_safe_name(rendition) => {
-            Some(HlsPath::MediaPlaylist { video_id: video_id.to_string(), rendition: rendition.to_string() })
+        [video_id, "thumbnail.jpg"] if is_valid_id(video_id) => Some(HlsPath::Thumbnail { video_id: video_id.to_string() }),
+        [video_id, rendition, playlist @ ("index.m3u8" | "recording.m3u8")] if is_valid_id(video_id) && is_safe_name(rendition) => {
+            let kind = if *playlist == "index.m3u8" { PlaylistKind::Index } else { PlaylistKind::Recording };
+            Some(HlsPath::MediaPlaylist { video_id: video_id.to_string(), rendition: rendition.to_string(), kind })
         }
         [video_id, rendition, file] if is_valid_id(video_id) && is_safe_name(rendition) => {
             let (stem, extension) = file.rsplit_once('.')?;
@@ -76,8 +109,13 @@ mod tests {
         assert_eq!(parse(&format!("{ID}/master.m3u8")), Some(HlsPath::Master { video_id: ID.into() }));
         assert_eq!(
             parse(&format!("/{ID}/high/index.m3u8")),
-            Some(HlsPath::MediaPlaylist { video_id: ID.into(), rendition: "high".into() })
+            Some(HlsPath::MediaPlaylist { video_id: ID.into(), rendition: "high".into(), kind: PlaylistKind::Index })
         );
+        assert_eq!(
+            parse(&format!("{ID}/high/recording.m3u8")),
+            Some(HlsPath::MediaPlaylist { video_id: ID.into(), rendition: "high".into(), kind: PlaylistKind::Recording })
+        );
+        assert_eq!(parse(&format!("{ID}/thumbnail.jpg")), Some(HlsPath::Thumbnail { video_id: ID.into() }));
         assert_eq!(
             parse(&format!("{ID}/low/00000042.ts")),
             Some(HlsPath::Segment { video_id: ID.into(), rendition: "low".into(), file: "00000042.ts".into(), kind: SegmentKind::MpegTs })
@@ -92,6 +130,9 @@ mod tests {
             format!("../{ID}/master.m3u8"),
             format!("{ID}/low/..ts"),
             format!("{ID}/low/segment.exe"),
+            format!("{ID}/thumbnail.png"),
+            format!("{ID}/low/thumbnail.jpg"),
+            format!("{ID}/low/other.m3u8"),
             format!("{ID}/low/.ts"),
             format!("{ID}/Low/index.m3u8"),
             format!("{ID}/low/index.m3u8/extra"),

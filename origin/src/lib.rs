@@ -1,6 +1,42 @@
-//! ferrocast-origin: serves HLS playlists and segments over HTTP.
+//! ferrocast-origin: serves HLS playlists, segments and thumbnails over HTTP at `/hls/…`.
 //!
 //! Request paths are parsed into typed values before anything is looked up, so a path can only ever
-//! name a known video's file inside the media root.
+//! name a known video's file inside the media root. Live playlists come from this process's memory
+//! (the live registry); finished playlists, segments and thumbnails from storage. Private and
+//! unlisted videos need a playback token, which is carried onto every URI of the playlists served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, Method};
+use axum::routing::get;
+use axum::Router;
+use ferrocast_core::live::LiveRegistry;
+use ferrocast_core::playback_token::PlaybackKey;
+use ferrocast_core::storage::Storage;
+use ferrocast_core::Db;
+use tower_http::cors::{Any, CorsLayer};
 
 pub mod hls_path;
+pub mod range;
+mod serve;
+
+#[derive(Clone)]
+pub struct OriginState {
+    pub db: Db,
+    pub storage: Storage,
+    pub live: Arc<LiveRegistry>,
+    pub playback: PlaybackKey,
+    /// A client counts as a viewer while it fetched a playlist within this long.
+    pub viewer_window: Duration,
+}
+
+/// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials).
+pub fn router(state: OriginState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::RANGE])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG]);
+    Router::new().route("/hls/{*path}", get(serve::hls)).with_state(state).layer(cors)
+}
