@@ -31,7 +31,6 @@ pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
 pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
-pub const DEFAULT_RTMP_MAX_CHUNK_SIZE: u32 = 1 << 20;
 pub const DEFAULT_RTMP_MAX_MESSAGE_BYTES: usize = 8 << 20;
 pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 10;
 pub const DEFAULT_SEGMENT_DURATION_SECS: u64 = 2;
@@ -91,9 +90,8 @@ pub struct RtmpConfig {
     pub handshake_timeout_secs: u64,
     /// A connection that sends nothing for this long is closed.
     pub idle_timeout_secs: u64,
-    /// Largest chunk size a publisher may announce (OBS uses 4096).
-    pub max_chunk_size: u32,
-    /// Largest single audio/video message accepted (a 4K keyframe is a few MiB).
+    /// Largest single message accepted (a 4K keyframe is a few MiB). A connection that sends more
+    /// than this without completing a message (a giant chunk, a lying length) is closed too.
     pub max_message_bytes: usize,
     /// A publisher that reconnects within this long continues the same live video.
     pub reconnect_grace_secs: u64,
@@ -200,7 +198,6 @@ impl Default for RtmpConfig {
             max_connections: DEFAULT_RTMP_MAX_CONNECTIONS,
             handshake_timeout_secs: DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS,
             idle_timeout_secs: DEFAULT_RTMP_IDLE_TIMEOUT_SECS,
-            max_chunk_size: DEFAULT_RTMP_MAX_CHUNK_SIZE,
             max_message_bytes: DEFAULT_RTMP_MAX_MESSAGE_BYTES,
             reconnect_grace_secs: DEFAULT_RECONNECT_GRACE_SECS,
         }

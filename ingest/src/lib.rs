@@ -4,4 +4,5 @@
 //! REST layer) and turns RTMP messages into media for ferrocast-media. It must never log a stream key.
 
 pub mod flv;
+pub mod session;
 pub mod publish_auth;
