@@ -8,7 +8,6 @@
 //! `Debug` never prints them.
 
 use std::fmt;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -329,29 +328,21 @@ impl Config {
         }
     }
 
-    /// The configured JWT secret, or the one generated into the data dir on first start
-    /// (created with mode 0600 so only the server's user can read it).
+    /// The configured JWT secret, or the one generated into the data dir on first start (the dir
+    /// created 0700 if missing, the file 0600, written crash- and race-safely by
+    /// [`crate::secret::read_or_generate`]). A generated file that is empty or too short, left by
+    /// an interrupted start, is regenerated; only a too-short secret set by the operator is an error.
     pub fn resolve_jwt_secret(&self) -> Result<Secret, ConfigError> {
         if let Some(secret) = &self.jwt_secret {
+            if secret.expose().len() < 32 {
+                return Err(ConfigError::ShortJwtSecret);
+            }
             return Ok(secret.clone());
         }
         let path = self.data_dir.join(JWT_SECRET_FILE);
-        let data_dir_error = |source| ConfigError::DataDir { path: path.clone(), source };
-        match std::fs::read_to_string(&path) {
-            Ok(existing) if existing.trim().len() >= 32 => return Ok(Secret::new(existing.trim())),
-            Ok(_) => return Err(ConfigError::ShortJwtSecret),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(data_dir_error(e)),
-        }
-        std::fs::create_dir_all(&self.data_dir).map_err(data_dir_error)?;
-        let secret = crate::stream_key::random_hex(32);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).map_err(data_dir_error)?;
-        file.write_all(secret.as_bytes()).map_err(data_dir_error)?;
-        Ok(Secret::new(secret))
+        crate::secret::read_or_generate(&path, 32, || crate::stream_key::random_hex(32))
+            .map(Secret::new)
+            .map_err(|source| ConfigError::DataDir { path, source })
     }
 }
 
@@ -456,6 +447,18 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let meta = std::fs::metadata(dir.path().join("data").join(JWT_SECRET_FILE)).expect("file");
             assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            let meta = std::fs::metadata(dir.path().join("data")).expect("data dir");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
         }
+
+        // An empty file left by a crash during the first start is replaced, not a start-up failure.
+        std::fs::write(dir.path().join("data").join(JWT_SECRET_FILE), "").expect("truncate");
+        let regenerated = config.resolve_jwt_secret().expect("regenerated");
+        assert!(regenerated.expose().len() >= 32);
+        assert_ne!(regenerated, first);
+
+        // A short secret the operator set is refused.
+        let short = Config { jwt_secret: Some(Secret::new("too short")), ..config };
+        assert!(matches!(short.resolve_jwt_secret(), Err(ConfigError::ShortJwtSecret)));
     }
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod ids;
 pub mod live;
 pub mod playback_token;
+pub mod secret;
 pub mod shutdown;
 pub mod storage;
 pub mod stream_key;
