@@ -34,6 +34,37 @@ both_engines!(users_are_created_found_and_unique, |t: TestDb| async move {
     assert!(matches!(&dup_name, DbError::Conflict(c) if c == "username"), "{dup_name:?}");
     let dup_email = users::create(db, "alice2", "alice@example.com", "h").await.expect_err("duplicate email");
     assert!(matches!(&dup_email, DbError::Conflict(c) if c == "email"), "{dup_email:?}");
+
+    // The schema itself refuses names and emails that are not lowercase.
+    let upper = users::create(db, "Carol", "carol@example.com", "h").await.expect_err("uppercase username");
+    assert!(matches!(upper, DbError::Sqlx(_)), "{upper:?}");
+    let upper = users::create(db, "carol", "Carol@example.com", "h").await.expect_err("uppercase email");
+    assert!(matches!(upper, DbError::Sqlx(_)), "{upper:?}");
+
+    assert!(users::delete(db, &alice.id).await.expect("delete"));
+    assert!(users::find(db, &alice.id).await.expect("find").is_none());
+    assert!(!users::delete(db, &alice.id).await.expect("delete again"));
+});
+
+both_engines!(only_user_facing_unique_constraints_are_conflicts, |t: TestDb| async move {
+    let db = &t.db;
+    let alice = user(db, "alice").await;
+    let key = stream_key::generate();
+    channels::create(db, &alice.id, "first", "t", "", &key.hash).await.expect("create");
+    // A colliding key hash is not the caller's fault and must not name an internal column.
+    let err = channels::create(db, &alice.id, "second", "t", "", &key.hash).await.expect_err("same key hash");
+    assert!(matches!(&err, DbError::Sqlx(_)), "{err:?}");
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    refresh_tokens::insert(db, &alice.id, "family-1", "hash-a", expires).await.expect("insert");
+    let err = refresh_tokens::insert(db, &alice.id, "family-2", "hash-a", expires).await.expect_err("same token hash");
+    assert!(matches!(&err, DbError::Sqlx(_)), "{err:?}");
+
+    // Writing on behalf of an account that no longer exists is a missing reference.
+    assert!(users::delete(db, &alice.id).await.expect("delete"));
+    let err = channels::create(db, &alice.id, "third", "t", "", &stream_key::generate().hash).await.expect_err("owner gone");
+    assert!(matches!(&err, DbError::MissingReference), "{err:?}");
+    let err = refresh_tokens::insert(db, &alice.id, "family-3", "hash-b", expires).await.expect_err("user gone");
+    assert!(matches!(&err, DbError::MissingReference), "{err:?}");
 });
 
 both_engines!(refresh_tokens_are_used_once_and_revoked_by_family, |t: TestDb| async move {
@@ -57,6 +88,31 @@ both_engines!(refresh_tokens_are_used_once_and_revoked_by_family, |t: TestDb| as
     let c = refresh_tokens::find_by_hash(db, "hash-c").await.expect("find").expect("exists");
     assert!(c.revoked_at.is_none(), "other sessions stay valid");
     assert!(refresh_tokens::find_by_hash(db, "hash-x").await.expect("find").is_none());
+    assert!(refresh_tokens::family_revoked(db, "family-1").await.expect("family-1"));
+    assert!(!refresh_tokens::family_revoked(db, "family-2").await.expect("family-2"));
+});
+
+// The race between a rotation and reuse detection, replayed step by step: request A has checked
+// token a and is about to insert its successor when request B, presenting a again, revokes the
+// family. A's successor must not outlive the family.
+both_engines!(a_rotation_that_loses_to_a_revocation_is_revoked_too, |t: TestDb| async move {
+    let db = &t.db;
+    let alice = user(db, "alice").await;
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    refresh_tokens::insert(db, &alice.id, "family-1", "hash-a", expires).await.expect("insert a");
+    let a = refresh_tokens::find_by_hash(db, "hash-a").await.expect("find").expect("exists");
+    assert!(refresh_tokens::mark_used(db, &a.id).await.expect("A exchanges a"));
+    refresh_tokens::revoke_family(db, "family-1").await.expect("B detects reuse of a");
+    let kept = refresh_tokens::insert_rotated(db, &alice.id, "family-1", "hash-b", expires).await.expect("A inserts b");
+    assert!(!kept, "the successor of a revoked family is refused");
+    let b = refresh_tokens::find_by_hash(db, "hash-b").await.expect("find").expect("exists");
+    assert!(b.revoked_at.is_some(), "and revoked, so it can never be exchanged");
+
+    // Without a revocation the rotation stands.
+    refresh_tokens::insert(db, &alice.id, "family-2", "hash-c", expires).await.expect("insert c");
+    assert!(refresh_tokens::insert_rotated(db, &alice.id, "family-2", "hash-d", expires).await.expect("insert d"));
+    let d = refresh_tokens::find_by_hash(db, "hash-d").await.expect("find").expect("exists");
+    assert!(d.revoked_at.is_none());
 });
 
 both_engines!(channels_crud_and_unique_slugs, |t: TestDb| async move {
@@ -144,9 +200,13 @@ both_engines!(videos_update_finish_delete_and_mark_the_channel_live, |t: TestDb|
             .expect("create");
     let ch_now = channels::find_by_id(db, &ch.id).await.expect("find").expect("exists");
     assert_eq!(ch_now.live_video_id.as_deref(), Some(live.id.as_str()));
+    assert_eq!(ch_now.public_live_video_id.as_deref(), Some(live.id.as_str()));
 
     let edited = videos::update(db, &live.id, None, Some("about"), Some(Visibility::Unlisted)).await.expect("update").expect("exists");
     assert_eq!((edited.title.as_str(), edited.description.as_str(), edited.visibility), ("Live now", "about", Visibility::Unlisted));
+    let ch_now = channels::find_by_slug(db, "alice-live").await.expect("find").expect("exists");
+    assert_eq!(ch_now.live_video_id.as_deref(), Some(live.id.as_str()), "the owner still sees it");
+    assert_eq!(ch_now.public_live_video_id, None, "an unlisted live video is not public");
 
     videos::finish(db, &live.id, VideoStatus::Ready, Some(20_500), None).await.expect("finish");
     let done = videos::find(db, &live.id).await.expect("find").expect("exists");
@@ -191,7 +251,8 @@ both_engines!(recordings_keep_renditions_and_segments_in_order, |t: TestDb| asyn
     recordings::add_rendition(db, &rung("high", 720)).await.expect("add");
     recordings::add_rendition(db, &rung("low", 360)).await.expect("add");
     recordings::add_rendition(db, &RenditionRow { width: 1, ..rung("low", 360) }).await.expect("a reconnect keeps the first");
-    let names: Vec<(String, i64)> = recordings::renditions(db, &live.id).await.expect("list").into_iter().map(|r| (r.name, r.width)).collect();
+    let names: Vec<(String, i64)> =
+        recordings::renditions(db, &live.id).await.expect("list").into_iter().map(|r| (r.name, r.width)).collect();
     assert_eq!(names, vec![("low".to_string(), 640), ("high".to_string(), 1280)]);
 
     for sequence in [1_i64, 0, 2] {

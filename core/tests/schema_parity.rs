@@ -1,5 +1,7 @@
-//! The SQLite and Postgres migrations must describe the same tables with the same columns and the
-//! same nullability; only the storage type of timestamps differs by design.
+//! The SQLite and Postgres migrations must describe the same schema: the same tables with the same
+//! columns and nullability, the same indexes and unique constraints (by table, columns and
+//! uniqueness), and the same foreign keys with the same ON DELETE action. Only the storage type of
+//! timestamps differs by design.
 
 use std::collections::BTreeSet;
 
@@ -8,6 +10,12 @@ use ferrocast_core::Db;
 use sqlx::Row;
 
 type Columns = BTreeSet<(String, String, bool)>;
+/// (table, comma-separated columns in index order, unique)
+type Indexes = BTreeSet<(String, String, bool)>;
+/// (table, column, referenced table, referenced column, ON DELETE action)
+type ForeignKeys = BTreeSet<(String, String, String, String, String)>;
+
+const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'";
 
 async fn columns(db: &Db) -> Columns {
     let rows: Vec<(String, String, bool)> = match db {
@@ -35,15 +43,117 @@ async fn columns(db: &Db) -> Columns {
     rows.into_iter().collect()
 }
 
+/// Every index, including the ones behind primary keys and UNIQUE constraints.
+async fn indexes(db: &Db) -> Indexes {
+    match db {
+        Db::Sqlite(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(SQLITE_TABLES).fetch_all(pool).await.expect("sqlite tables");
+            let mut indexes = Indexes::new();
+            for table in tables {
+                let list =
+                    sqlx::query("SELECT name, \"unique\" FROM pragma_index_list($1)").bind(&table).fetch_all(pool).await.expect("list");
+                for index in list {
+                    let name: String = index.get(0);
+                    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                        .bind(&name)
+                        .fetch_all(pool)
+                        .await
+                        .expect("index columns");
+                    indexes.insert((table.clone(), columns.join(","), index.get::<i64, _>(1) == 1));
+                }
+            }
+            indexes
+        }
+        Db::Postgres(pool) => sqlx::query(
+            "SELECT t.relname::text, \
+                    string_agg(a.attname::text, ',' ORDER BY k.ord), \
+                    i.indisunique \
+             FROM pg_index i \
+             JOIN pg_class t ON t.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+             WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_sqlx%' \
+             GROUP BY i.indexrelid, t.relname, i.indisunique",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("postgres indexes")
+        .into_iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<bool, _>(2)))
+        .collect(),
+    }
+}
+
+async fn foreign_keys(db: &Db) -> ForeignKeys {
+    match db {
+        Db::Sqlite(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(SQLITE_TABLES).fetch_all(pool).await.expect("sqlite tables");
+            let mut keys = ForeignKeys::new();
+            for table in tables {
+                let rows = sqlx::query("SELECT \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list($1)")
+                    .bind(&table)
+                    .fetch_all(pool)
+                    .await
+                    .expect("foreign keys");
+                for r in rows {
+                    keys.insert((table.clone(), r.get(0), r.get(1), r.get(2), r.get::<String, _>(3).to_uppercase()));
+                }
+            }
+            keys
+        }
+        Db::Postgres(pool) => sqlx::query(
+            "SELECT cl.relname::text, a.attname::text, rcl.relname::text, ra.attname::text, \
+                    CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' \
+                                       WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END \
+             FROM pg_constraint c \
+             JOIN pg_class cl ON cl.oid = c.conrelid \
+             JOIN pg_namespace n ON n.oid = cl.relnamespace \
+             JOIN pg_class rcl ON rcl.oid = c.confrelid \
+             CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(col, rcol) \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col \
+             JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.rcol \
+             WHERE c.contype = 'f' AND n.nspname = 'public'",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("postgres foreign keys")
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect(),
+    }
+}
+
+fn assert_same<T: Ord + std::fmt::Debug>(what: &str, sqlite: &BTreeSet<T>, postgres: &BTreeSet<T>) {
+    let only_sqlite: Vec<_> = sqlite.difference(postgres).collect();
+    let only_postgres: Vec<_> = postgres.difference(sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "{what} differ\nonly in SQLite: {only_sqlite:?}\nonly in Postgres: {only_postgres:?}"
+    );
+}
+
 #[tokio::test]
-async fn both_migration_sets_produce_the_same_tables_and_columns() {
+async fn both_migration_sets_produce_the_same_schema() {
     let sqlite = TestDb::sqlite().await;
     let postgres = TestDb::postgres().await;
+
     let (sqlite_columns, postgres_columns) = (columns(&sqlite.db).await, columns(&postgres.db).await);
     assert!(sqlite_columns.len() > 20, "read the schema: {sqlite_columns:?}");
-    let only_sqlite: Vec<_> = sqlite_columns.difference(&postgres_columns).collect();
-    let only_postgres: Vec<_> = postgres_columns.difference(&sqlite_columns).collect();
-    assert!(only_sqlite.is_empty() && only_postgres.is_empty(), "only in SQLite: {only_sqlite:?}\nonly in Postgres: {only_postgres:?}");
+    assert_same("columns", &sqlite_columns, &postgres_columns);
+
+    let (sqlite_indexes, postgres_indexes) = (indexes(&sqlite.db).await, indexes(&postgres.db).await);
+    for expected in [("users", "username", true), ("users", "email", true), ("channels", "slug", true), ("videos", "channel_id,id", false)]
+    {
+        let expected = (expected.0.to_string(), expected.1.to_string(), expected.2);
+        assert!(sqlite_indexes.contains(&expected), "read the indexes: {expected:?} in {sqlite_indexes:?}");
+    }
+    assert_same("indexes and unique constraints", &sqlite_indexes, &postgres_indexes);
+
+    let (sqlite_keys, postgres_keys) = (foreign_keys(&sqlite.db).await, foreign_keys(&postgres.db).await);
+    let owner = ("channels".to_string(), "owner_id".to_string(), "users".to_string(), "id".to_string(), "CASCADE".to_string());
+    assert!(sqlite_keys.contains(&owner), "read the foreign keys: {sqlite_keys:?}");
+    assert_same("foreign keys", &sqlite_keys, &postgres_keys);
 }
 
 #[test]

@@ -1,14 +1,21 @@
 -- Accounts, sessions, channels and videos. Kept column-for-column equal to
 -- migrations/sqlite/0001_accounts_channels_videos.sql (a test checks it).
+-- Unique constraints are named explicitly (the same names on both engines): the repositories map
+-- a violation to the request field by name (core/src/db/mod.rs, CONFLICT_FIELDS).
 -- Ids are UUIDv7 text; times are UTC TIMESTAMPTZ here and RFC 3339 text on SQLite.
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY NOT NULL,
-    username      TEXT NOT NULL UNIQUE,
-    email         TEXT NOT NULL UNIQUE,
+    username      TEXT NOT NULL,
+    email         TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL,
-    updated_at    TIMESTAMPTZ NOT NULL
+    updated_at    TIMESTAMPTZ NOT NULL,
+    -- Stored lowercase, so plain uniqueness is case-insensitive uniqueness.
+    CONSTRAINT users_username_lowercase CHECK (username = lower(username)),
+    CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
+    CONSTRAINT users_username_key UNIQUE (username),
+    CONSTRAINT users_email_key UNIQUE (email)
 );
 
 -- One row per refresh token ever issued; a family is one login session and its rotations.
@@ -16,23 +23,26 @@ CREATE TABLE refresh_tokens (
     id          TEXT PRIMARY KEY NOT NULL,
     user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     family_id   TEXT NOT NULL,
-    token_hash  TEXT NOT NULL UNIQUE,
+    token_hash  TEXT NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     expires_at  TIMESTAMPTZ NOT NULL,
     used_at     TIMESTAMPTZ,
-    revoked_at  TIMESTAMPTZ
+    revoked_at  TIMESTAMPTZ,
+    CONSTRAINT refresh_tokens_token_hash_key UNIQUE (token_hash)
 );
 CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY NOT NULL,
     owner_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    slug            TEXT NOT NULL UNIQUE,
+    slug            TEXT NOT NULL,
     title           TEXT NOT NULL,
     description     TEXT NOT NULL,
-    stream_key_hash TEXT NOT NULL UNIQUE,
+    stream_key_hash TEXT NOT NULL,
     created_at      TIMESTAMPTZ NOT NULL,
-    updated_at      TIMESTAMPTZ NOT NULL
+    updated_at      TIMESTAMPTZ NOT NULL,
+    CONSTRAINT channels_slug_key UNIQUE (slug),
+    CONSTRAINT channels_stream_key_hash_key UNIQUE (stream_key_hash)
 );
 CREATE INDEX channels_owner_idx ON channels (owner_id);
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{now, on_pool, Db, DbError};
+use super::{execute, now, on_pool, Db, DbError};
 use crate::ids::new_id;
 use crate::stream_key;
 
@@ -16,8 +16,11 @@ pub struct Channel {
     pub slug: String,
     pub title: String,
     pub description: String,
-    /// The video being streamed right now, if any.
+    /// The video being streamed right now, if any, whatever its visibility: for the owner and for
+    /// the live path only.
     pub live_video_id: Option<String>,
+    /// The video being streamed right now if it is public: what anyone else may be told.
+    pub public_live_video_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -25,6 +28,8 @@ pub struct Channel {
 /// Every read goes through this select so a channel always comes with its owner's name and live video.
 const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, \
     (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' ORDER BY v.id DESC LIMIT 1) AS live_video_id, \
+    (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' AND v.visibility = 'public' \
+     ORDER BY v.id DESC LIMIT 1) AS public_live_video_id, \
     c.created_at, c.updated_at \
     FROM channels c JOIN users u ON u.id = c.owner_id";
 
@@ -40,17 +45,7 @@ pub async fn create(
     let sql = "INSERT INTO channels (id, owner_id, slug, title, description, stream_key_hash, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
     let id = new_id();
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(&id)
-        .bind(owner_id)
-        .bind(slug)
-        .bind(title)
-        .bind(description)
-        .bind(stream_key_hash)
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(&id).bind(owner_id).bind(slug).bind(title).bind(description).bind(stream_key_hash).bind(now()))?;
     find_by_id(db, &id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
@@ -81,28 +76,19 @@ pub async fn list_by_owner(db: &Db, owner_id: &str) -> Result<Vec<Channel>, DbEr
 /// Changes title and/or description; `None` leaves a field as it is.
 pub async fn update(db: &Db, id: &str, title: Option<&str>, description: Option<&str>) -> Result<Option<Channel>, DbError> {
     let sql = "UPDATE channels SET title = COALESCE($2, title), description = COALESCE($3, description), updated_at = $4 WHERE id = $1";
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(id)
-        .bind(title)
-        .bind(description)
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(id).bind(title).bind(description).bind(now()))?;
     find_by_id(db, id).await
 }
 
 /// Replaces the key hash: the old key stops opening the channel with this statement's commit.
 pub async fn set_stream_key_hash(db: &Db, id: &str, stream_key_hash: &str) -> Result<bool, DbError> {
     let sql = "UPDATE channels SET stream_key_hash = $2, updated_at = $3 WHERE id = $1";
-    let rows =
-        on_pool!(db, |pool| sqlx::query(sql).bind(id).bind(stream_key_hash).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    let rows = execute!(db, sqlx::query(sql).bind(id).bind(stream_key_hash).bind(now()))?;
     Ok(rows == 1)
 }
 
 /// Deletes a channel and, by cascade, its videos' rows.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
-    let rows =
-        on_pool!(db, |pool| sqlx::query("DELETE FROM channels WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    let rows = execute!(db, sqlx::query("DELETE FROM channels WHERE id = $1").bind(id))?;
     Ok(rows == 1)
 }

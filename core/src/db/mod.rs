@@ -41,11 +41,30 @@ macro_rules! on_pool {
 }
 pub use on_pool;
 
+/// Runs a write on either pool and yields the number of rows it touched:
+/// `execute!(db, sqlx::query(sql).bind(id))` is `Result<u64, sqlx::Error>`. Like [`on_pool!`], the
+/// query expression is type-checked once per driver.
+#[macro_export]
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pool) => $query.execute(pool).await.map(|r| r.rows_affected()),
+            $crate::db::Db::Postgres(pool) => $query.execute(pool).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+pub use execute;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// A unique constraint rejected the write; the payload names the column (`username`, `slug`…).
+    /// A unique constraint that guards a user-chosen value rejected the write; the payload names
+    /// the request field (`username`, `email`, `slug`). Other unique violations are [`DbError::Sqlx`].
     #[error("{0} is already taken")]
     Conflict(String),
+    /// A row the write refers to is gone (a foreign key failed), e.g. the signed-in user was
+    /// deleted between authentication and the insert.
+    #[error("a referenced row does not exist")]
+    MissingReference,
     #[error("database error: {0}")]
     Sqlx(sqlx::Error),
     #[error("migration failed: {0}")]
@@ -54,33 +73,44 @@ pub enum DbError {
 
 impl From<sqlx::Error> for DbError {
     fn from(err: sqlx::Error) -> Self {
-        match unique_violation_column(&err) {
-            Some(column) => DbError::Conflict(column),
-            None => DbError::Sqlx(err),
+        if let sqlx::Error::Database(db_err) = &err {
+            match db_err.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    if let Some(field) = conflicting_field(db_err.constraint(), db_err.message()) {
+                        return DbError::Conflict(field.to_string());
+                    }
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return DbError::MissingReference,
+                _ => {}
+            }
         }
+        DbError::Sqlx(err)
     }
 }
 
-/// The column a unique-constraint violation is about, for both engines' ways of saying it:
-/// Postgres names the constraint (`users_username_key`), SQLite the column (`users.username`).
-fn unique_violation_column(err: &sqlx::Error) -> Option<String> {
-    let sqlx::Error::Database(db_err) = err else { return None };
-    if db_err.kind() != sqlx::error::ErrorKind::UniqueViolation {
-        return None;
+/// The unique constraints whose violation is the caller's to fix, with the request field each is
+/// about. Both migrations name these constraints explicitly, so Postgres reports the name in the
+/// first column; SQLite reports `table.column` (the second). Anything not listed here (a token or
+/// key hash colliding, a primary key) is an internal error and names nothing.
+const CONFLICT_FIELDS: &[(&str, &str, &str)] = &[
+    ("users_username_key", "users.username", "username"),
+    ("users_email_key", "users.email", "email"),
+    ("channels_slug_key", "channels.slug", "slug"),
+];
+
+/// The request field a unique violation is about: by constraint name (Postgres) or by the
+/// `UNIQUE constraint failed: table.column` message (SQLite).
+fn conflicting_field(constraint: Option<&str>, message: &str) -> Option<&'static str> {
+    if let Some(name) = constraint {
+        return CONFLICT_FIELDS.iter().find(|(constraint, _, _)| *constraint == name).map(|(_, _, field)| *field);
     }
-    if let Some(constraint) = db_err.constraint() {
-        let without_suffix = constraint.strip_suffix("_key").unwrap_or(constraint);
-        let column = without_suffix.split_once('_').map_or(without_suffix, |(_table, col)| col);
-        return Some(column.to_string());
-    }
-    let message = db_err.message();
-    let qualified = message.rsplit("failed: ").next()?.split(',').next()?.trim();
-    let column = qualified.split_once('.').map_or(qualified, |(_table, col)| col);
-    Some(column.to_string())
+    let columns = message.strip_prefix("UNIQUE constraint failed: ")?.trim();
+    CONFLICT_FIELDS.iter().find(|(_, column, _)| *column == columns).map(|(_, _, field)| *field)
 }
 
 impl Db {
-    /// Opens the configured database (creating the SQLite file if needed) and applies migrations.
+    /// Opens the configured database (creating the SQLite file, and the data dir with mode 0700, if
+    /// needed) and applies migrations.
     pub async fn connect(config: &Config) -> Result<Db, DbError> {
         let acquire_timeout = Duration::from_secs(config.database.acquire_timeout_secs);
         let max = config.database.max_connections;
@@ -93,7 +123,7 @@ impl Db {
             }
             Some(url) => Db::Sqlite(Self::sqlite_pool(SqliteConnectOptions::from_str(url)?, max, acquire_timeout).await?),
             None => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
+                crate::secret::create_private_dir(&config.data_dir).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
                 let options = SqliteConnectOptions::new().filename(config.data_dir.join(SQLITE_FILE));
                 Db::Sqlite(Self::sqlite_pool(options, max, acquire_timeout).await?)
             }
@@ -121,7 +151,7 @@ impl Db {
 
     /// One round trip, for `/readyz`.
     pub async fn ping(&self) -> Result<(), DbError> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        execute!(self, sqlx::query("SELECT 1"))?;
         Ok(())
     }
 
@@ -143,4 +173,19 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     let now = chrono::Utc::now();
     now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conflicting_field;
+
+    #[test]
+    fn only_listed_constraints_name_a_field() {
+        assert_eq!(conflicting_field(Some("users_username_key"), "duplicate key value"), Some("username"));
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: channels.slug"), Some("slug"));
+        assert_eq!(conflicting_field(Some("channels_stream_key_hash_key"), "duplicate key value"), None);
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: channels.stream_key_hash"), None);
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: users.id"), None);
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: users.username, users.email"), None);
+    }
 }

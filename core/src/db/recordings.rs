@@ -1,7 +1,7 @@
 //! The parts of a recording: its renditions and segments, written as the pipeline produces them.
 //! With these rows a crashed or remote node can rebuild every playlist of a video.
 
-use super::{on_pool, Db, DbError};
+use super::{execute, on_pool, Db, DbError};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RenditionRow {
@@ -31,17 +31,17 @@ pub struct SegmentRow {
 pub async fn add_rendition(db: &Db, r: &RenditionRow) -> Result<(), DbError> {
     let sql = "INSERT INTO renditions (video_id, name, width, height, frame_rate_milli, codecs, video_bitrate_kbps) \
                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (video_id, name) DO NOTHING";
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(&r.video_id)
-        .bind(&r.name)
-        .bind(r.width)
-        .bind(r.height)
-        .bind(r.frame_rate_milli)
-        .bind(&r.codecs)
-        .bind(r.video_bitrate_kbps)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(
+        db,
+        sqlx::query(sql)
+            .bind(&r.video_id)
+            .bind(&r.name)
+            .bind(r.width)
+            .bind(r.height)
+            .bind(r.frame_rate_milli)
+            .bind(&r.codecs)
+            .bind(r.video_bitrate_kbps)
+    )?;
     Ok(())
 }
 
@@ -54,18 +54,18 @@ pub async fn renditions(db: &Db, video_id: &str) -> Result<Vec<RenditionRow>, Db
 pub async fn add_segment(db: &Db, s: &SegmentRow) -> Result<(), DbError> {
     let sql = "INSERT INTO segments (video_id, rendition, sequence, uri, duration_us, bytes, discontinuity, program_date_time) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(&s.video_id)
-        .bind(&s.rendition)
-        .bind(s.sequence)
-        .bind(&s.uri)
-        .bind(s.duration_us)
-        .bind(s.bytes)
-        .bind(s.discontinuity)
-        .bind(&s.program_date_time)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(
+        db,
+        sqlx::query(sql)
+            .bind(&s.video_id)
+            .bind(&s.rendition)
+            .bind(s.sequence)
+            .bind(&s.uri)
+            .bind(s.duration_us)
+            .bind(s.bytes)
+            .bind(s.discontinuity)
+            .bind(&s.program_date_time)
+    )?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, on_pool, Db, DbError};
+use super::{execute, now, on_pool, Db, DbError};
 use crate::ids::new_id;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -24,17 +24,31 @@ pub async fn insert(db: &Db, user_id: &str, family_id: &str, token_hash: &str, e
     let sql = "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at) \
                VALUES ($1, $2, $3, $4, $5, $6)";
     let id = new_id();
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(&id)
-        .bind(user_id)
-        .bind(family_id)
-        .bind(token_hash)
-        .bind(now())
-        .bind(expires_at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(&id).bind(user_id).bind(family_id).bind(token_hash).bind(now()).bind(expires_at))?;
     Ok(())
+}
+
+/// Adds a rotated token to an existing family, unless the family has been revoked meanwhile.
+///
+/// Reuse detection revokes a family while another request may be rotating it: the revocation can
+/// commit between that request's checks and its insert. So the insert comes first and the family
+/// is checked after it; if any of its tokens is revoked, the new one is revoked too and this
+/// returns `false` (the caller answers 401). A revocation that commits later still sees the new
+/// row, and [`family_revoked`] at exchange time catches the last window.
+pub async fn insert_rotated(db: &Db, user_id: &str, family_id: &str, token_hash: &str, expires_at: DateTime<Utc>) -> Result<bool, DbError> {
+    insert(db, user_id, family_id, token_hash, expires_at).await?;
+    if family_revoked(db, family_id).await? {
+        revoke_family(db, family_id).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Whether any token of the family has been revoked: then the whole login session is over.
+pub async fn family_revoked(db: &Db, family_id: &str) -> Result<bool, DbError> {
+    let sql = "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL";
+    let revoked: i64 = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(family_id).fetch_one(pool).await)?;
+    Ok(revoked > 0)
 }
 
 pub async fn find_by_hash(db: &Db, token_hash: &str) -> Result<Option<RefreshToken>, DbError> {
@@ -46,13 +60,13 @@ pub async fn find_by_hash(db: &Db, token_hash: &str) -> Result<Option<RefreshTok
 /// exchanges of the same token, exactly one wins.
 pub async fn mark_used(db: &Db, id: &str) -> Result<bool, DbError> {
     let sql = "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL";
-    let result = on_pool!(db, |pool| sqlx::query(sql).bind(id).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    let result = execute!(db, sqlx::query(sql).bind(id).bind(now()))?;
     Ok(result == 1)
 }
 
 /// Revokes every token of a login session.
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<(), DbError> {
     let sql = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-    on_pool!(db, |pool| sqlx::query(sql).bind(family_id).bind(now()).execute(pool).await.map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(family_id).bind(now()))?;
     Ok(())
 }

@@ -1,10 +1,10 @@
-//! Accounts. Usernames and emails arrive already normalised to lowercase by the API, so the plain
-//! UNIQUE constraints make them unique case-insensitively on both engines.
+//! Accounts. Usernames and emails arrive already normalised to lowercase by the API (the schema
+//! checks it), so the plain UNIQUE constraints make them unique case-insensitively on both engines.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{now, on_pool, Db, DbError};
+use super::{execute, now, on_pool, Db, DbError};
 use crate::ids::new_id;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -54,4 +54,9 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<User>, DbError> {
 pub async fn find_credentials(db: &Db, username_or_email: &str) -> Result<Option<UserCredentials>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 OR email = $1");
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, UserCredentials>(&sql).bind(username_or_email).fetch_optional(pool).await)?)
+}
+
+/// Deletes an account and, by cascade, its sessions, channels and videos.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
+    Ok(execute!(db, sqlx::query("DELETE FROM users WHERE id = $1").bind(id))? == 1)
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{now, on_pool, Db, DbError};
+use super::{execute, now, on_pool, Db, DbError};
 use crate::ids::new_id;
 
 /// Declares a text-stored enum: its wire/database spelling, parsing, and serde in one place.
@@ -90,18 +90,18 @@ pub async fn create(db: &Db, new: NewVideo<'_>) -> Result<Video, DbError> {
     let sql = "INSERT INTO videos (id, channel_id, kind, status, title, description, visibility, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
     let id = new_id();
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(&id)
-        .bind(new.channel_id)
-        .bind(new.kind.as_str())
-        .bind(new.status.as_str())
-        .bind(new.title)
-        .bind(new.description)
-        .bind(new.visibility.as_str())
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(
+        db,
+        sqlx::query(sql)
+            .bind(&id)
+            .bind(new.channel_id)
+            .bind(new.kind.as_str())
+            .bind(new.status.as_str())
+            .bind(new.title)
+            .bind(new.description)
+            .bind(new.visibility.as_str())
+            .bind(now())
+    )?;
     find(db, &id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
@@ -149,15 +149,7 @@ pub async fn update(
     let sql = "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description), \
                visibility = COALESCE($4, visibility), updated_at = $5 WHERE id = $1";
     let visibility = visibility.map(Visibility::as_str);
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(id)
-        .bind(title)
-        .bind(description)
-        .bind(visibility)
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(id).bind(title).bind(description).bind(visibility).bind(now()))?;
     find(db, id).await
 }
 
@@ -165,21 +157,12 @@ pub async fn update(
 pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<i64>, error: Option<&str>) -> Result<(), DbError> {
     let sql =
         "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5 WHERE id = $1";
-    on_pool!(db, |pool| sqlx::query(sql)
-        .bind(id)
-        .bind(status.as_str())
-        .bind(duration_ms)
-        .bind(error)
-        .bind(now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query(sql).bind(id).bind(status.as_str()).bind(duration_ms).bind(error).bind(now()))?;
     Ok(())
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
-    let rows =
-        on_pool!(db, |pool| sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    let rows = execute!(db, sqlx::query("DELETE FROM videos WHERE id = $1").bind(id))?;
     Ok(rows == 1)
 }
 
