@@ -15,17 +15,10 @@ pub const SOURCE_RUNG_NAME: &str = "source";
 /// Names are path components and URL segments; a short cap keeps paths and logs readable.
 pub const MAX_RUNG_NAME_LEN: usize = 32;
 
-/// One configured rendition. `width` is the nominal 16:9 width, kept for configuration and display;
-/// the planned width comes from the source's aspect ratio so a 4:3 or ultra-wide source is not
-/// stretched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rung {
-    pub name: String,
-    pub width: u32,
-    pub height: u32,
-    pub video_bitrate_kbps: u32,
-}
+/// One configured rendition (`[[media.ladder]]` in the configuration). `width` is the nominal 16:9
+/// width, kept for configuration and display; the planned width comes from the source's aspect
+/// ratio so a 4:3 or ultra-wide source is not stretched.
+pub use ferrocast_core::config::RungConfig as Rung;
 
 /// What the pipeline does for a planned rendition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,8 +84,7 @@ impl std::error::Error for LadderError {}
 
 /// low 640x360 at 800 kb/s, mid 854x480 at 1400 kb/s, high 1280x720 at 2800 kb/s.
 pub fn default_ladder() -> Vec<Rung> {
-    let rung = |name: &str, width, height, video_bitrate_kbps| Rung { name: name.to_owned(), width, height, video_bitrate_kbps };
-    vec![rung("low", 640, 360, 800), rung("mid", 854, 480, 1400), rung("high", 1280, 720, 2800)]
+    ferrocast_core::config::MediaConfig::default().ladder
 }
 
 /// Checks a configured ladder on its own, so configuration loading can refuse a bad one at
