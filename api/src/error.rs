@@ -4,7 +4,8 @@
 //! Internal causes (database, hashing, I/O) are logged here with their detail and answered with a
 //! bare 500: nothing internal ever reaches a response body.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrocast_core::DbError;
@@ -23,6 +24,10 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("the request took too long")]
+    RequestTimeout,
     #[error("{field} is already taken")]
     Conflict { field: String },
     #[error("{field}: {message}")]
@@ -51,6 +56,8 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -66,6 +73,8 @@ impl ApiError {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Conflict { .. } => "conflict",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -115,6 +124,9 @@ impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::Conflict(field) => ApiError::Conflict { field },
+            // Every row the API inserts refers to the signed-in user (directly or through their
+            // channel); a vanished reference means the account was deleted after the token was issued.
+            DbError::MissingReference => ApiError::Unauthorized,
             other => ApiError::internal(other),
         }
     }
@@ -134,15 +146,73 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<QueryRejection> for ApiError {
+    /// A query parameter of the wrong type (`?limit=abc`) is a 422 naming the parameter.
+    fn from(rejection: QueryRejection) -> Self {
+        let message = rejection.body_text();
+        ApiError::Validation { field: field_named_in(&message).unwrap_or("query").to_string(), message }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                PathErrorKind::InvalidUtf8InPathParam { .. } => ApiError::BadRequest(e.body_text()),
+                // A segment that cannot be the parameter's type names nothing that exists.
+                PathErrorKind::ParseError { .. } | PathErrorKind::ParseErrorAtIndex { .. } | PathErrorKind::ParseErrorAtKey { .. } => {
+                    ApiError::NotFound
+                }
+                _ => ApiError::internal(e.body_text()),
+            },
+            other => ApiError::internal(other.body_text()),
+        }
+    }
+}
+
 /// The field a serde error message is about: "missing field `email`" or, for a wrong type,
-/// the path axum puts before the reason ("…target type: username: invalid type…").
+/// the path axum puts before the reason ("…target type: username: invalid type…",
+/// "…query string: limit: invalid digit…").
 fn field_named_in(message: &str) -> Option<&str> {
     if let Some(rest) = message.split("field `").nth(1) {
         return rest.split('`').next();
     }
-    let after = message.split("target type: ").nth(1)?;
+    let after = message.split("target type: ").nth(1).or_else(|| message.split("query string: ").nth(1))?;
     let (path, _reason) = after.split_once(": ")?;
     (!path.contains(' ')).then_some(path)
+}
+
+/// Gives error responses that did not come from a handler (the body limit's 413, the timeout's 408,
+/// axum's own 400/404/405) the same JSON shape as every other error. Responses that already carry
+/// JSON, and successes, pass through untouched.
+pub async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let error = match status {
+        StatusCode::BAD_REQUEST => {
+            let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&text).trim().to_string();
+            ApiError::BadRequest(if text.is_empty() { "malformed request".to_string() } else { text })
+        }
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal("a response without a JSON body"),
+        _ => return Response::from_parts(parts, body),
+    };
+    let replacement = error.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(replacement.headers().clone());
+    Response::from_parts(parts, replacement.into_body())
 }
 
 #[cfg(test)]
@@ -160,5 +230,6 @@ mod tests {
             Some("username")
         );
         assert_eq!(field_named_in("Failed to deserialize the JSON body into the target type: invalid type: map"), None);
+        assert_eq!(field_named_in("Failed to deserialize query string: limit: invalid digit found in string"), Some("limit"));
     }
 }

@@ -1,15 +1,17 @@
-//! Request extractors: a JSON body whose rejections are our JSON errors, the signed-in user (from a
-//! Bearer header or the access cookie), and the client's address for rate limiting.
+//! Request extractors: JSON bodies, query strings and path segments whose rejections are our JSON
+//! errors, the signed-in user (from a Bearer header or the access cookie, with the cookie's CSRF
+//! rule), and the client's address for rate limiting.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use axum_extra::extract::CookieJar;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Settings};
 
 /// Access-token cookie, sent with every request from the web UI.
 pub const ACCESS_COOKIE: &str = "ferrocast_access";
@@ -27,6 +29,17 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
+/// `axum::extract::Query`, except that a bad value is a JSON 422 naming the parameter.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path`, except that a segment that does not parse is a JSON 404 (400 for
+/// invalid UTF-8).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
 /// The signed-in user; a request without a valid access token is answered 401.
 pub struct AuthUser {
     pub id: String,
@@ -35,19 +48,71 @@ pub struct AuthUser {
 /// The signed-in user if there is one; an absent or expired token means an anonymous viewer.
 pub struct MaybeUser(pub Option<String>);
 
-fn access_token(parts: &Parts) -> Option<String> {
+/// Where an access token came from: a cookie is sent by the browser on its own, so it needs the
+/// CSRF check; an `Authorization` header is always set deliberately by the caller.
+enum Presented {
+    Header(String),
+    Cookie(String),
+}
+
+fn access_token(parts: &Parts) -> Option<Presented> {
     if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| Presented::Header(token.trim().to_string()));
     }
-    CookieJar::from_headers(&parts.headers).get(ACCESS_COOKIE).map(|c| c.value().to_string())
+    CookieJar::from_headers(&parts.headers).get(ACCESS_COOKIE).map(|c| Presented::Cookie(c.value().to_string()))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The CSRF rule for requests that a browser authenticates on its own (by cookie): the request
+/// must come from our own pages, as the browser tells with `Sec-Fetch-Site: same-origin` or with
+/// an `Origin` equal to the public URL's origin. Anything else is 403.
+pub fn require_same_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), ApiError> {
+    let same_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("same-origin"));
+    let same_origin =
+        headers.get(ORIGIN).and_then(|v| v.to_str().ok()).and_then(origin_of).is_some_and(|origin| origin == settings.public_origin);
+    if same_site || same_origin {
+        Ok(())
+    } else {
+        tracing::warn!(origin = ?headers.get(ORIGIN), "cookie-authenticated request from another origin refused");
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lowercased and without a default port, or `None` when `url`
+/// is not an http(s) URL (`null`, for instance).
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = access_token(parts).ok_or(ApiError::Unauthorized)?;
+        let token = match access_token(parts).ok_or(ApiError::Unauthorized)? {
+            Presented::Header(token) => token,
+            Presented::Cookie(token) => {
+                if !is_safe(&parts.method) {
+                    require_same_origin(&parts.headers, &state.settings)?;
+                }
+                token
+            }
+        };
         let id = state.jwt.verify(&token).ok_or(ApiError::Unauthorized)?;
         Ok(AuthUser { id })
     }
@@ -56,20 +121,48 @@ impl FromRequestParts<AppState> for AuthUser {
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
+    /// Used by read-only routes; an unsafe request by cookie from another origin counts as anonymous.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(MaybeUser(access_token(parts).and_then(|token| state.jwt.verify(&token))))
+        let token = match access_token(parts) {
+            Some(Presented::Header(token)) => Some(token),
+            Some(Presented::Cookie(token)) if is_safe(&parts.method) || require_same_origin(&parts.headers, &state.settings).is_ok() => {
+                Some(token)
+            }
+            _ => None,
+        };
+        Ok(MaybeUser(token.and_then(|token| state.jwt.verify(&token))))
     }
 }
 
 /// The peer address of the connection (the server is expected to face clients directly or sit
-/// behind a proxy that limits per address itself).
+/// behind a proxy that limits per address itself). The server must be run with connect info
+/// (`into_make_service_with_connect_info::<SocketAddr>()`); without it every client would share
+/// one rate-limit bucket, so the request fails loudly instead.
 pub struct ClientAddr(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        Ok(ClientAddr(addr))
+        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(info) => Ok(ClientAddr(info.0.ip())),
+            None => Err(ApiError::internal("no client address: the router is not served with into_make_service_with_connect_info")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        assert_eq!(origin_of("https://Example.com/app/").as_deref(), Some("https://example.com"));
+        assert_eq!(origin_of("https://example.com:443").as_deref(), Some("https://example.com"));
+        assert_eq!(origin_of("http://localhost:8080").as_deref(), Some("http://localhost:8080"));
+        assert_eq!(origin_of("http://example.com:80/x?y").as_deref(), Some("http://example.com"));
+        assert_ne!(origin_of("http://example.com"), origin_of("https://example.com"));
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("file:///etc/passwd"), None);
     }
 }

@@ -5,11 +5,15 @@
 //! `/api/openapi.json` cannot drift from the router. Handlers talk to core's repositories; they never
 //! reach into ingest or media.
 
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,25 +82,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The API's router with its state; the binary merges it with the origin and web UI.
+///
+/// Layers, outermost first: an access log (one INFO line per response), the JSON shape for error
+/// responses that no handler produced, the request timeout (408), the body limit (413).
 pub fn router(state: AppState) -> Router {
     let (router, document) = api_routes().split_for_parts();
-    let document = std::sync::Arc::new(document);
+    // Serialised once: the document is the same for every request.
+    let document = Bytes::from(serde_json::to_vec(&document).expect("the OpenAPI document serialises to JSON"));
     let settings = state.settings.clone();
     router
-        .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], document) }
+            }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
-        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(axum::middleware::map_response(error::json_error_bodies))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-async fn method_not_allowed() -> (axum::http::StatusCode, extract::Json<error::ErrorBody>) {
-    let detail = error::ErrorDetail { code: "method_not_allowed".into(), message: "method not allowed on this path".into(), field: None };
-    (axum::http::StatusCode::METHOD_NOT_ALLOWED, extract::Json(error::ErrorBody { error: detail }))
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

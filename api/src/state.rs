@@ -1,4 +1,4 @@
-//! What every handler can reach: the database, the token keys, the login limiter and the few
+//! What every handler can reach: the database, the token keys, the rate limiters and the few
 //! settings handlers need. Cheap to clone (everything shared is behind an `Arc`).
 
 use std::sync::Arc;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use ferrocast_core::config::{Config, Secret};
 use ferrocast_core::Db;
 
-use crate::rate_limit::LoginLimiter;
+use crate::extract::origin_of;
+use crate::rate_limit::{LoginLimiter, SignupLimiter};
 use crate::tokens::JwtKeys;
 
 #[derive(Clone)]
@@ -15,12 +16,15 @@ pub struct AppState {
     pub db: Db,
     pub jwt: Arc<JwtKeys>,
     pub login_limiter: Arc<LoginLimiter>,
+    pub signup_limiter: Arc<SignupLimiter>,
     pub settings: Arc<Settings>,
 }
 
 /// The slice of [`Config`] the API reads at request time.
 pub struct Settings {
     pub public_url: String,
+    /// `scheme://host[:port]` of the public URL: the one `Origin` cookie-authenticated writes may come from.
+    pub public_origin: String,
     pub refresh_token_ttl_secs: u64,
     /// Cookies get `Secure` when the server is reached over https.
     pub secure_cookies: bool,
@@ -29,19 +33,23 @@ pub struct Settings {
 }
 
 impl AppState {
+    /// Also starts computing the throw-away password hash on a thread of its own (not on the async
+    /// runtime), so that a login for an unknown account costs the same as any other from the first
+    /// request on.
     pub fn new(db: Db, config: &Config, jwt_secret: &Secret) -> Self {
+        crate::password::warm_up();
         let public_url = config.public_url();
         let auth = &config.auth;
+        let window = Duration::from_secs(auth.login_window_secs);
         Self {
             db,
             jwt: Arc::new(JwtKeys::new(jwt_secret.expose().as_bytes(), public_url.clone(), auth.access_token_ttl_secs)),
-            login_limiter: Arc::new(LoginLimiter::new(
-                Duration::from_secs(auth.login_window_secs),
-                auth.login_max_failures_per_account,
-                auth.login_max_failures_per_address,
-            )),
+            login_limiter: Arc::new(LoginLimiter::new(window, auth.login_max_failures_per_account, auth.login_max_failures_per_address)),
+            // Sign-ups share the per-address budget and window of logins (see docs/operations.md).
+            signup_limiter: Arc::new(SignupLimiter::new(window, auth.login_max_failures_per_address)),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
+                public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),
                 public_url,
                 refresh_token_ttl_secs: auth.refresh_token_ttl_secs,
                 max_body_bytes: config.http.max_body_bytes,

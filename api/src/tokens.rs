@@ -1,5 +1,5 @@
 //! Session tokens. Access tokens are short-lived HS256 JWTs (`sub`, `iat`, `exp`, `iss`, all
-//! required and checked); refresh tokens are opaque random strings stored only as SHA-256 hashes
+//! required; signature, `exp` and `iss` checked by jsonwebtoken, `iat` by us); refresh tokens are opaque random strings stored only as SHA-256 hashes
 //! (see `ferrocast_core::db::refresh_tokens` for rotation and reuse detection).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -44,9 +44,15 @@ impl JwtKeys {
     }
 
     /// The user id in a valid token. Any other algorithm (including `none`), a bad signature, a
-    /// wrong issuer or an expired token is `None`.
+    /// wrong issuer, an expired token or one issued in the future is `None`.
     pub fn verify(&self, token: &str) -> Option<String> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims.sub)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
+        // jsonwebtoken 9 only checks that `iat` is present (required_spec_claims); it never compares
+        // it with the clock. A token "issued" in the future was not issued by us.
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return None;
+        }
+        Some(claims.sub)
     }
 }
 
@@ -75,5 +81,20 @@ mod tests {
         assert_eq!(other_issuer.verify(&token), None);
         let other_secret = JwtKeys::new(b"another-secret-another-secret-xx", "http://localhost:8080".into(), 60);
         assert_eq!(other_secret.verify(&token), None);
+    }
+
+    #[test]
+    fn tokens_issued_in_the_future_are_refused() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let keys = JwtKeys::new(secret, "http://localhost:8080".into(), 60);
+        let sign = |iat: i64| {
+            let claims = Claims { sub: "user-1".into(), iat, exp: iat + 3600, iss: "http://localhost:8080".into() };
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).expect("encode")
+        };
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(keys.verify(&sign(now + 3600)), None, "an hour ahead");
+        assert_eq!(keys.verify(&sign(now + LEEWAY_SECS as i64 + 30)), None, "beyond the leeway");
+        assert_eq!(keys.verify(&sign(now + 2)).as_deref(), Some("user-1"), "within the leeway");
+        assert_eq!(keys.verify(&sign(now - 60)).as_deref(), Some("user-1"));
     }
 }

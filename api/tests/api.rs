@@ -9,6 +9,11 @@ use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibil
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// `live_` followed by exactly 40 lowercase hex digits (160 random bits).
+fn is_stream_key(key: &str) -> bool {
+    key.strip_prefix("live_").is_some_and(|hex| hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response.headers().get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii cookie").to_string()).collect()
 }
@@ -53,7 +58,7 @@ api_test!(the_whole_account_and_channel_story, |app: TestApp| async move {
     assert_eq!(response.status(), StatusCode::CREATED);
     let channel: Value = response.json().await.expect("json");
     let first_key = channel["stream_key"].as_str().expect("stream key").to_string();
-    assert!(first_key.len() >= 32, "≥128 random bits: {first_key}");
+    assert!(is_stream_key(&first_key), "`live_` and 160 random bits as lowercase hex: {first_key}");
     assert_eq!(
         (channel["slug"].as_str(), channel["owner"].as_str(), channel["live"].as_bool()),
         (Some("keerti-live"), Some("keerti"), Some(false))
@@ -75,6 +80,7 @@ api_test!(the_whole_account_and_channel_story, |app: TestApp| async move {
     let rotated: Value = response.json().await.expect("json");
     let second_key = rotated["stream_key"].as_str().expect("new key");
     assert_ne!(second_key, first_key);
+    assert!(is_stream_key(second_key), "{second_key}");
     assert!(channels::find_by_stream_key(db, &first_key).await.expect("lookup").is_none());
     assert_eq!(channels::find_by_stream_key(db, second_key).await.expect("lookup").map(|c| c.slug).as_deref(), Some("keerti-live"));
 
@@ -92,13 +98,15 @@ api_test!(the_whole_account_and_channel_story, |app: TestApp| async move {
     expect_error(app.post("/api/auth/refresh", json!({"refresh_token": refresh2}), None).await, StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
 
-    // A fresh login, refreshed through the cookie alone, then logout revokes it and clears cookies.
+    // A fresh login, refreshed through the cookie alone (from our own pages), then logout revokes
+    // it and clears cookies.
     let tokens = app.login("keerti").await;
     let refresh3 = tokens["refresh_token"].as_str().expect("refresh").to_string();
     let by_cookie = app
         .client
         .post(app.url("/api/auth/refresh"))
         .header("cookie", format!("ferrocast_refresh={refresh3}"))
+        .header("origin", "http://ferrocast.test")
         .send()
         .await
         .expect("request");
@@ -223,6 +231,15 @@ api_test!(bad_tokens_are_401, |app: TestApp| async move {
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": user_id, "iat": now, "iss": issuer}), &key).expect("encode");
     expect_error(app.get("/api/me", Some(&forever)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
+    // Correctly signed, but "issued" an hour from now (jsonwebtoken alone would accept it).
+    let future = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": user_id, "iat": now + 3600, "exp": now + 7200, "iss": issuer}),
+        &key,
+    )
+    .expect("encode");
+    expect_error(app.get("/api/me", Some(&future)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
     // The same claims, properly signed, do work: the failures above are about the token, not the user.
     let good =
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": issuer}), &key)
@@ -239,46 +256,59 @@ api_test!(wrong_password_and_unknown_user_look_the_same, |app: TestApp| async mo
     assert_eq!(body_wrong, body_unknown);
 });
 
-mod rate_limit {
-    use super::*;
+// The limiter is in memory, so this argon2-heavy story runs once, on SQLite.
+#[tokio::test]
+async fn logins_are_rate_limited_per_account_and_address() {
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| {
+        config.auth.login_max_failures_per_account = 3;
+        config.auth.login_max_failures_per_address = 8;
+    })
+    .await;
+    app.signup("carol").await;
+    let attempt = |user: &'static str, password: String| {
+        let app = &app;
+        async move { app.post("/api/auth/login", json!({"username_or_email": user, "password": password}), None).await }
+    };
 
-    async fn story(engine: ferrocast_core::testing::Engine) {
-        let app = TestApp::spawn_with(engine, |config| {
-            config.auth.login_max_failures_per_account = 3;
-            config.auth.login_max_failures_per_address = 6;
-        })
-        .await;
-        app.signup("carol").await;
-        let attempt = |user: &'static str, password: &'static str| {
-            let app = &app;
-            async move { app.post("/api/auth/login", json!({"username_or_email": user, "password": password}), None).await }
-        };
-        for _ in 0..3 {
-            assert_eq!(attempt("carol", "wrong password").await.status(), StatusCode::UNAUTHORIZED);
-        }
-        // The account is locked for now, even with the right password.
-        let locked = attempt("carol", "correct horse battery").await;
+    // Ten wrong passwords at once: exactly the three the account allows reach the password check.
+    let statuses: Vec<StatusCode> = futures_util::future::join_all((0..10).map(|_| attempt("carol", "wrong password".into())))
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 7, "{statuses:?}");
+
+    // The account is locked for now, even with the right password, and by its email too.
+    for name in ["carol", "CAROL@example.com"] {
+        let locked = attempt(name, "correct horse battery".into()).await;
         let retry_after: u64 =
             locked.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After");
         assert!(retry_after > 0 && retry_after <= 900, "{retry_after}");
         expect_error(locked, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
-
-        // The address is limited across accounts too.
-        for _ in 0..3 {
-            assert_eq!(attempt("someone-else", "wrong password").await.status(), StatusCode::UNAUTHORIZED);
-        }
-        expect_error(attempt("a-third-name", "whatever1").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     }
 
-    #[tokio::test]
-    async fn sqlite() {
-        story(ferrocast_core::testing::Engine::Sqlite).await;
-    }
+    // An over-long password is refused without hashing and counts as a failure.
+    let long = "x".repeat(ferrocast_api::validate::PASSWORD_MAX_BYTES + 1);
+    expect_error(attempt("dave", long.clone()).await, StatusCode::UNAUTHORIZED, "bad_credentials").await;
 
-    #[tokio::test]
-    async fn postgres() {
-        story(ferrocast_core::testing::Engine::Postgres).await;
+    // The address is limited across accounts too: 3 + 1 failures so far, 4 more allowed.
+    for name in ["erin", "frank", "grace", "heidi"] {
+        assert_eq!(attempt(name, "wrong password".into()).await.status(), StatusCode::UNAUTHORIZED);
     }
+    expect_error(attempt("a-third-name", "whatever1".into()).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn signups_are_rate_limited_per_address() {
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| config.auth.login_max_failures_per_address = 2).await;
+    app.signup("first").await;
+    app.signup("second").await;
+    let third = app
+        .post("/api/auth/signup", json!({"username": "third", "email": "third@example.com", "password": "correct horse battery"}), None)
+        .await;
+    assert!(third.headers().contains_key("retry-after"));
+    expect_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
 api_test!(channels_are_edited_and_deleted_only_by_their_owner, |app: TestApp| async move {
@@ -334,6 +364,10 @@ api_test!(videos_are_listed_shown_edited_and_deleted, |app: TestApp| async move 
         page1["items"].as_array().into_iter().chain(page2["items"].as_array()).flatten().filter_map(|v| v["id"].as_str()).collect();
     assert_eq!(ids, vec![live.id.as_str(), public[2].as_str(), public[1].as_str(), public[0].as_str()]);
     expect_error(app.get("/api/videos?limit=0", None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    for path in ["/api/videos?limit=abc", "/api/channels/alice-live/videos?limit=-1"] {
+        let body = expect_error(app.get(path, None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(body["error"]["field"], "limit", "{path}: {body}");
+    }
     expect_error(app.get("/api/videos?cursor=../../x", None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     // The channel shows its live video.
@@ -347,7 +381,16 @@ api_test!(videos_are_listed_shown_edited_and_deleted, |app: TestApp| async move 
         (Some("live"), Some("alice-live"), Some(false))
     );
     let broken: Value = app.get(&format!("/api/videos/{}", failed.id), None).await.json().await.expect("json");
+    assert_eq!(broken["status"].as_str(), Some("failed"));
+    assert!(broken.get("error").is_none(), "the failure message is for the owner only: {broken}");
+    let broken: Value = app.get(&format!("/api/videos/{}", failed.id), Some(&bob)).await.json().await.expect("json");
+    assert!(broken.get("error").is_none(), "not for another signed-in user either: {broken}");
+    let broken: Value = app.get(&format!("/api/videos/{}", failed.id), Some(&alice)).await.json().await.expect("json");
     assert_eq!((broken["status"].as_str(), broken["error"].as_str()), (Some("failed"), Some("no decodable video stream")));
+    let owners: Value = app.get("/api/channels/alice-live/videos", Some(&alice)).await.json().await.expect("json");
+    assert!(owners.to_string().contains("no decodable video stream"), "the owner's channel listing shows it");
+    let theirs: Value = app.get("/api/channels/alice-live/videos", Some(&bob)).await.json().await.expect("json");
+    assert!(!theirs.to_string().contains("no decodable video stream"));
     assert_eq!(app.get(&format!("/api/videos/{}", unlisted.id), None).await.status(), StatusCode::OK);
     expect_error(app.get(&format!("/api/videos/{}", private.id), None).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(app.get(&format!("/api/videos/{}", private.id), Some(&bob)).await, StatusCode::NOT_FOUND, "not_found").await;
@@ -427,4 +470,213 @@ async fn readyz_reports_an_unreachable_database() {
     let response = app.get("/readyz", None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.json::<Value>().await.expect("json")["status"], "unavailable");
+}
+
+api_test!(a_live_video_is_announced_on_the_channel_only_when_public, |app: TestApp| async move {
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    app.post("/api/channels", json!({"slug": "alice-live", "title": "Alice"}), Some(&alice)).await;
+    let db = &app.test_db.db;
+    let channel = channels::find_by_slug(db, "alice-live").await.expect("find").expect("exists");
+    let live = videos::create(
+        db,
+        NewVideo {
+            channel_id: &channel.id,
+            kind: VideoKind::Live,
+            status: VideoStatus::Live,
+            title: "rehearsal",
+            description: "",
+            visibility: Visibility::Unlisted,
+        },
+    )
+    .await
+    .expect("create");
+    let live_state = |body: Value| (body["live"].as_bool(), body["live_video_id"].as_str().map(str::to_string));
+
+    for viewer in [None, Some(bob.as_str())] {
+        let seen: Value = app.get("/api/channels/alice-live", viewer).await.json().await.expect("json");
+        assert_eq!(live_state(seen), (Some(false), None), "an unlisted stream is not announced");
+    }
+    let own: Value = app.get("/api/channels/alice-live", Some(&alice)).await.json().await.expect("json");
+    assert_eq!(live_state(own), (Some(true), Some(live.id.clone())), "the owner always sees it");
+
+    videos::update(db, &live.id, None, None, Some(Visibility::Public)).await.expect("update");
+    let seen: Value = app.get("/api/channels/alice-live", None).await.json().await.expect("json");
+    assert_eq!(live_state(seen), (Some(true), Some(live.id.clone())));
+});
+
+api_test!(slugs_in_paths_are_case_insensitive, |app: TestApp| async move {
+    let alice = app.user("alice").await;
+    app.post("/api/channels", json!({"slug": "alice-live", "title": "Alice"}), Some(&alice)).await;
+    let shown: Value = app.get("/api/channels/Alice-LIVE", None).await.json().await.expect("json");
+    assert_eq!(shown["slug"], "alice-live");
+    let response = app.client.patch(app.url("/api/channels/ALICE-live")).bearer_auth(&alice).json(&json!({"title": "A"})).send().await;
+    assert_eq!(response.expect("request").status(), StatusCode::OK);
+    assert_eq!(app.get("/api/channels/ALICE-LIVE/videos", None).await.status(), StatusCode::OK);
+});
+
+api_test!(cookie_authenticated_writes_must_come_from_our_origin, |app: TestApp| async move {
+    let tokens = app.login_new("alice").await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    let cookie = format!("ferrocast_access={access}");
+    let create = |slug: &str, headers: &[(&str, &str)]| {
+        let mut request =
+            app.client.post(app.url("/api/channels")).header("cookie", &cookie).json(&json!({"slug": slug, "title": "A channel"}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+
+    for headers in [
+        &[][..],
+        &[("origin", "http://evil.test")][..],
+        &[("origin", "https://ferrocast.test")][..],
+        &[("origin", "null")][..],
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site"), ("origin", "http://sub.ferrocast.test")][..],
+    ] {
+        let response = create("refused", headers).await.expect("request");
+        expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    assert!(channels::find_by_slug(&app.test_db.db, "refused").await.expect("find").is_none(), "nothing was created");
+
+    assert_eq!(create("by-origin", &[("origin", "http://ferrocast.test")]).await.expect("request").status(), StatusCode::CREATED);
+    assert_eq!(create("by-fetch-site", &[("sec-fetch-site", "same-origin")]).await.expect("request").status(), StatusCode::CREATED);
+    // Reads by cookie need no origin; a bearer token never does.
+    let me = app.client.get(app.url("/api/me")).header("cookie", &cookie).send().await.expect("request");
+    assert_eq!(me.status(), StatusCode::OK);
+    let bearer = app.post("/api/channels", json!({"slug": "by-bearer", "title": "A"}), Some(&access)).await;
+    assert_eq!(bearer.status(), StatusCode::CREATED);
+
+    // Refresh and logout by cookie follow the same rule.
+    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_string();
+    let by_cookie = |path: &str| app.client.post(app.url(path)).header("cookie", format!("ferrocast_refresh={refresh}"));
+    expect_error(by_cookie("/api/auth/refresh").send().await.expect("request"), StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(
+        by_cookie("/api/auth/logout").header("origin", "http://evil.test").send().await.expect("request"),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let response = by_cookie("/api/auth/refresh").header("sec-fetch-site", "same-origin").send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK, "the refused attempts did not use the token up");
+});
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let app =
+        TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| config.public_url = Some("https://ferrocast.test".into()))
+            .await;
+    app.signup("alice").await;
+    let response = app.post("/api/auth/login", json!({"username_or_email": "alice", "password": "correct horse battery"}), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies.iter().all(|c| c.contains("; Secure") && c.contains("HttpOnly")), "{cookies:?}");
+}
+
+api_test!(expired_and_unknown_refresh_tokens_are_401, |app: TestApp| async move {
+    app.signup("alice").await;
+    let db = &app.test_db.db;
+    let user = ferrocast_core::db::users::find_credentials(db, "alice").await.expect("find").expect("exists").user;
+    let (token, hash) = ferrocast_api::tokens::new_refresh_token();
+    let expired_at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    ferrocast_core::db::refresh_tokens::insert(db, &user.id, "family-x", &hash, expired_at).await.expect("insert");
+    expect_error(app.post("/api/auth/refresh", json!({"refresh_token": token}), None).await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    let stored = ferrocast_core::db::refresh_tokens::find_by_hash(db, &hash).await.expect("find").expect("exists");
+    assert!(stored.used_at.is_none(), "an expired token is not exchanged");
+    expect_error(
+        app.post("/api/auth/refresh", json!({"refresh_token": "rt_never_issued"}), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+});
+
+api_test!(the_database_never_holds_plain_keys_or_refresh_tokens, |app: TestApp| async move {
+    let tokens = app.login_new("alice").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_string();
+    let created: Value =
+        app.post("/api/channels", json!({"slug": "alice-live", "title": "A"}), Some(access)).await.json().await.expect("json");
+    let key = created["stream_key"].as_str().expect("key").to_string();
+    let rotated: Value = app.post("/api/channels/alice-live/stream-key", json!({}), Some(access)).await.json().await.expect("json");
+    let rotated_key = rotated["stream_key"].as_str().expect("key").to_string();
+    let renewed: Value = app.post("/api/auth/refresh", json!({"refresh_token": refresh}), None).await.json().await.expect("json");
+    let refresh2 = renewed["refresh_token"].as_str().expect("refresh").to_string();
+
+    let channel_rows: Vec<(String, String, String, String, String, String)> = ferrocast_core::db::on_pool!(&app.test_db.db, |pool| {
+        sqlx::query_as("SELECT id, owner_id, slug, title, description, stream_key_hash FROM channels").fetch_all(pool).await
+    })
+    .expect("channels");
+    let token_rows: Vec<(String, String, String, String)> = ferrocast_core::db::on_pool!(&app.test_db.db, |pool| {
+        sqlx::query_as("SELECT id, user_id, family_id, token_hash FROM refresh_tokens").fetch_all(pool).await
+    })
+    .expect("refresh tokens");
+    assert_eq!((channel_rows.len(), token_rows.len()), (1, 2));
+    let stored = format!("{channel_rows:?}{token_rows:?}");
+    for secret in [&key, &rotated_key, &refresh, &refresh2] {
+        let plain_part = secret.trim_start_matches("live_").trim_start_matches("rt_");
+        assert!(!stored.contains(plain_part), "{secret} is stored in plain: {stored}");
+    }
+    assert_eq!(channel_rows[0].5, ferrocast_core::stream_key::hash(&rotated_key), "the hash is what is stored");
+});
+
+api_test!(a_deleted_account_cannot_write_with_its_old_token, |app: TestApp| async move {
+    let token = app.user("alice").await;
+    let db = &app.test_db.db;
+    let user = ferrocast_core::db::users::find_credentials(db, "alice").await.expect("find").expect("exists").user;
+    assert!(ferrocast_core::db::users::delete(db, &user.id).await.expect("delete"));
+    expect_error(
+        app.post("/api/channels", json!({"slug": "ghost-live", "title": "Ghost"}), Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect_error(app.get("/api/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+});
+
+#[tokio::test]
+async fn errors_from_outside_the_handlers_are_json_too() {
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| {
+        config.http.max_body_bytes = 1024;
+        config.http.request_timeout_secs = 1;
+    })
+    .await;
+
+    // The body limit on a raw body (refresh reads bytes, not JSON).
+    let big = json!({"refresh_token": "x".repeat(4096)});
+    expect_error(app.post("/api/auth/refresh", big.clone(), None).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    expect_error(app.post("/api/auth/signup", big, None).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // A method the path does not have.
+    let response = app.client.delete(app.url("/api/videos")).send().await.expect("request");
+    expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    // A body that never finishes arriving runs into the request timeout.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect");
+    stream
+        .write_all(b"POST /api/auth/signup HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"us")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 1024];
+        // Until the end of the JSON body (or of the connection).
+        while !response.ends_with(b"}}") {
+            let n = stream.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read).await.expect("answered within the timeout");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.to_lowercase().contains("content-type: application/json"), "{response}");
+    assert!(response.contains(r#""code":"request_timeout""#), "{response}");
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, ClientAddr, Json, ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::extract::{require_same_origin, AuthUser, ClientAddr, Json, ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::rate_limit::retry_after_secs;
 use crate::state::AppState;
 use crate::{password, tokens, validate};
 
@@ -66,11 +67,20 @@ pub struct RefreshRequest {
 }
 
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = UserResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn signup(State(state): State<AppState>, Json(request): Json<SignupRequest>) -> Result<impl IntoResponse, ApiError> {
+    responses((status = 201, body = UserResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many sign-ups from this address")))]
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    Json(request): Json<SignupRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let username = validate::username(&request.username)?;
     let email = validate::email(&request.email)?;
     validate::password(&request.password)?;
+    if let Err(wait) = state.signup_limiter.reserve(address, Instant::now()) {
+        tracing::warn!(%address, "sign-up rate limited");
+        return Err(ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) });
+    }
     let password_hash = password::hash(request.password).await?;
     let user = users::create(&state.db, &username, &email, &password_hash).await?;
     tracing::info!(user_id = %user.id, username = %user.username, "account created");
@@ -86,30 +96,41 @@ pub async fn login(
     jar: CookieJar,
     Json(request): Json<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let account = request.username_or_email.trim().to_lowercase();
-    if let Err(wait) = state.login_limiter.check(&account, address, Instant::now()) {
+    let name = request.username_or_email.trim().to_lowercase();
+    let credentials = users::find_credentials(&state.db, &name).await?;
+    // A username and an email of the same account share one bucket: the account's id.
+    let account = credentials.as_ref().map_or_else(|| format!("name:{name}"), |c| format!("id:{}", c.user.id));
+    let attempt = state.login_limiter.reserve(&account, address, Instant::now()).map_err(|wait| {
         tracing::warn!(%address, "login rate limited");
-        return Err(ApiError::TooManyRequests { retry_after_secs: wait.as_secs().max(1) });
-    }
-    let credentials = users::find_credentials(&state.db, &account).await?;
-    let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(request.password, stored_hash).await? {
-        state.login_limiter.record_failure(&account, address, Instant::now());
+        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
+    })?;
+    // Longer than any password we accept: refused without hashing, and it counts as a failure.
+    let verified = request.password.len() <= validate::PASSWORD_MAX_BYTES
+        && password::verify(request.password, credentials.as_ref().map(|c| c.password_hash.clone())).await?;
+    let Some(credentials) = credentials.filter(|_| verified) else {
         tracing::info!(%address, "login failed");
         return Err(ApiError::BadCredentials);
-    }
-    let user = credentials.ok_or(ApiError::BadCredentials)?.user;
-    state.login_limiter.record_success(&account);
-    let tokens = start_session(&state, &user.id, &new_id()).await?;
+    };
+    state.login_limiter.succeeded(attempt, &account);
+    let tokens = start_session(&state, &credentials.user.id, &new_id()).await?;
     Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
 }
 
-/// Issues an access token and a refresh token in the login session `family_id`.
+/// Issues an access token and a refresh token in a new login session `family_id`.
 async fn start_session(state: &AppState, user_id: &str, family_id: &str) -> Result<TokenResponse, ApiError> {
-    let access_token = state.jwt.issue(user_id).map_err(ApiError::internal)?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-    let expires_at = Utc::now() + chrono::Duration::seconds(state.settings.refresh_token_ttl_secs as i64);
-    refresh_tokens::insert(&state.db, user_id, family_id, &refresh_hash, expires_at).await?;
+    refresh_tokens::insert(&state.db, user_id, family_id, &refresh_hash, refresh_expiry(state)).await?;
+    token_response(state, user_id, refresh_token)
+}
+
+fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
+    // Capped at a century so that no setting can overflow the date arithmetic.
+    const CENTURY_SECS: u64 = 100 * 365 * 24 * 3600;
+    Utc::now() + chrono::Duration::seconds(state.settings.refresh_token_ttl_secs.min(CENTURY_SECS) as i64)
+}
+
+fn token_response(state: &AppState, user_id: &str, refresh_token: String) -> Result<TokenResponse, ApiError> {
+    let access_token = state.jwt.issue(user_id).map_err(ApiError::internal)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: state.jwt.ttl_secs(), refresh_token })
 }
 
@@ -148,20 +169,31 @@ fn without_session_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
 }
 
 /// The refresh token from a JSON body `{refresh_token}` or, when the body is empty, the cookie.
-fn presented_refresh_token(jar: &CookieJar, body: &Bytes) -> Result<Option<String>, ApiError> {
+/// A cookie is sent by the browser on its own, so it counts only from our own origin (403 otherwise).
+fn presented_refresh_token(state: &AppState, headers: &HeaderMap, jar: &CookieJar, body: &Bytes) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(jar.get(REFRESH_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()));
+        let Some(cookie) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        require_same_origin(headers, &state.settings)?;
+        return Ok(Some(cookie));
     }
     let request: RefreshRequest = serde_json::from_slice(body).map_err(|e| ApiError::validation("refresh_token", e.to_string()))?;
     Ok(Some(request.refresh_token))
 }
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Optional: the refresh cookie is used when the body is empty"),
-    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let presented = presented_refresh_token(&jar, &body)?.ok_or(ApiError::Unauthorized)?;
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The refresh cookie was sent from another origin")))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let presented = presented_refresh_token(&state, &headers, &jar, &body)?.ok_or(ApiError::Unauthorized)?;
     let token = refresh_tokens::find_by_hash(&state.db, &tokens::hash_refresh_token(&presented)).await?.ok_or(ApiError::Unauthorized)?;
-    if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
+    if token.revoked_at.is_some() || token.expires_at <= Utc::now() || refresh_tokens::family_revoked(&state.db, &token.family_id).await? {
         return Err(ApiError::Unauthorized);
     }
     // Exactly one exchange of a token wins; a second one means the token was copied.
@@ -170,14 +202,22 @@ pub async fn refresh(State(state): State<AppState>, jar: CookieJar, body: Bytes)
         tracing::warn!(user_id = %token.user_id, "refresh token reused; session revoked");
         return Err(ApiError::Unauthorized);
     }
-    let tokens = start_session(&state, &token.user_id, &token.family_id).await?;
+    // Reuse detection may have revoked the family since the checks above: then the new token is
+    // revoked with it and this exchange fails too.
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    if !refresh_tokens::insert_rotated(&state.db, &token.user_id, &token.family_id, &refresh_hash, refresh_expiry(&state)).await? {
+        tracing::warn!(user_id = %token.user_id, "session revoked during refresh");
+        return Err(ApiError::Unauthorized);
+    }
+    let tokens = token_response(&state, &token.user_id, refresh_token)?;
     Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Optional: the refresh cookie is used when the body is empty"),
-    responses((status = 204, description = "Session revoked and cookies cleared")))]
-pub async fn logout(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    if let Some(presented) = presented_refresh_token(&jar, &body)? {
+    responses((status = 204, description = "Session revoked and cookies cleared"),
+        (status = 403, body = ErrorBody, description = "The refresh cookie was sent from another origin")))]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    if let Some(presented) = presented_refresh_token(&state, &headers, &jar, &body)? {
         if let Some(token) = refresh_tokens::find_by_hash(&state.db, &tokens::hash_refresh_token(&presented)).await? {
             refresh_tokens::revoke_family(&state.db, &token.family_id).await?;
         }

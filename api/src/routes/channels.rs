@@ -1,7 +1,8 @@
 //! Channels and their stream keys. A key is returned only in the response that created it
 //! (channel creation, rotation) and never logged.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::videos::{Page, VideoList};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, Json, MaybeUser};
+use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
 use crate::state::AppState;
 use crate::validate;
 
@@ -25,25 +26,41 @@ pub struct ChannelResponse {
     pub description: String,
     /// The owner's username.
     pub owner: String,
-    /// Whether the channel is streaming right now.
+    /// Whether the channel is streaming right now. For anyone but the owner, only a public live
+    /// video counts: an unlisted or private stream is not announced.
     pub live: bool,
-    /// The live video's id while live.
+    /// The live video's id while live (under the same rule as `live`).
     pub live_video_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Channel> for ChannelResponse {
-    fn from(c: Channel) -> Self {
+impl ChannelResponse {
+    /// The channel as `viewer` (a user id, or `None` when signed out) may see it.
+    pub fn new(c: Channel, viewer: Option<&str>) -> Self {
+        let live_video_id = if viewer == Some(c.owner_id.as_str()) { c.live_video_id } else { c.public_live_video_id };
         Self {
             id: c.id,
             slug: c.slug,
             title: c.title,
             description: c.description,
             owner: c.owner_username,
-            live: c.live_video_id.is_some(),
-            live_video_id: c.live_video_id,
+            live: live_video_id.is_some(),
+            live_video_id,
             created_at: c.created_at,
         }
+    }
+}
+
+/// The `{slug}` path segment, lowercased: slugs are stored lowercase, so `/api/channels/My-Show`
+/// names the same channel as `/api/channels/my-show`.
+pub struct Slug(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Slug {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(slug) = Path::<String>::from_request_parts(parts, state).await?;
+        Ok(Slug(slug.to_lowercase()))
     }
 }
 
@@ -103,21 +120,22 @@ pub async fn create(
     let key = stream_key::generate();
     let channel = channels::create(&state.db, &user.id, &slug, &title, &description, &key.hash).await?;
     tracing::info!(channel_id = %channel.id, slug = %channel.slug, "channel created");
-    Ok((StatusCode::CREATED, Json(CreatedChannelResponse { channel: channel.into(), stream_key: key.plain })))
+    let channel = ChannelResponse::new(channel, Some(&user.id));
+    Ok((StatusCode::CREATED, Json(CreatedChannelResponse { channel, stream_key: key.plain })))
 }
 
 #[utoipa::path(get, path = "/api/channels", tag = "channels", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ChannelList, description = "The signed-in user's channels"), (status = 401, body = ErrorBody)))]
 pub async fn list_mine(State(state): State<AppState>, user: AuthUser) -> Result<Json<ChannelList>, ApiError> {
     let items = channels::list_by_owner(&state.db, &user.id).await?;
-    Ok(Json(ChannelList { items: items.into_iter().map(Into::into).collect() }))
+    Ok(Json(ChannelList { items: items.into_iter().map(|c| ChannelResponse::new(c, Some(&user.id))).collect() }))
 }
 
 #[utoipa::path(get, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)),
     responses((status = 200, body = ChannelResponse), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Json<ChannelResponse>, ApiError> {
+pub async fn get(State(state): State<AppState>, viewer: MaybeUser, Slug(slug): Slug) -> Result<Json<ChannelResponse>, ApiError> {
     let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(channel.into()))
+    Ok(Json(ChannelResponse::new(channel, viewer.0.as_deref())))
 }
 
 #[utoipa::path(patch, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), request_body = UpdateChannelRequest,
@@ -126,19 +144,19 @@ pub async fn get(State(state): State<AppState>, Path(slug): Path<String>) -> Res
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(slug): Path<String>,
+    Slug(slug): Slug,
     Json(request): Json<UpdateChannelRequest>,
 ) -> Result<Json<ChannelResponse>, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     let title = request.title.as_deref().map(validate::title).transpose()?;
     let description = request.description.as_deref().map(validate::description).transpose()?;
     let updated = channels::update(&state.db, &channel.id, title.as_deref(), description.as_deref()).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(updated.into()))
+    Ok(Json(ChannelResponse::new(updated, Some(&user.id))))
 }
 
 #[utoipa::path(delete, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "Deleted with its videos"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): Slug) -> Result<StatusCode, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     channels::delete(&state.db, &channel.id).await?;
     tracing::info!(channel_id = %channel.id, "channel deleted");
@@ -151,7 +169,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(slug): P
 pub async fn rotate_stream_key(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(slug): Path<String>,
+    Slug(slug): Slug,
 ) -> Result<Json<StreamKeyResponse>, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     let key = stream_key::generate();
@@ -168,7 +186,7 @@ pub async fn rotate_stream_key(
 pub async fn videos(
     State(state): State<AppState>,
     viewer: MaybeUser,
-    Path(slug): Path<String>,
+    Slug(slug): Slug,
     Query(page): Query<Page>,
 ) -> Result<Json<VideoList>, ApiError> {
     let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;

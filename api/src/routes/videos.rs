@@ -1,7 +1,7 @@
 //! Videos: the public listing, one video, and the owner's edits. Private videos exist only for
 //! their owner: to anyone else they are 404, exactly like an id that was never issued.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, Json, MaybeUser};
+use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
 use crate::state::AppState;
 use crate::validate;
 
@@ -58,7 +58,7 @@ pub struct VideoResponse {
     pub visibility: Visibility,
     /// Length in seconds, once known.
     pub duration_secs: Option<f64>,
-    /// Why processing failed, in words for the owner; present when `status` is `failed`.
+    /// Why processing failed, in words for the owner; present only for the owner, when `status` is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Whether the signed-in user owns this video.
@@ -69,8 +69,9 @@ pub struct VideoResponse {
 
 impl VideoResponse {
     fn new(video: Video, viewer: Option<&str>) -> Self {
+        let owned = viewer == Some(video.owner_id.as_str());
         Self {
-            owned: viewer == Some(video.owner_id.as_str()),
+            owned,
             channel: VideoChannel { id: video.channel_id, slug: video.channel_slug, title: video.channel_title },
             id: video.id,
             kind: video.kind,
@@ -79,7 +80,7 @@ impl VideoResponse {
             description: video.description,
             visibility: video.visibility,
             duration_secs: video.duration_ms.map(|ms| ms as f64 / 1000.0),
-            error: video.error.filter(|_| video.status == VideoStatus::Failed),
+            error: video.error.filter(|_| owned && video.status == VideoStatus::Failed),
             created_at: video.created_at,
             ended_at: video.ended_at,
         }

@@ -12,6 +12,8 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The configuration the app was started with (not every test reads it).
+    #[allow(dead_code)]
     pub config: Config,
     pub test_db: TestDb,
 }
@@ -73,6 +75,12 @@ impl TestApp {
             self.post("/api/auth/login", json!({"username_or_email": username, "password": "correct horse battery"}), None).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.expect("json")
+    }
+
+    /// Signs up and logs in; returns the token response.
+    pub async fn login_new(&self, username: &str) -> Value {
+        self.signup(username).await;
+        self.login(username).await
     }
 
     /// Signs up and logs in; returns the access token.
