@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferrocast_core::{Config, Db};
 
+mod http_metrics;
 mod logging;
 mod serve;
 

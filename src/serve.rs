@@ -1,23 +1,55 @@
-//! `ferrocast serve`: opens the database, binds the listeners, runs until SIGINT/SIGTERM, then
-//! drains: stops accepting, lets in-flight requests finish, closes the pool.
+//! `ferrocast serve`: opens the database and storage, finalises videos a crash left live, binds the
+//! HTTP and RTMP listeners, runs until SIGINT/SIGTERM, then drains: stops accepting, ends every live
+//! video cleanly (ENDLIST written), lets requests in flight finish, closes the pool.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR};
+use ferrocast_core::db::videos;
+use ferrocast_core::live::LiveRegistry;
+use ferrocast_core::playback_token::PlaybackKey;
 use ferrocast_core::shutdown::Shutdown;
+use ferrocast_core::storage::Storage;
 use ferrocast_core::{Config, Db};
+use ferrocast_ingest::Ingest;
 use tokio::net::TcpListener;
 
+use crate::http_metrics;
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    ferrocast_media::elements::init().context("checking GStreamer")?;
+    ferrocast_media::ladder::validate(&config.media.ladder).context("checking [media] ladder")?;
+    let metrics = http_metrics::install().context("installing the metrics recorder")?;
+
     let db = Db::connect(&config).await.with_context(|| format!("opening {}", config.database_description()))?;
     let jwt_secret = config.resolve_jwt_secret().context("loading the JWT secret")?;
-    let state = ferrocast_api::AppState::new(db.clone(), &config, &jwt_secret);
-    let app = ferrocast_api::router(state);
+    let storage = Storage::local(&config.data_dir.join(MEDIA_DIR)).context("opening media storage")?;
+    let spool_dir = config.data_dir.join(SPOOL_DIR);
+    // Spooled segments of a previous run belong to pipelines that no longer exist.
+    let _ = std::fs::remove_dir_all(&spool_dir);
+    finalize_orphans(&db, &storage, &config).await;
+
+    let live = Arc::new(LiveRegistry::new());
+    let playback = PlaybackKey::derive(jwt_secret.expose().as_bytes());
+    let api = ferrocast_api::router(ferrocast_api::AppState::new(db.clone(), &config, &jwt_secret));
+    let origin = ferrocast_origin::router(ferrocast_origin::OriginState {
+        db: db.clone(),
+        storage: storage.clone(),
+        live: live.clone(),
+        playback,
+        viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
+    });
+    let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+    let app = http_metrics::layer(app);
 
     let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
     tracing::info!(
         http = %http.local_addr()?,
+        rtmp = %rtmp.local_addr()?,
         public_url = %config.public_url(),
         database = %config.database_description(),
         data_dir = %config.data_dir.display(),
@@ -26,6 +58,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let shutdown = Shutdown::new();
     tokio::spawn(trigger_on_signal(shutdown.clone()));
+
+    let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), spool_dir));
+    shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
 
     let server = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown.signalled());
     shutdown.spawn(async move {
@@ -38,6 +73,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Videos still marked live belong to a process that died: end them with what was recorded.
+async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config) {
+    let orphans = match videos::live_ids(db).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list orphaned live videos");
+            return;
+        }
+    };
+    let segment_duration = Duration::from_secs(config.media.segment_duration_secs);
+    for video_id in orphans {
+        match ferrocast_media::recording::finalize_orphan(db, storage, &video_id, segment_duration).await {
+            Ok(()) => tracing::info!(%video_id, "finalised a live video left over from a previous run"),
+            Err(e) => tracing::error!(%video_id, error = %e, "could not finalise a left-over live video"),
+        }
+    }
 }
 
 async fn trigger_on_signal(shutdown: Shutdown) {

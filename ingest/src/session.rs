@@ -352,7 +352,8 @@ mod tests {
         assert!(peer.events.contains(&ClientSessionEvent::PublishRequestAccepted));
         assert!(peer.server.is_publishing());
 
-        let video = peer.client.publish_video_data(Bytes::from_static(&[0x17, 1, 0, 0, 0, 9, 9]), RtmpTimestamp::new(40), false).expect("video");
+        let video =
+            peer.client.publish_video_data(Bytes::from_static(&[0x17, 1, 0, 0, 0, 9, 9]), RtmpTimestamp::new(40), false).expect("video");
         let actions = peer.send(video);
         match actions.as_slice() {
             [Action::Media { kind: MediaKind::Video, timestamp_ms: 40, payload }] => assert_eq!(&payload[..], &[0x17, 1, 0, 0, 0, 9, 9]),
@@ -444,8 +445,10 @@ mod tests {
         chunk.extend(1u32.to_le_bytes());
         chunk.extend(&body);
         let actions = peer.server.feed(&chunk).expect("aggregate");
-        let media: Vec<(MediaKind, i64)> =
-            actions.iter().filter_map(|a| if let Action::Media { kind, timestamp_ms, .. } = a { Some((*kind, *timestamp_ms)) } else { None }).collect();
+        let media: Vec<(MediaKind, i64)> = actions
+            .iter()
+            .filter_map(|a| if let Action::Media { kind, timestamp_ms, .. } = a { Some((*kind, *timestamp_ms)) } else { None })
+            .collect();
         assert_eq!(media, vec![(MediaKind::Video, 5000), (MediaKind::Audio, 5020)]);
     }
 }

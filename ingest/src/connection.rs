@@ -1,0 +1,183 @@
+//! The socket task of one RTMP connection: read bytes, feed the session, write what it answers, and
+//! act on its requests (authorise a publish, hand media to the publisher).
+//!
+//! Every way a connection can end is explicit in [`Ended`]; whatever happens, an accepted publish is
+//! drained and handed back to the live manager. A misbehaving client only ever closes its own
+//! connection. The stream key is never logged: a refusal logs the client address only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_core::shutdown::Shutdown;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+
+use crate::live::{EndReason, Ingest};
+use crate::publish_auth::authorize_publish;
+use crate::publisher::Publisher;
+use crate::session::{Action, RtmpSession, SessionError, SessionLimits};
+
+const READ_BUFFER: usize = 64 * 1024;
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    #[error("closed by the client")]
+    Closed,
+    #[error("server shutting down")]
+    Shutdown,
+    #[error("replaced by a newer publish on the same channel")]
+    Replaced,
+    /// The publish was refused (wrong key); the refusal was sent and logged.
+    #[error("publish refused")]
+    Refused,
+    #[error("{0} timed out")]
+    TimedOut(&'static str),
+    #[error("socket error: {0}")]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Protocol(SessionError),
+    #[error("{0}")]
+    Publish(String),
+}
+
+pub async fn serve(stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, shutdown: Shutdown) {
+    let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut session = RtmpSession::new(SessionLimits { max_message_bytes: ingest.rtmp.max_message_bytes });
+    let mut publisher: Option<Publisher> = None;
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let handshake_timeout = Duration::from_secs(ingest.rtmp.handshake_timeout_secs);
+    let idle_timeout = Duration::from_secs(ingest.rtmp.idle_timeout_secs);
+    let shutdown_signal = shutdown.signalled();
+    tokio::pin!(shutdown_signal);
+
+    let ended = loop {
+        let timeout = if session.is_handshaking() { handshake_timeout } else { idle_timeout };
+        let kicked = publisher.as_ref().map(|p| p.lease.kick.clone());
+        let read = tokio::select! {
+            () = &mut shutdown_signal => break Ended::Shutdown,
+            () = async { match &kicked { Some(kick) => kick.cancelled().await, None => std::future::pending().await } } => break Ended::Replaced,
+            read = tokio::time::timeout(timeout, reader.read(&mut buffer)) => read,
+        };
+        let n = match read {
+            Err(_) if session.is_handshaking() => break Ended::TimedOut("handshake"),
+            Err(_) => break Ended::TimedOut("idle"),
+            Ok(Err(e)) => break Ended::Io(e),
+            Ok(Ok(0)) => break Ended::Closed,
+            Ok(Ok(n)) => n,
+        };
+        let actions = match session.feed(&buffer[..n]) {
+            Ok(actions) => actions,
+            Err(e) => break Ended::Protocol(e),
+        };
+        match act(actions, &mut session, &mut publisher, &mut writer, &ingest, peer, connection_id, idle_timeout).await {
+            Ok(()) => {}
+            Err(ended) => break ended,
+        }
+    };
+
+    match &ended {
+        Ended::Closed | Ended::Shutdown | Ended::Replaced => tracing::debug!(%peer, %ended, "RTMP connection ended"),
+        Ended::Refused => {}
+        other => tracing::info!(%peer, reason = %other, "RTMP connection closed"),
+    }
+    if let Some(publisher) = publisher {
+        let reason = match ended {
+            Ended::Shutdown => EndReason::Shutdown,
+            Ended::Replaced => EndReason::Replaced,
+            Ended::Publish(message) => EndReason::Failed(message),
+            _ => EndReason::Disconnected,
+        };
+        publisher.end(reason).await;
+    }
+    let _ = writer.shutdown().await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    actions: Vec<Action>,
+    session: &mut RtmpSession,
+    publisher: &mut Option<Publisher>,
+    writer: &mut OwnedWriteHalf,
+    ingest: &Arc<Ingest>,
+    peer: SocketAddr,
+    connection_id: u64,
+    write_timeout: Duration,
+) -> Result<(), Ended> {
+    for action in actions {
+        match action {
+            Action::Send(bytes) => write(writer, &bytes, write_timeout).await?,
+            Action::PublishRequested { request_id, stream_name } => {
+                if publisher.is_some() {
+                    let refusal = session.reject_publish(request_id, "already publishing on this connection").map_err(Ended::Protocol)?;
+                    send_all(writer, refusal, write_timeout).await?;
+                    continue;
+                }
+                let channel = match authorize_publish(&ingest.db, crate::publish_auth::LIVE_APP, &stream_name).await {
+                    Ok(channel) => channel,
+                    Err(e) => {
+                        tracing::error!(error = %e, "publish check failed");
+                        None
+                    }
+                };
+                let Some(channel) = channel else {
+                    metrics::counter!("ferrocast_rtmp_publishes_total", "result" => "refused").increment(1);
+                    tracing::warn!(%peer, "publish refused: unknown stream key");
+                    let refusal = session.reject_publish(request_id, "unknown stream key").map_err(Ended::Protocol)?;
+                    send_all(writer, refusal, write_timeout).await?;
+                    return Err(Ended::Refused);
+                };
+                let lease = ingest.begin_publish(&channel, connection_id).await.map_err(|e| Ended::Publish(e.to_string()))?;
+                metrics::counter!("ferrocast_rtmp_publishes_total", "result" => "accepted").increment(1);
+                tracing::info!(%peer, channel = %channel.slug, video_id = %lease.video_id, resumed = lease.resumed, "publish accepted");
+                *publisher = Some(Publisher::new(ingest.clone(), lease));
+                let accepted = session.accept_publish(request_id).map_err(Ended::Protocol)?;
+                send_all(writer, accepted, write_timeout).await?;
+            }
+            Action::Media { kind, timestamp_ms, payload } => {
+                if let Some(publisher) = publisher.as_mut() {
+                    if let Err(e) = publisher.media(kind, timestamp_ms, payload).await {
+                        tracing::warn!(%peer, video_id = %publisher.lease.video_id, error = %e, "publish ended");
+                        return Err(Ended::Publish(e.to_string()));
+                    }
+                }
+            }
+            Action::Metadata(metadata) => {
+                if let Some(publisher) = publisher.as_mut() {
+                    publisher.set_metadata(metadata);
+                }
+            }
+            // The publisher may publish again on this connection; until then it is idle.
+            Action::PublishFinished => {
+                if let Some(publisher) = publisher.take() {
+                    publisher.end(EndReason::Disconnected).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send_all(writer: &mut OwnedWriteHalf, actions: Vec<Action>, timeout: Duration) -> Result<(), Ended> {
+    for action in actions {
+        if let Action::Send(bytes) = action {
+            write(writer, &bytes, timeout).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> Result<(), Ended> {
+    match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Ended::Io(e)),
+        Err(_) => Err(Ended::TimedOut("write")),
+    }
+}

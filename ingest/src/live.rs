@@ -1,0 +1,230 @@
+//! Which channel is live on which video, across connections.
+//!
+//! A channel has at most one live video at a time ([`Slot`]). A publish on a channel that already
+//! has a connected publisher replaces it (newest wins: the old connection is told to stop and its
+//! pipeline drains first). A publish within the grace period after a drop continues the same
+//! video; its playlists get a discontinuity. Only when the grace period passes with nobody back
+//! does the video end. Shutdown ends every live video at once, without grace.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_core::config::{MediaConfig, RtmpConfig};
+use ferrocast_core::db::channels::Channel;
+use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
+use ferrocast_core::live::{LiveRegistry, LiveVideo};
+use ferrocast_core::storage::Storage;
+use ferrocast_core::{Db, DbError};
+use ferrocast_media::recording::{self, Outcome, RecordingHandle, RecordingSettings};
+use tokio::sync::{oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// How long a replaced publisher may take to drain before the new one goes ahead anyway.
+const REPLACE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Everything the RTMP side needs, shared by all connections.
+pub struct Ingest {
+    pub db: Db,
+    pub storage: Storage,
+    pub live: Arc<LiveRegistry>,
+    pub rtmp: RtmpConfig,
+    pub media: MediaConfig,
+    /// Where pipelines write segments before they are moved into storage.
+    pub spool_dir: PathBuf,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+struct Slot {
+    video_id: String,
+    recording: RecordingHandle,
+    live: Arc<LiveVideo>,
+    /// Bumped by every publish; a grace timer only ends the video if nothing happened since it started.
+    generation: u64,
+    active: Option<Active>,
+}
+
+struct Active {
+    connection_id: u64,
+    kick: CancellationToken,
+    /// Fires when the connection has drained its pipeline and let go.
+    released: Vec<oneshot::Sender<()>>,
+}
+
+/// A connection's right to publish on a channel, from [`Ingest::begin_publish`] to [`Ingest::end_publish`].
+pub struct PublishLease {
+    pub channel_id: String,
+    pub video_id: String,
+    pub connection_id: u64,
+    pub recording: RecordingHandle,
+    pub live: Arc<LiveVideo>,
+    /// Cancelled when a newer publish replaces this one or the server shuts down.
+    pub kick: CancellationToken,
+    /// Whether this publish continues a video (reconnect) rather than starting one.
+    pub resumed: bool,
+}
+
+/// Why a publish ended.
+#[derive(Debug)]
+pub enum EndReason {
+    /// The publisher stopped or dropped: wait for it during the grace period.
+    Disconnected,
+    /// A newer publish took over; the video goes on with it.
+    Replaced,
+    /// The pipeline failed: the video ends now as failed.
+    Failed(String),
+    /// The server is stopping: the video ends now.
+    Shutdown,
+}
+
+impl Ingest {
+    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, spool_dir: PathBuf) -> Self {
+        Self { db, storage, live, rtmp, media, spool_dir, slots: Mutex::new(HashMap::new()) }
+    }
+
+    fn recording_settings(&self) -> RecordingSettings {
+        RecordingSettings {
+            segment_duration: Duration::from_secs(self.media.segment_duration_secs),
+            live_window: self.media.live_window_segments,
+        }
+    }
+
+    /// Makes `connection_id` the publisher of `channel`: continues its live video if there is one
+    /// (replacing a connected publisher), or creates the video.
+    pub async fn begin_publish(self: &Arc<Self>, channel: &Channel, connection_id: u64) -> Result<PublishLease, DbError> {
+        loop {
+            let mut slots = self.slots.lock().await;
+            let Some(slot) = slots.get_mut(&channel.id) else { break };
+            let Some(active) = slot.active.as_mut() else { break };
+            // Newest wins: ask the current publisher to stop and wait until it has drained.
+            active.kick.cancel();
+            let (released_tx, released) = oneshot::channel();
+            active.released.push(released_tx);
+            drop(slots);
+            tracing::info!(channel_id = %channel.id, "a new publish replaces the connected publisher");
+            if tokio::time::timeout(REPLACE_TIMEOUT, released).await.is_err() {
+                let mut slots = self.slots.lock().await;
+                if let Some(slot) = slots.get_mut(&channel.id) {
+                    slot.active = None;
+                }
+            }
+        }
+
+        let mut slots = self.slots.lock().await;
+        let kick = CancellationToken::new();
+        if let Some(slot) = slots.get_mut(&channel.id) {
+            slot.generation += 1;
+            slot.active = Some(Active { connection_id, kick: kick.clone(), released: Vec::new() });
+            tracing::info!(channel_id = %channel.id, video_id = %slot.video_id, "publisher back; the live video continues");
+            return Ok(PublishLease {
+                channel_id: channel.id.clone(),
+                video_id: slot.video_id.clone(),
+                connection_id,
+                recording: slot.recording.clone(),
+                live: slot.live.clone(),
+                kick,
+                resumed: true,
+            });
+        }
+
+        let video = videos::create(
+            &self.db,
+            NewVideo {
+                channel_id: &channel.id,
+                kind: VideoKind::Live,
+                status: VideoStatus::Live,
+                title: &channel.title,
+                description: &channel.description,
+                visibility: Visibility::Public,
+            },
+        )
+        .await?;
+        let live = self.live.insert(&video.id);
+        let recording = recording::spawn(&video.id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings());
+        slots.insert(
+            channel.id.clone(),
+            Slot {
+                video_id: video.id.clone(),
+                recording: recording.clone(),
+                live: live.clone(),
+                generation: 0,
+                active: Some(Active { connection_id, kick: kick.clone(), released: Vec::new() }),
+            },
+        );
+        metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
+        tracing::info!(channel_id = %channel.id, video_id = %video.id, "live video started");
+        Ok(PublishLease { channel_id: channel.id.clone(), video_id: video.id, connection_id, recording, live, kick, resumed: false })
+    }
+
+    /// Lets go of a publish after its pipeline has drained.
+    pub async fn end_publish(self: &Arc<Self>, lease: PublishLease, reason: EndReason) {
+        let mut slots = self.slots.lock().await;
+        let Some(slot) = slots.get_mut(&lease.channel_id) else { return };
+        if slot.active.as_ref().is_some_and(|a| a.connection_id == lease.connection_id) {
+            if let Some(active) = slot.active.take() {
+                for released in active.released {
+                    let _ = released.send(());
+                }
+            }
+        } else if !matches!(reason, EndReason::Shutdown | EndReason::Failed(_)) {
+            // Someone newer already holds the channel.
+            return;
+        }
+        match reason {
+            EndReason::Replaced => {}
+            EndReason::Disconnected => {
+                let generation = slot.generation;
+                let grace = Duration::from_secs(self.rtmp.reconnect_grace_secs);
+                let ingest = self.clone();
+                let channel_id = lease.channel_id.clone();
+                tracing::info!(video_id = %lease.video_id, grace_secs = grace.as_secs(), "publisher gone; waiting for a reconnect");
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    ingest.end_video_if_idle(&channel_id, generation, Outcome::Ended).await;
+                });
+            }
+            EndReason::Failed(message) => {
+                let generation = slot.generation;
+                drop(slots);
+                self.end_video_if_idle(&lease.channel_id, generation, Outcome::Failed(message)).await;
+            }
+            EndReason::Shutdown => {
+                let generation = slot.generation;
+                drop(slots);
+                self.end_video_if_idle(&lease.channel_id, generation, Outcome::Ended).await;
+            }
+        }
+    }
+
+    /// Ends the channel's live video unless a publish came since `generation`.
+    async fn end_video_if_idle(&self, channel_id: &str, generation: u64, outcome: Outcome) {
+        let slot = {
+            let mut slots = self.slots.lock().await;
+            match slots.get(channel_id) {
+                Some(slot) if slot.generation == generation && slot.active.is_none() => slots.remove(channel_id),
+                _ => None,
+            }
+        };
+        let Some(slot) = slot else { return };
+        slot.recording.finish(outcome).await;
+        self.live.remove(&slot.video_id);
+        metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
+        tracing::info!(video_id = %slot.video_id, "live video ended");
+    }
+
+    /// Ends every video still waiting in its grace period (their publishers are gone already).
+    pub async fn end_all_idle(&self) {
+        let idle: Vec<(String, u64)> = self
+            .slots
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, slot)| slot.active.is_none())
+            .map(|(channel_id, slot)| (channel_id.clone(), slot.generation))
+            .collect();
+        for (channel_id, generation) in idle {
+            self.end_video_if_idle(&channel_id, generation, Outcome::Ended).await;
+        }
+    }
+}
