@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ferrocast needs on Debian/Ubuntu, and nothing when it is all
-# there already. Safe to run again and again.
+# there already. Safe to run again and again. Rust itself is not installed here (it comes from
+# rustup); this script only checks that a new enough one is on the PATH.
 set -euo pipefail
+
+min_rust="1.85"
 
 packages=(
   build-essential pkg-config libssl-dev libsqlite3-dev
@@ -26,7 +29,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+how_to_get_rust="Install Rust $min_rust or newer with rustup (https://rustup.rs: 'curl --proto =https --tlsv1.2 -sSf https://sh.rustup.rs | sh', then open a new shell), or update an existing one with 'rustup update stable'; then run make again."
+
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "cargo is missing: install Rust (1.85 or newer) with rustup, then run make again." >&2
+  echo "cargo is not on the PATH. $how_to_get_rust" >&2
+  exit 1
+fi
+
+# "cargo 1.85.0 (d73d2caf9 2024-12-31)" -> "1.85.0"
+version="$(cargo --version | awk '{print $2}')"
+if ! printf '%s\n%s\n' "$min_rust" "${version%%-*}" | sort -V -C; then
+  echo "cargo $version is too old: Ferrocast needs Rust $min_rust or newer. $how_to_get_rust" >&2
   exit 1
 fi

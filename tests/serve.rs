@@ -11,6 +11,18 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrocast");
 
+/// The binary with none of the test runner's own `FERROCAST_*` settings: each test sets exactly the
+/// ones it means (a `FERROCAST_DATABASE_URL` in the developer's shell must not leak in).
+fn ferrocast() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FERROCAST_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -20,15 +32,13 @@ struct Server {
 impl Server {
     /// Starts `ferrocast serve` and waits for the line that says where it listens.
     fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
-        let mut command = Command::new(BIN);
+        let mut command = ferrocast();
         command
             .arg("serve")
             .env("FERROCAST_HTTP_ADDR", "127.0.0.1:0")
             .env("FERROCAST_RTMP_ADDR", "127.0.0.1:0")
             .env("FERROCAST_DATA_DIR", data_dir)
             .env("FERROCAST_LOG_FORMAT", "json")
-            .env_remove("FERROCAST_DATABASE_URL")
-            .env_remove("FERROCAST_JWT_SECRET")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(url) = database_url {
@@ -62,8 +72,8 @@ impl Server {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
-        assert!(status.success());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits in pid_t"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
         self.wait_for_line(|l| l.contains("shut down cleanly"));
         self.child.wait().expect("wait")
     }
@@ -153,25 +163,37 @@ async fn serve_on_postgres() {
 #[test]
 fn migrate_applies_and_exits() {
     let dir = std::env::temp_dir().join(format!("ferrocast-migrate-{}", ferrocast_core::ids::new_id()));
-    let output =
-        Command::new(BIN).arg("migrate").env("FERROCAST_DATA_DIR", &dir).env_remove("FERROCAST_DATABASE_URL").output().expect("run");
+    let output = ferrocast().arg("migrate").env("FERROCAST_DATA_DIR", &dir).output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(dir.join("ferrocast.db").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The first word of each line in a `--help` section (`Commands:`, `Options:`).
+fn section_entries(help: &str, heading: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| line.trim() != heading)
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next().map(|word| word.trim_end_matches(',').to_string()))
+        .collect()
+}
+
 #[test]
 fn help_documents_every_subcommand_and_bad_config_is_a_clear_error() {
-    let help = Command::new(BIN).arg("--help").output().expect("run");
+    let help = ferrocast().arg("--help").output().expect("run");
+    assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for word in ["serve", "migrate", "config", "--config"] {
-        assert!(text.contains(word), "--help mentions {word}:\n{text}");
+    let commands = section_entries(&text, "Commands:");
+    for command in ["serve", "migrate", "config"] {
+        assert!(commands.iter().any(|c| c == command), "a `{command}` line under Commands: {commands:?}\n{text}");
     }
-    let bad = Command::new(BIN).arg("config").env("FERROCAST_HTTP_ADDR", "nowhere").output().expect("run");
+    assert!(text.lines().any(|line| line.trim_start().starts_with("-c, --config <FILE>")), "the --config option is listed:\n{text}");
+    let bad = ferrocast().arg("config").env("FERROCAST_HTTP_ADDR", "nowhere").output().expect("run");
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr).to_lowercase();
     assert!(err.contains("http_addr"), "{err}");
-    let missing = Command::new(BIN).args(["--config", "/nonexistent/ferrocast.toml", "config"]).output().expect("run");
+    let missing = ferrocast().args(["--config", "/nonexistent/ferrocast.toml", "config"]).output().expect("run");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/ferrocast.toml"));
 }

@@ -41,7 +41,10 @@ mod tests {
         let a = generate();
         let b = generate();
         assert_ne!(a.plain, b.plain);
-        assert_eq!(a.plain.len(), "live_".len() + 40);
+        for key in [&a.plain, &b.plain] {
+            let hex = key.strip_prefix("live_").unwrap_or_else(|| panic!("{key} starts with live_"));
+            assert!(hex.len() == 40 && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "40 lowercase hex: {key}");
+        }
         assert_eq!(hash(&a.plain), a.hash);
         assert_ne!(a.hash, b.hash);
     }
