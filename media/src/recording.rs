@@ -56,8 +56,13 @@ pub enum Outcome {
 enum Command {
     /// A new pipeline is about to start; its first segment in each rung follows a discontinuity
     /// unless it is the first pipeline of the video.
-    Session { renditions: Vec<RenditionInfo> },
-    Finish { outcome: Outcome, done: oneshot::Sender<()> },
+    Session {
+        renditions: Vec<RenditionInfo>,
+    },
+    Finish {
+        outcome: Outcome,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// The handle the ingest side keeps; cheap to clone.
@@ -113,8 +118,16 @@ struct Recording {
 pub fn spawn(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>, settings: RecordingSettings) -> RecordingHandle {
     let (commands, command_rx) = mpsc::channel(16);
     let (events, event_rx) = mpsc::channel(EVENT_CAPACITY);
-    let recording =
-        Recording { video_id: video_id.to_string(), db, storage, live, settings, renditions: Vec::new(), rungs: BTreeMap::new(), sessions: 0 };
+    let recording = Recording {
+        video_id: video_id.to_string(),
+        db,
+        storage,
+        live,
+        settings,
+        renditions: Vec::new(),
+        rungs: BTreeMap::new(),
+        sessions: 0,
+    };
     tokio::spawn(recording.run(command_rx, event_rx));
     RecordingHandle { commands, events }
 }
@@ -223,9 +236,16 @@ impl Recording {
             program_date_time: program_date_time.clone(),
         };
         recordings::add_segment(&self.db, &row).await?;
-        state.playlist.push(Segment { uri, duration, bytes: size, program_date_time: Some(program_date_time), discontinuity: state.discontinuity })?;
+        state.playlist.push(Segment {
+            uri,
+            duration,
+            bytes: size,
+            program_date_time: Some(program_date_time),
+            discontinuity: state.discontinuity,
+        })?;
         state.next_sequence += 1;
         state.discontinuity = false;
+        metrics::counter!("ferrocast_segments_written_total").increment(1);
         self.publish_live();
         Ok(())
     }
@@ -294,7 +314,13 @@ fn master_playlist(renditions: &[&RenditionInfo], rungs: &BTreeMap<String, RungS
 
 /// Writes the finished playlists and the master to storage and marks the video ready with its
 /// duration; a video without any segment is marked failed instead.
-async fn write_vod(db: &Db, storage: &Storage, video_id: &str, renditions: &[&RenditionInfo], rungs: &BTreeMap<String, RungState>) -> Result<(), MediaError> {
+async fn write_vod(
+    db: &Db,
+    storage: &Storage,
+    video_id: &str,
+    renditions: &[&RenditionInfo],
+    rungs: &BTreeMap<String, RungState>,
+) -> Result<(), MediaError> {
     let with_segments: Vec<&RenditionInfo> =
         renditions.iter().copied().filter(|r| rungs.get(&r.name).is_some_and(|s| !s.playlist.segments().is_empty())).collect();
     if with_segments.is_empty() {

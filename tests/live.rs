@@ -1,0 +1,183 @@
+//! Going live for real: the `ferrocast` binary, ffmpeg and GStreamer's rtmp2sink as publishers,
+//! HTTP to fetch what a player fetches, ffprobe to decode it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{ffmpeg_publish, probe, segment_durations, DataDir, Server};
+
+/// Short grace so tests do not wait ten seconds for a video to end.
+const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn obs_like_publish_plays_live_in_three_renditions_then_as_a_recording() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[GRACE]);
+    let (_token, key) = server.streamer("keerti", "keerti-live").await;
+    let published_secs = 20;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&format!("{key}?bandwidth=6000")), 1280, 720, published_secs);
+
+    // While live: the channel says so, the master lists three rungs, each live playlist rolls.
+    let video_id = server.wait_until_live("keerti-live").await;
+    let master = server.wait_for_text(&format!("/hls/{video_id}/master.m3u8"), "high/index.m3u8", Duration::from_secs(30)).await;
+    for (rung, resolution) in [("low", "640x360"), ("mid", "854x480"), ("high", "1280x720")] {
+        assert!(master.contains(&format!("RESOLUTION={resolution}")) && master.contains(&format!("{rung}/index.m3u8")), "{master}");
+    }
+    assert!(master.contains("BANDWIDTH=") && master.contains("AVERAGE-BANDWIDTH=") && master.contains("FRAME-RATE=30.000"));
+    assert!(master.contains("CODECS=\"avc1.4d40") && master.contains("mp4a.40.2"), "{master}");
+    let live_playlist = server.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.ts", Duration::from_secs(30)).await;
+    assert!(!live_playlist.contains("#EXT-X-ENDLIST") && !live_playlist.contains("PLAYLIST-TYPE"), "{live_playlist}");
+    assert!(live_playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"));
+    for duration in segment_durations(&live_playlist) {
+        assert!((1.5..=2.5).contains(&duration), "~2 s segments: {live_playlist}");
+    }
+    let response = server.client.get(server.url(&format!("/hls/{video_id}/low/index.m3u8"))).send().await.expect("playlist");
+    assert_eq!(response.headers()["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=1");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let (_, recording_so_far) = server.get_text(&format!("/hls/{video_id}/high/recording.m3u8")).await;
+    assert!(recording_so_far.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && recording_so_far.contains("00000000.ts"), "{recording_so_far}");
+    let (_, video) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert_eq!(video["status"], "live");
+
+    assert!(ffmpeg.wait().expect("ffmpeg").success(), "ffmpeg published without error");
+
+    // After the publisher stops (and the grace period): a recording with ENDLIST and the full length.
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    let duration = video["duration_secs"].as_f64().expect("duration");
+    assert!((duration - f64::from(published_secs)).abs() <= 1.0, "recorded {duration} s of {published_secs} s");
+    let (_, channel) = server.get_json("/api/channels/keerti-live").await;
+    assert_eq!(channel["live"], false);
+    for (rung, width, height) in [("low", 640, 360), ("mid", 854, 480), ("high", 1280, 720)] {
+        let (status, playlist) = server.get_text(&format!("/hls/{video_id}/{rung}/index.m3u8")).await;
+        assert_eq!(status, 200);
+        assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.trim_end().ends_with("#EXT-X-ENDLIST"), "{playlist}");
+        let listed: f64 = segment_durations(&playlist).iter().sum();
+        assert!((listed - f64::from(published_secs)).abs() <= 1.0, "{rung}: {listed} s listed");
+        let (w, h, probed, frames) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
+        assert_eq!((w, h), (width, height), "{rung} decodes at its resolution");
+        assert!((probed - f64::from(published_secs)).abs() <= 1.0, "{rung}: ffprobe saw {probed} s");
+        assert!(frames >= u64::from(published_secs) * 30 * 9 / 10, "{rung}: {frames} frames decoded");
+    }
+    let thumbnail = server.client.get(server.url(&format!("/hls/{video_id}/thumbnail.jpg"))).send().await.expect("thumbnail");
+    assert_eq!(thumbnail.headers()["content-type"], "image/jpeg");
+    assert!(thumbnail.bytes().await.expect("bytes").starts_with(&[0xff, 0xd8]), "a JPEG");
+
+    let metrics = server.get_text("/metrics").await.1;
+    assert!(metrics.contains("ferrocast_rtmp_publishes_total{result=\"accepted\"} 1"), "{metrics}");
+    assert!(metrics.contains("ferrocast_segments_written_total"), "{metrics}");
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_key_is_refused_and_creates_nothing_and_junk_does_not_hurt() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[]);
+    let (_token, key) = server.streamer("alice", "alice-live").await;
+
+    // Garbage, a truncated handshake and an unknown app: each closes its own connection only.
+    let mut garbage = TcpStream::connect(&server.rtmp).expect("connect");
+    garbage.write_all(&[0x47; 4096]).expect("write");
+    let mut sink = Vec::new();
+    garbage.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let _ = garbage.read_to_end(&mut sink);
+    let mut half = TcpStream::connect(&server.rtmp).expect("connect");
+    half.write_all(&[3; 700]).expect("write");
+
+    let wrong = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-t", "3"])
+        .args(["-c:v", "libx264", "-f", "flv", &server.rtmp_url("live_0000000000000000000000000000000000000000")])
+        .output()
+        .expect("ffmpeg");
+    assert!(!wrong.status.success(), "a wrong key must be refused");
+    let (_, videos) = server.get_json("/api/videos").await;
+    assert_eq!(videos["items"].as_array().map(Vec::len), Some(0), "no video for a refused publish");
+    let (_, channel) = server.get_json("/api/channels/alice-live").await;
+    assert_eq!(channel["live"], false);
+
+    // The server still takes a real publish (the half handshake is still open meanwhile).
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 4);
+    let video_id = server.wait_until_live("alice-live").await;
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    drop(half);
+    let metrics = server.get_text("/metrics").await.1;
+    assert!(metrics.contains("ferrocast_rtmp_publishes_total{result=\"refused\"} 1"), "{metrics}");
+    assert!(!video_id.is_empty());
+    assert!(server.terminate().success(), "shutdown ends the live video cleanly");
+    // Shutdown finalised the video: a restart finds it ready, not live.
+    let server = Server::start(&dir.0, &[]);
+    let (_, video) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert_eq!(video["status"], "ready", "{video}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_that_comes_back_within_the_grace_period_continues_the_same_video() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "8")]);
+    let (_token, key) = server.streamer("bob", "bob-live").await;
+
+    let mut first = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 5);
+    let video_id = server.wait_until_live("bob-live").await;
+    assert!(first.wait().expect("ffmpeg").success());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut second = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 5);
+    assert!(second.wait().expect("ffmpeg").success());
+    let (_, channel) = server.get_json("/api/channels/bob-live").await;
+    assert_eq!(channel["live_video_id"].as_str(), Some(video_id.as_str()), "same video after the reconnect");
+
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    let (_, playlist) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
+    assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{playlist}");
+    assert!(video["duration_secs"].as_f64().is_some_and(|d| (8.0..=11.0).contains(&d)), "{video}");
+    let (_, videos) = server.get_json("/api/videos").await;
+    assert_eq!(videos["items"].as_array().map(Vec::len), Some(1), "one video for both connections");
+    let (_, _, probed, _) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert!(probed > 8.0, "both halves decode: {probed} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gstreamer_rtmp2sink_publishes_too() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[GRACE]);
+    let (_token, key) = server.streamer("carol", "carol-live").await;
+    let pipeline = format!(
+        "videotestsrc is-live=true num-buffers=180 ! video/x-raw,width=640,height=360,framerate=30/1 ! x264enc tune=zerolatency key-int-max=60 ! \
+         h264parse ! flvmux name=mux streamable=true ! rtmp2sink location={} \
+         audiotestsrc is-live=true num-buffers=280 ! audioconvert ! avenc_aac ! aacparse ! mux.",
+        server.rtmp_url(&key)
+    );
+    let status = Command::new("gst-launch-1.0").arg("-q").args(pipeline.split_whitespace()).status().expect("gst-launch-1.0");
+    assert!(status.success(), "rtmp2sink published");
+    let video_id = server
+        .poll(Duration::from_secs(10), || async {
+            let (_, videos) = server.get_json("/api/channels/carol-live/videos").await;
+            videos["items"][0]["id"].as_str().map(str::to_string)
+        })
+        .await
+        .expect("a video was created");
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    assert!(video["duration_secs"].as_f64().is_some_and(|d| d >= 4.0), "{video}");
+    let (w, h, _, _) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert_eq!((w, h), (640, 360));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_origin_answers_only_for_files_it_has() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[]);
+    for path in [
+        "/hls/../data/ferrocast.db",
+        "/hls/..%2f..%2fjwt_secret",
+        "/hls/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f/master.m3u8",
+        "/hls/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f/low/../../jwt_secret",
+        "/hls/not-a-video/master.m3u8",
+        "/hls/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f/low/00000000.exe",
+    ] {
+        let (status, _) = server.get_text(path).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
