@@ -189,7 +189,8 @@ impl LivePipeline {
         video_src.set_caps(Some(&video_caps(&input.video)));
         let audio_src = match &input.audio {
             Some(audio) => {
-                let src = by_name("audio")?.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("audio is not an appsrc".into()))?;
+                let src =
+                    by_name("audio")?.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("audio is not an appsrc".into()))?;
                 src.set_caps(Some(&audio_caps(audio)));
                 Some(src)
             }
@@ -438,7 +439,8 @@ mod tests {
         assert_eq!(mp3.matches("avenc_aac").count(), 1);
         let silent = describe(&LiveInput { audio: None, ..input() }, &rungs, &settings(), Path::new("/s"));
         assert!(!silent.contains("name=audio") && !silent.contains("audio_0"));
-        let hevc = describe(&LiveInput { video: VideoInput::H265 { codec_data: Bytes::new() }, ..input() }, &rungs, &settings(), Path::new("/s"));
+        let hevc =
+            describe(&LiveInput { video: VideoInput::H265 { codec_data: Bytes::new() }, ..input() }, &rungs, &settings(), Path::new("/s"));
         assert!(hevc.contains("h265parse ! tee name=vin") && hevc.contains("avdec_h265"));
     }
 

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use ferrocast_core::db::videos::{self, Video, VideoStatus, Visibility};
 use ferrocast_core::storage::{Storage, StorageError};
@@ -208,7 +208,10 @@ mod tests {
     fn token_is_carried_onto_every_uri_and_no_tag() {
         let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n00000001.ts\n#EXTINF:2.000,\n00000002.ts\n";
         let signed = with_token(playlist, "99.abc");
-        assert_eq!(signed, "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n00000001.ts?token=99.abc\n#EXTINF:2.000,\n00000002.ts?token=99.abc\n");
+        assert_eq!(
+            signed,
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n00000001.ts?token=99.abc\n#EXTINF:2.000,\n00000002.ts?token=99.abc\n"
+        );
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlow/index.m3u8\n";
         assert!(with_token(master, "t").contains("low/index.m3u8?token=t\n"));
     }
