@@ -124,12 +124,15 @@ async fn serve_with_defaults_on_sqlite_then_sigterm() {
     let server = Server::start(&dir, None);
     sign_up_log_in_and_create_a_channel(&server.base).await;
 
-    // The generated JWT secret is private to the server's user, and the SQLite file is in the data dir.
+    // The generated JWT secret and the data dir are private to the server's user, and the SQLite
+    // file is in the data dir.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join("jwt_secret")).expect("jwt secret file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(&dir).expect("data dir").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data dir the server created is private too");
     }
     assert!(dir.join("ferrocast.db").exists());
 
