@@ -4,7 +4,7 @@
 # rustup); this script only checks that a new enough one is on the PATH.
 set -euo pipefail
 
-min_rust="1.85"
+min_rust="1.92"
 
 packages=(
   build-essential pkg-config libssl-dev libsqlite3-dev

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::http_metrics;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     ferrocast_media::elements::init().context("checking GStreamer")?;
     ferrocast_media::ladder::validate(&config.media.ladder).context("checking [media] ladder")?;
     let metrics = http_metrics::install().context("installing the metrics recorder")?;
@@ -32,21 +32,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&spool_dir);
     finalize_orphans(&db, &storage, &config).await;
 
+    let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
+    if config.public_url.is_none() {
+        // Links must name the port actually bound (the configured one may be 0: any free port).
+        config.public_url = Some(format!("http://localhost:{}", http.local_addr()?.port()));
+    }
+
     let live = Arc::new(LiveRegistry::new());
-    let playback = PlaybackKey::derive(jwt_secret.expose().as_bytes());
-    let api = ferrocast_api::router(ferrocast_api::AppState::new(db.clone(), &config, &jwt_secret));
+    let api = ferrocast_api::router(ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret));
     let origin = ferrocast_origin::router(ferrocast_origin::OriginState {
         db: db.clone(),
         storage: storage.clone(),
         live: live.clone(),
-        playback,
+        playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
         viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
     });
     let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
     let app = http_metrics::layer(app);
 
-    let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
-    let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
     tracing::info!(
         http = %http.local_addr()?,
         rtmp = %rtmp.local_addr()?,

@@ -181,3 +181,45 @@ async fn the_origin_answers_only_for_files_it_has() {
         assert_eq!(status, 404, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlisted_and_private_recordings_play_only_with_their_token() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1")]);
+    let (token, key) = server.streamer("dana", "dana-live").await;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 4);
+    let video_id = server.wait_until_live("dana-live").await;
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+
+    for (visibility, refused) in [("unlisted", 403), ("private", 404)] {
+        let patched = server
+            .client
+            .patch(server.url(&format!("/api/videos/{video_id}")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "visibility": visibility }))
+            .send()
+            .await
+            .expect("patch");
+        let video: serde_json::Value = patched.json().await.expect("json");
+        let playback_url = video["playback_url"].as_str().expect("playback url").to_string();
+        let query = playback_url.split_once('?').map(|(_, q)| q.to_string()).expect("a token query");
+
+        let (status, _) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+        assert_eq!(status, refused, "{visibility} without a token");
+        let (status, _) = server.get_text(&format!("/hls/{video_id}/low/00000000.ts")).await;
+        assert_eq!(status, refused, "{visibility} segment without a token");
+
+        let master = server.client.get(&playback_url).send().await.expect("master");
+        assert_eq!(master.status(), 200);
+        assert!(master.headers()["cache-control"].to_str().expect("ascii").starts_with("private"));
+        let master = master.text().await.expect("text");
+        assert!(master.contains(&format!("low/index.m3u8?{query}")), "{master}");
+        let (_, playlist) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8?{query}")).await;
+        assert!(playlist.contains(&format!("00000000.ts?{query}")), "the token is carried to every segment: {playlist}");
+        let (w, h, _, _) = probe(&playback_url.replace("master.m3u8", "low/index.m3u8"));
+        assert_eq!((w, h), (640, 360), "a player following the signed URLs decodes the video");
+        let (status, _) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8?token=1.forged")).await;
+        assert_eq!(status, refused, "a forged token is refused");
+    }
+}

@@ -30,6 +30,9 @@ pub enum ApiError {
     RequestTimeout,
     #[error("{field} is already taken")]
     Conflict { field: String },
+    /// The resource is in a state that does not allow the request (e.g. deleting a live video).
+    #[error("{0}")]
+    InvalidState(String),
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
     #[error("request body too large")]
@@ -58,7 +61,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::InvalidState(_) => StatusCode::CONFLICT,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::InvalidState(_) => "invalid_state",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyRequests { .. } => "rate_limited",

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocast_core::config::{Config, Secret};
+use ferrocast_core::live::LiveRegistry;
+use ferrocast_core::playback_token::PlaybackKey;
+use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 
 use crate::extract::origin_of;
@@ -14,6 +17,12 @@ use crate::tokens::JwtKeys;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// Where a video's files live, for deleting them with the video.
+    pub storage: Storage,
+    /// This process's live videos: viewers and stream health.
+    pub live: Arc<LiveRegistry>,
+    /// Signs playback tokens for unlisted and private videos.
+    pub playback: PlaybackKey,
     pub jwt: Arc<JwtKeys>,
     pub login_limiter: Arc<LoginLimiter>,
     pub signup_limiter: Arc<SignupLimiter>,
@@ -30,19 +39,24 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub playback_token_ttl: Duration,
+    pub viewer_window: Duration,
 }
 
 impl AppState {
     /// Also starts computing the throw-away password hash on a thread of its own (not on the async
     /// runtime), so that a login for an unknown account costs the same as any other from the first
     /// request on.
-    pub fn new(db: Db, config: &Config, jwt_secret: &Secret) -> Self {
+    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, config: &Config, jwt_secret: &Secret) -> Self {
         crate::password::warm_up();
         let public_url = config.public_url();
         let auth = &config.auth;
         let window = Duration::from_secs(auth.login_window_secs);
         Self {
             db,
+            storage,
+            live,
+            playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
             jwt: Arc::new(JwtKeys::new(jwt_secret.expose().as_bytes(), public_url.clone(), auth.access_token_ttl_secs)),
             login_limiter: Arc::new(LoginLimiter::new(window, auth.login_max_failures_per_account, auth.login_max_failures_per_address)),
             // Sign-ups share the per-address budget and window of logins (see docs/operations.md).
@@ -54,6 +68,8 @@ impl AppState {
                 refresh_token_ttl_secs: auth.refresh_token_ttl_secs,
                 max_body_bytes: config.http.max_body_bytes,
                 request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+                playback_token_ttl: Duration::from_secs(config.origin.playback_token_ttl_secs),
+                viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
             }),
         }
     }

@@ -680,3 +680,64 @@ async fn errors_from_outside_the_handlers_are_json_too() {
     assert!(response.to_lowercase().contains("content-type: application/json"), "{response}");
     assert!(response.contains(r#""code":"request_timeout""#), "{response}");
 }
+
+#[tokio::test]
+async fn live_videos_show_playback_viewers_and_health_to_the_right_people() {
+    use ferrocast_core::playback_token::PlaybackKey;
+    let app = TestApp::spawn(ferrocast_core::testing::Engine::Sqlite).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    app.post("/api/channels", json!({"slug": "alice-live", "title": "Alice"}), Some(&alice)).await;
+    let db = &app.test_db.db;
+    let channel = channels::find_by_slug(db, "alice-live").await.expect("find").expect("exists");
+    let new =
+        |title, status, visibility| NewVideo { channel_id: &channel.id, kind: VideoKind::Live, status, title, description: "", visibility };
+    let live = videos::create(db, new("on air", VideoStatus::Live, Visibility::Public)).await.expect("create");
+    let entry = app.live.insert(&live.id);
+    entry.update_health(|h| {
+        h.input_width = 1280;
+        h.input_height = 720;
+        h.encoder = "obs-output module".into();
+        h.dropped_frames = 3;
+    });
+    entry.saw_viewer([10, 0, 0, 1].into(), "hls.js", std::time::Instant::now());
+    entry.saw_viewer([10, 0, 0, 2].into(), "hls.js", std::time::Instant::now());
+
+    let public: Value = app.get(&format!("/api/videos/{}", live.id), None).await.json().await.expect("json");
+    assert_eq!(public["playback_url"], format!("http://ferrocast.test/hls/{}/master.m3u8", live.id));
+    assert_eq!(public["thumbnail_url"], format!("http://ferrocast.test/hls/{}/thumbnail.jpg", live.id));
+    assert_eq!(public["viewers"], 2);
+    assert!(public.get("health").is_none(), "health is for the owner: {public}");
+    let ch: Value = app.get("/api/channels/alice-live", None).await.json().await.expect("json");
+    assert_eq!(ch["viewers"], 2);
+    let owner: Value = app.get(&format!("/api/videos/{}", live.id), Some(&alice)).await.json().await.expect("json");
+    assert_eq!((owner["health"]["input_width"].as_u64(), owner["health"]["dropped_frames"].as_u64()), (Some(1280), Some(3)));
+    assert_eq!(owner["health"]["encoder"], "obs-output module");
+
+    // A live video cannot be deleted from under its stream.
+    let response = app.client.delete(app.url(&format!("/api/videos/{}", live.id))).bearer_auth(&alice).send().await.expect("delete");
+    expect_error(response, StatusCode::CONFLICT, "invalid_state").await;
+
+    // Unlisted and private videos come with a token that opens exactly that video; processing ones have no URL.
+    let unlisted = videos::create(db, new("link only", VideoStatus::Ready, Visibility::Unlisted)).await.expect("create");
+    let private = videos::create(db, new("secret", VideoStatus::Ready, Visibility::Private)).await.expect("create");
+    let processing = videos::create(db, new("soon", VideoStatus::Processing, Visibility::Public)).await.expect("create");
+    let key = PlaybackKey::derive(JWT_SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    for (video, token) in [(&unlisted, None), (&private, Some(&alice))] {
+        let shown: Value = app.get(&format!("/api/videos/{}", video.id), token.map(String::as_str)).await.json().await.expect("json");
+        let url = shown["playback_url"].as_str().expect("playback url");
+        let token = url.split_once("?token=").map(|(_, t)| t).expect("a token");
+        assert!(key.verify(&video.id, token, now), "valid for its own video");
+        assert!(!key.verify(&live.id, token, now), "and no other");
+    }
+    let soon: Value = app.get(&format!("/api/videos/{}", processing.id), Some(&bob)).await.json().await.expect("json");
+    assert!(soon["playback_url"].is_null());
+
+    // Deleting a finished video removes its files.
+    let file = ferrocast_core::storage::Storage::key(&[&unlisted.id, "low", "00000000.ts"]);
+    app.storage.put(&file, bytes::Bytes::from_static(b"ts")).await.expect("put");
+    let response = app.client.delete(app.url(&format!("/api/videos/{}", unlisted.id))).bearer_auth(&alice).send().await.expect("delete");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(app.storage.head(&file).await.is_err(), "files deleted with the video");
+}

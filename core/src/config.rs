@@ -378,6 +378,8 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+// figment::Jail closures return figment::Error, which is large; that is the test harness, not us.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -36,15 +36,24 @@ impl Drop for DataDir {
     }
 }
 
+/// The binary with none of the test runner's own `FERROCAST_*` settings: each test sets exactly the
+/// ones it means (a `FERROCAST_DATABASE_URL` in the developer's shell must not leak in).
+pub fn ferrocast() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FERROCAST_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 impl Server {
     /// Starts `ferrocast serve` on ephemeral ports with `env` on top of a clean environment and
     /// waits for the line that says where it listens.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BIN);
+        let mut command = ferrocast();
         command.arg("serve");
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("FERROCAST_")) {
-            command.env_remove(key);
-        }
         command
             .env("FERROCAST_HTTP_ADDR", "127.0.0.1:0")
             .env("FERROCAST_RTMP_ADDR", "127.0.0.1:0")
@@ -196,8 +205,8 @@ impl Server {
 
     /// SIGTERM, then waits for the clean-shutdown line and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
-        assert!(status.success());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits in pid_t"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
         self.wait_for_line(|l| l.contains("shut down cleanly"));
         self.child.wait().expect("wait")
     }

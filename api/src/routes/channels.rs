@@ -31,14 +31,22 @@ pub struct ChannelResponse {
     pub live: bool,
     /// The live video's id while live (under the same rule as `live`).
     pub live_video_id: Option<String>,
+    /// Distinct clients watching the live video (those that fetched a playlist recently).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<u64>,
     pub created_at: DateTime<Utc>,
 }
 
 impl ChannelResponse {
     /// The channel as `viewer` (a user id, or `None` when signed out) may see it.
-    pub fn new(c: Channel, viewer: Option<&str>) -> Self {
+    pub fn new(c: Channel, viewer: Option<&str>, state: &AppState) -> Self {
         let live_video_id = if viewer == Some(c.owner_id.as_str()) { c.live_video_id } else { c.public_live_video_id };
+        let viewers = live_video_id
+            .as_deref()
+            .and_then(|id| state.live.get(id))
+            .map(|live| live.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64);
         Self {
+            viewers,
             id: c.id,
             slug: c.slug,
             title: c.title,
@@ -120,7 +128,7 @@ pub async fn create(
     let key = stream_key::generate();
     let channel = channels::create(&state.db, &user.id, &slug, &title, &description, &key.hash).await?;
     tracing::info!(channel_id = %channel.id, slug = %channel.slug, "channel created");
-    let channel = ChannelResponse::new(channel, Some(&user.id));
+    let channel = ChannelResponse::new(channel, Some(&user.id), &state);
     Ok((StatusCode::CREATED, Json(CreatedChannelResponse { channel, stream_key: key.plain })))
 }
 
@@ -128,14 +136,14 @@ pub async fn create(
     responses((status = 200, body = ChannelList, description = "The signed-in user's channels"), (status = 401, body = ErrorBody)))]
 pub async fn list_mine(State(state): State<AppState>, user: AuthUser) -> Result<Json<ChannelList>, ApiError> {
     let items = channels::list_by_owner(&state.db, &user.id).await?;
-    Ok(Json(ChannelList { items: items.into_iter().map(|c| ChannelResponse::new(c, Some(&user.id))).collect() }))
+    Ok(Json(ChannelList { items: items.into_iter().map(|c| ChannelResponse::new(c, Some(&user.id), &state)).collect() }))
 }
 
 #[utoipa::path(get, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)),
     responses((status = 200, body = ChannelResponse), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, viewer: MaybeUser, Slug(slug): Slug) -> Result<Json<ChannelResponse>, ApiError> {
     let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(ChannelResponse::new(channel, viewer.0.as_deref())))
+    Ok(Json(ChannelResponse::new(channel, viewer.0.as_deref(), &state)))
 }
 
 #[utoipa::path(patch, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), request_body = UpdateChannelRequest,
@@ -151,7 +159,7 @@ pub async fn update(
     let title = request.title.as_deref().map(validate::title).transpose()?;
     let description = request.description.as_deref().map(validate::description).transpose()?;
     let updated = channels::update(&state.db, &channel.id, title.as_deref(), description.as_deref()).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(ChannelResponse::new(updated, Some(&user.id))))
+    Ok(Json(ChannelResponse::new(updated, Some(&user.id), &state)))
 }
 
 #[utoipa::path(delete, path = "/api/channels/{slug}", tag = "channels", params(("slug" = String, Path)), security(("bearer" = []), ("cookie" = [])),
@@ -193,5 +201,5 @@ pub async fn videos(
     let is_owner = viewer.0.as_deref() == Some(channel.owner_id.as_str());
     let (limit, before) = page.validate()?;
     let items = videos::list_by_channel(&state.db, &channel.id, is_owner, limit + 1, before).await?;
-    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref())))
+    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref(), &state)))
 }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::ids::is_valid_id;
+use ferrocast_core::storage::Storage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -63,15 +64,70 @@ pub struct VideoResponse {
     pub error: Option<String>,
     /// Whether the signed-in user owns this video.
     pub owned: bool,
+    /// The HLS master playlist, while live or once ready. For unlisted and private videos it carries
+    /// an expiring token (see `playback_token_ttl_secs`), so fetch the video again for a fresh one.
+    pub playback_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+    /// Distinct clients that fetched a playlist recently; live videos only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<u64>,
+    /// The stream's input and encoder health; live videos, owner only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<StreamHealthResponse>,
     pub created_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// What the streamer sees about their live input.
+#[derive(Serialize, ToSchema)]
+pub struct StreamHealthResponse {
+    pub input_width: u32,
+    pub input_height: u32,
+    pub input_fps: f64,
+    pub input_bitrate_kbps: u64,
+    pub video_codec: String,
+    pub audio_codec: String,
+    /// What the publisher calls itself, e.g. `obs-output module`.
+    pub encoder: String,
+    /// Frames dropped because encoding fell behind real time.
+    pub dropped_frames: u64,
+    pub uptime_secs: u64,
+}
+
 impl VideoResponse {
-    fn new(video: Video, viewer: Option<&str>) -> Self {
+    pub fn new(video: Video, viewer: Option<&str>, state: &AppState) -> Self {
         let owned = viewer == Some(video.owner_id.as_str());
+        let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
+        let playable = matches!(video.status, VideoStatus::Live | VideoStatus::Ready);
+        // Public media needs no token; anyone who may see an unlisted or private video here may play it.
+        let query = match video.visibility {
+            Visibility::Public => String::new(),
+            _ => {
+                let expires = chrono::Utc::now().timestamp() + state.settings.playback_token_ttl.as_secs() as i64;
+                format!("?token={}", state.playback.issue(&video.id, expires))
+            }
+        };
+        let base = format!("{}/hls/{}", state.settings.public_url, video.id);
+        let health = live.as_ref().filter(|_| owned).map(|live| {
+            let h = live.health();
+            StreamHealthResponse {
+                input_width: h.input_width,
+                input_height: h.input_height,
+                input_fps: h.input_fps,
+                input_bitrate_kbps: h.input_bitrate_kbps,
+                video_codec: h.video_codec,
+                audio_codec: h.audio_codec,
+                encoder: h.encoder,
+                dropped_frames: h.dropped_frames,
+                uptime_secs: live.started.elapsed().as_secs(),
+            }
+        });
         Self {
             owned,
+            playback_url: playable.then(|| format!("{base}/master.m3u8{query}")),
+            thumbnail_url: playable.then(|| format!("{base}/thumbnail.jpg{query}")),
+            viewers: live.as_ref().map(|l| l.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64),
+            health,
             channel: VideoChannel { id: video.channel_id, slug: video.channel_slug, title: video.channel_title },
             id: video.id,
             kind: video.kind,
@@ -96,11 +152,11 @@ pub struct VideoList {
 
 impl VideoList {
     /// A page from up to `limit + 1` fetched rows: the extra row only tells that another page exists.
-    pub fn new(mut videos: Vec<Video>, limit: u32, viewer: Option<&str>) -> Self {
+    pub fn new(mut videos: Vec<Video>, limit: u32, viewer: Option<&str>, state: &AppState) -> Self {
         let more = videos.len() > limit as usize;
         videos.truncate(limit as usize);
         let next_cursor = videos.last().filter(|_| more).map(|v| v.id.clone());
-        Self { items: videos.into_iter().map(|v| VideoResponse::new(v, viewer)).collect(), next_cursor }
+        Self { items: videos.into_iter().map(|v| VideoResponse::new(v, viewer, state)).collect(), next_cursor }
     }
 }
 
@@ -136,14 +192,14 @@ async fn owned_video(state: &AppState, id: &str, user: &AuthUser) -> Result<Vide
 pub async fn list(State(state): State<AppState>, viewer: MaybeUser, Query(page): Query<Page>) -> Result<Json<VideoList>, ApiError> {
     let (limit, before) = page.validate()?;
     let items = videos::list_public(&state.db, limit + 1, before).await?;
-    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref())))
+    Ok(Json(VideoList::new(items, limit, viewer.0.as_deref(), &state)))
 }
 
 #[utoipa::path(get, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)),
     responses((status = 200, body = VideoResponse), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, viewer: MaybeUser, Path(id): Path<String>) -> Result<Json<VideoResponse>, ApiError> {
     let video = visible_video(&state, &id, viewer.0.as_deref()).await?;
-    Ok(Json(VideoResponse::new(video, viewer.0.as_deref())))
+    Ok(Json(VideoResponse::new(video, viewer.0.as_deref(), &state)))
 }
 
 #[utoipa::path(patch, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)), request_body = UpdateVideoRequest,
@@ -161,14 +217,22 @@ pub async fn update(
     let updated = videos::update(&state.db, &video.id, title.as_deref(), description.as_deref(), request.visibility)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(VideoResponse::new(updated, Some(&user.id))))
+    Ok(Json(VideoResponse::new(updated, Some(&user.id), &state)))
 }
 
 #[utoipa::path(delete, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted with its files"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The video is live; stop the stream first")))]
 pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let video = owned_video(&state, &id, &user).await?;
+    if video.status == VideoStatus::Live {
+        return Err(ApiError::InvalidState("the video is live; stop the stream before deleting it".into()));
+    }
     videos::delete(&state.db, &video.id).await?;
+    // The row is gone first, so nothing lists the files while they are being removed.
+    if let Err(e) = state.storage.delete_prefix(&Storage::key(&[&video.id])).await {
+        tracing::error!(video_id = %video.id, error = %e, "video deleted but its files were not all removed");
+    }
     tracing::info!(video_id = %video.id, "video deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,8 +2,12 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use ferrocast_core::config::{Config, Secret};
-use ferrocast_core::testing::{Engine, TestDb};
+use ferrocast_core::live::LiveRegistry;
+use ferrocast_core::storage::Storage;
+use ferrocast_core::testing::{Engine, TempDir, TestDb};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -16,6 +20,12 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub config: Config,
     pub test_db: TestDb,
+    /// The live registry the API reads viewers and stream health from.
+    #[allow(dead_code)]
+    pub live: Arc<LiveRegistry>,
+    #[allow(dead_code)]
+    pub storage: Storage,
+    _media: TempDir,
 }
 
 impl TestApp {
@@ -27,14 +37,17 @@ impl TestApp {
         let test_db = TestDb::new(engine).await;
         let mut config = Config { public_url: Some("http://ferrocast.test".into()), ..Config::default() };
         adjust(&mut config);
-        let state = ferrocast_api::AppState::new(test_db.db.clone(), &config, &Secret::new(JWT_SECRET));
+        let media = TempDir::new();
+        let storage = Storage::local(media.path()).expect("media storage");
+        let live = Arc::new(LiveRegistry::new());
+        let state = ferrocast_api::AppState::new(test_db.db.clone(), storage.clone(), live.clone(), &config, &Secret::new(JWT_SECRET));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let app = ferrocast_api::router(state);
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
         });
-        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), config, test_db }
+        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), config, test_db, live, storage, _media: media }
     }
 
     pub fn url(&self, path: &str) -> String {
