@@ -5,10 +5,20 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrocast_core::live::LiveRegistry;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+
+/// How often per-video gauges (viewers, dropped frames, encode speed) are refreshed.
+const LIVE_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    Ok(PrometheusBuilder::new().install_recorder()?)
+    // Per-video gauges of ended videos stop being updated; they disappear instead of lingering.
+    let builder = PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(LIVE_REPORT_INTERVAL * 6));
+    Ok(builder.install_recorder()?)
 }
 
 /// Counts every request as `ferrocast_http_requests_total{route, method, status}`. The route is
@@ -24,4 +34,24 @@ async fn count(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::counter!("ferrocast_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
     response
+}
+
+/// Refreshes the per-live-video gauges, labelled by video id, for as long as the process runs.
+pub async fn report_live_videos(live: Arc<LiveRegistry>, viewer_window: Duration) {
+    let mut tick = tokio::time::interval(LIVE_REPORT_INTERVAL);
+    loop {
+        tick.tick().await;
+        let videos = live.all();
+        let mut viewers_total = 0;
+        for video in &videos {
+            let viewers = video.viewer_count(viewer_window, Instant::now());
+            viewers_total += viewers;
+            let health = video.health();
+            let id = video.video_id.clone();
+            metrics::gauge!("ferrocast_live_viewers", "video_id" => id.clone()).set(viewers as f64);
+            metrics::gauge!("ferrocast_live_frames_dropped", "video_id" => id.clone()).set(health.dropped_frames as f64);
+            metrics::gauge!("ferrocast_live_encode_realtime_factor", "video_id" => id).set(health.realtime_factor);
+        }
+        metrics::gauge!("ferrocast_viewers").set(viewers_total as f64);
+    }
 }

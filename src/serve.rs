@@ -63,6 +63,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     tokio::spawn(trigger_on_signal(shutdown.clone()));
 
+    tokio::spawn(http_metrics::report_live_videos(live.clone(), Duration::from_secs(config.origin.viewer_window_secs)));
     let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), spool_dir));
     shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
 

@@ -223,3 +223,29 @@ async fn unlisted_and_private_recordings_play_only_with_their_token() {
         assert_eq!(status, refused, "a forged token is refused");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_never_leaves_a_video_live_forever() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[]);
+    let (_token, key) = server.streamer("erin", "erin-live").await;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 30);
+    let video_id = server.wait_until_live("erin-live").await;
+    server.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.ts", Duration::from_secs(30)).await;
+    server.crash();
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+
+    // Start-up finalises what the crash left: ready, with what was recorded, ENDLIST and all.
+    let server = Server::start(&dir.0, &[]);
+    let (_, video) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert!(video["duration_secs"].as_f64().is_some_and(|d| d >= 6.0), "{video}");
+    let (status, playlist) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
+    assert_eq!(status, 200);
+    assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let (status, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(status == 200 && master.contains("low/index.m3u8"), "{master}");
+    let (w, _, probed, _) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert!(w == 640 && probed >= 6.0, "{probed} s decoded");
+}

@@ -38,6 +38,11 @@ impl LiveRegistry {
         self.videos.remove(video_id);
     }
 
+    /// Every live video right now (for periodic metrics).
+    pub fn all(&self) -> Vec<Arc<LiveVideo>> {
+        self.videos.iter().map(|entry| entry.value().clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.videos.len()
     }

@@ -112,6 +112,8 @@ struct Recording {
     renditions: Vec<RenditionInfo>,
     rungs: BTreeMap<String, RungState>,
     sessions: u32,
+    /// When (and at which recorded length) the speed measurement started.
+    speed_origin: Option<(std::time::Instant, Duration)>,
 }
 
 /// Starts the recording task of a live video.
@@ -127,6 +129,7 @@ pub fn spawn(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>, set
         renditions: Vec::new(),
         rungs: BTreeMap::new(),
         sessions: 0,
+        speed_origin: None,
     };
     tokio::spawn(recording.run(command_rx, event_rx));
     RecordingHandle { commands, events }
@@ -181,6 +184,7 @@ impl Recording {
 
     async fn start_session(&mut self, renditions: Vec<RenditionInfo>) {
         self.sessions += 1;
+        self.speed_origin = None;
         if self.renditions.is_empty() {
             for r in &renditions {
                 let row = RenditionRow {
@@ -246,8 +250,29 @@ impl Recording {
         state.next_sequence += 1;
         state.discontinuity = false;
         metrics::counter!("ferrocast_segments_written_total").increment(1);
+        if let Some(first_rung) = self.renditions.first().filter(|r| r.name == rung) {
+            self.measure_speed(&first_rung.name.clone());
+        }
         self.publish_live();
         Ok(())
+    }
+
+    /// Media seconds written per wall-clock second since the first segment of this session: about
+    /// 1.0 while the ladder keeps up with a live source, less when it falls behind.
+    fn measure_speed(&mut self, rung: &str) {
+        let now = std::time::Instant::now();
+        let media: Duration = self.rungs[rung].playlist.segments().iter().map(|s| s.duration).sum();
+        match self.speed_origin {
+            // The first segment of a session marks the start; only what follows it is counted.
+            None => self.speed_origin = Some((now, media)),
+            Some((started, media_at_start)) => {
+                let wall = now.duration_since(started).as_secs_f64();
+                if wall > 0.0 {
+                    let factor = media.saturating_sub(media_at_start).as_secs_f64() / wall;
+                    self.live.update_health(|h| h.realtime_factor = factor);
+                }
+            }
+        }
     }
 
     /// Renders every playlist and hands the texts to the origin.

@@ -203,6 +203,12 @@ impl Server {
         None
     }
 
+    /// SIGKILL: the process dies without any chance to clean up, as in a crash.
+    pub fn crash(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
     /// SIGTERM, then waits for the clean-shutdown line and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits in pid_t"));
