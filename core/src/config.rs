@@ -424,6 +424,16 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_sample_config_loads_and_states_the_defaults() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ferrocast.sample.toml");
+        figment::Jail::expect_with(|_jail| {
+            let loaded = Config::load(Some(&sample)).expect("sample loads");
+            assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()), "the sample documents the defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let config = Config {
             jwt_secret: Some(Secret::new("super-secret-value-that-is-long-enough")),
