@@ -40,7 +40,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
 
     let live = Arc::new(LiveRegistry::new());
-    let api = ferrocast_api::router(ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret));
+    let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
+    let api = ferrocast_api::router(api_state.clone());
     let origin = ferrocast_origin::router(ferrocast_origin::OriginState {
         db: db.clone(),
         storage: storage.clone(),
@@ -64,6 +65,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(trigger_on_signal(shutdown.clone()));
 
     tokio::spawn(http_metrics::report_live_videos(live.clone(), Duration::from_secs(config.origin.viewer_window_secs)));
+    let worker = Arc::new(ferrocast_media::worker::Worker {
+        db: db.clone(),
+        storage: storage.clone(),
+        jobs: config.jobs.clone(),
+        media: config.media.clone(),
+        spool_dir: spool_dir.clone(),
+    });
+    ferrocast_media::worker::spawn(worker, &shutdown);
+    tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
     let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), spool_dir));
     shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
 
@@ -94,6 +104,19 @@ async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config) {
         match ferrocast_media::recording::finalize_orphan(db, storage, &video_id, segment_duration).await {
             Ok(()) => tracing::info!(%video_id, "finalised a live video left over from a previous run"),
             Err(e) => tracing::error!(%video_id, error = %e, "could not finalise a left-over live video"),
+        }
+    }
+}
+
+/// Deletes unfinished uploads past their expiry, checking a few times per expiry period.
+async fn remove_expired_uploads(state: ferrocast_api::AppState, expiry: Duration) {
+    let mut tick = tokio::time::interval((expiry / 4).clamp(Duration::from_secs(60), Duration::from_secs(3600)));
+    loop {
+        tick.tick().await;
+        match ferrocast_api::routes::uploads::remove_expired(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
         }
     }
 }

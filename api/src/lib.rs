@@ -8,10 +8,9 @@
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,7 +30,7 @@ pub mod validate;
 pub use error::ApiError;
 pub use state::AppState;
 
-use routes::{auth, channels, health, videos};
+use routes::{auth, channels, health, uploads, videos};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +40,7 @@ use routes::{auth, channels, health, videos};
         (name = "auth", description = "Sign-up, sessions and the signed-in user"),
         (name = "channels", description = "Channels and their stream keys"),
         (name = "videos", description = "Live recordings and uploads"),
+        (name = "uploads", description = "Resumable uploads that become videos"),
         (name = "operations", description = "Health checks"),
     )
 )]
@@ -74,6 +74,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::videos))
         .routes(routes!(videos::list))
         .routes(routes!(videos::get, videos::update, videos::delete))
+        .routes(routes!(uploads::create))
+        .routes(routes!(uploads::get, uploads::abort))
+        .routes(routes!(uploads::put_part))
+        .routes(routes!(uploads::complete))
 }
 
 /// The OpenAPI 3 document of every route [`router`] serves.
@@ -102,13 +106,28 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(axum::middleware::from_fn_with_state(settings.clone(), request_timeout))
         .layer(axum::middleware::map_response(error::json_error_bodies))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// The general request timeout (408), except for upload parts, which get `uploads.part_timeout_secs`:
+/// several megabytes over a slow link take longer than any other request.
+async fn request_timeout(
+    axum::extract::State(settings): axum::extract::State<std::sync::Arc<state::Settings>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_part = request.method() == axum::http::Method::PUT && request.uri().path().contains("/parts/");
+    let limit = if is_part { std::time::Duration::from_secs(settings.uploads.part_timeout_secs) } else { settings.request_timeout };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::RequestTimeout),
+    }
 }
 
 async fn not_found() -> ApiError {

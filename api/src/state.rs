@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocast_core::config::{Config, Secret};
+use std::path::PathBuf;
+
+use ferrocast_core::config::{Config, Secret, UploadConfig, UPLOADS_DIR};
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
 use ferrocast_core::storage::Storage;
@@ -41,6 +43,10 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub playback_token_ttl: Duration,
     pub viewer_window: Duration,
+    pub uploads: UploadConfig,
+    /// Where parts of unfinished uploads are kept.
+    pub uploads_dir: PathBuf,
+    pub job_max_attempts: u32,
 }
 
 impl AppState {
@@ -70,6 +76,9 @@ impl AppState {
                 request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 playback_token_ttl: Duration::from_secs(config.origin.playback_token_ttl_secs),
                 viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
+                uploads: config.uploads.clone(),
+                uploads_dir: config.data_dir.join(UPLOADS_DIR),
+                job_max_attempts: config.jobs.max_attempts,
             }),
         }
     }

@@ -39,6 +39,17 @@ pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
 pub const DEFAULT_THUMBNAIL_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
 pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 30;
+pub const DEFAULT_UPLOAD_PART_BYTES: u64 = 8 << 20;
+pub const DEFAULT_UPLOAD_MAX_FILE_BYTES: u64 = 20 << 30;
+pub const DEFAULT_UPLOADS_IN_FLIGHT_PER_USER: u32 = 5;
+pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 24 * 3600;
+pub const DEFAULT_UPLOAD_PART_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_JOB_CONCURRENCY: usize = 1;
+pub const DEFAULT_JOB_LEASE_SECS: u64 = 60;
+pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_JOB_RETRY_BACKOFF_SECS: u64 = 30;
+pub const DEFAULT_VOD_X264_PRESET: &str = "veryfast";
+pub const DEFAULT_VOD_SEGMENT_DURATION_SECS: u64 = 4;
 
 /// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging)
 /// and the test suite's Postgres. Any other unknown `FERROCAST_*` variable is an error, which
@@ -53,6 +64,8 @@ pub const SQLITE_FILE: &str = "ferrocast.db";
 pub const MEDIA_DIR: &str = "media";
 /// Where the pipeline writes segments before they are moved into storage.
 pub const SPOOL_DIR: &str = "spool";
+/// Where upload parts wait, inside the data dir, until the upload is completed.
+pub const UPLOADS_DIR: &str = "uploads";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +90,42 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub media: MediaConfig,
     pub origin: OriginConfig,
+    pub uploads: UploadConfig,
+    pub jobs: JobsConfig,
+}
+
+/// Resumable uploads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Size of every part but the last.
+    pub part_bytes: u64,
+    /// Largest file accepted.
+    pub max_file_bytes: u64,
+    /// Open (unfinished) uploads one user may have at a time.
+    pub in_flight_per_user: u32,
+    /// An upload not completed within this is deleted with its parts.
+    pub expiry_secs: u64,
+    /// Time allowed to send one part (instead of the general request timeout).
+    pub part_timeout_secs: u64,
+}
+
+/// The background job worker (transcoding uploads) and the VOD encoding settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs this process runs at once (0: this process runs none).
+    pub concurrency: usize,
+    /// A worker that has not renewed its lease for this long is presumed dead; its job runs again.
+    pub lease_secs: u64,
+    /// Attempts before a job (and its video) is failed.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff_secs: u64,
+    /// x264 speed preset for uploaded files (slower than live: there is no real-time deadline).
+    pub vod_x264_preset: String,
+    /// Segment duration of uploaded videos.
+    pub vod_segment_duration_secs: u64,
 }
 
 /// Limits of the RTMP listener.
@@ -187,6 +236,33 @@ impl Default for Config {
             rtmp: RtmpConfig::default(),
             media: MediaConfig::default(),
             origin: OriginConfig::default(),
+            uploads: UploadConfig::default(),
+            jobs: JobsConfig::default(),
+        }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            part_bytes: DEFAULT_UPLOAD_PART_BYTES,
+            max_file_bytes: DEFAULT_UPLOAD_MAX_FILE_BYTES,
+            in_flight_per_user: DEFAULT_UPLOADS_IN_FLIGHT_PER_USER,
+            expiry_secs: DEFAULT_UPLOAD_EXPIRY_SECS,
+            part_timeout_secs: DEFAULT_UPLOAD_PART_TIMEOUT_SECS,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_JOB_CONCURRENCY,
+            lease_secs: DEFAULT_JOB_LEASE_SECS,
+            max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
+            retry_backoff_secs: DEFAULT_JOB_RETRY_BACKOFF_SECS,
+            vod_x264_preset: DEFAULT_VOD_X264_PRESET.into(),
+            vod_segment_duration_secs: DEFAULT_VOD_SEGMENT_DURATION_SECS,
         }
     }
 }
@@ -299,9 +375,14 @@ impl Config {
         if media.segment_duration_secs == 0 || media.live_window_segments < 3 || media.encoder_queue_frames == 0 {
             return Err(ConfigError::Media("segment_duration_secs must be ≥ 1, live_window_segments ≥ 3, encoder_queue_frames ≥ 1".into()));
         }
-        const PRESETS: [&str; 6] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"];
-        if !PRESETS.contains(&media.live_x264_preset.as_str()) {
-            return Err(ConfigError::Media(format!("live_x264_preset must be one of {PRESETS:?}")));
+        const PRESETS: [&str; 7] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"];
+        if !PRESETS.contains(&media.live_x264_preset.as_str()) || !PRESETS.contains(&self.jobs.vod_x264_preset.as_str()) {
+            return Err(ConfigError::Media(format!("live_x264_preset and jobs.vod_x264_preset must be one of {PRESETS:?}")));
+        }
+        if self.uploads.part_bytes < 64 * 1024 || self.jobs.lease_secs < 2 || self.jobs.vod_segment_duration_secs == 0 {
+            return Err(ConfigError::Media(
+                "uploads.part_bytes must be ≥ 64 KiB, jobs.lease_secs ≥ 2, jobs.vod_segment_duration_secs ≥ 1".into(),
+            ));
         }
         if media.ladder.is_empty() {
             return Err(ConfigError::Media("the ladder needs at least one rung".into()));

@@ -94,6 +94,12 @@ pub struct LiveVideo {
 }
 
 impl LiveVideo {
+    /// A video's playlist state outside the registry: an upload being transcoded is not live, but
+    /// its recording is written the same way.
+    pub fn detached(video_id: &str) -> Self {
+        Self::new(video_id)
+    }
+
     fn new(video_id: &str) -> Self {
         Self {
             video_id: video_id.to_string(),

@@ -52,6 +52,8 @@ pub struct Object {
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The directory behind a local store: big files are moved in rather than copied.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Storage {
@@ -59,7 +61,7 @@ impl Storage {
     pub fn local(root: &Path) -> Result<Storage, StorageError> {
         std::fs::create_dir_all(root)?;
         let store = LocalFileSystem::new_with_prefix(root)?;
-        Ok(Storage { store: Arc::new(store) })
+        Ok(Storage { store: Arc::new(store), local_root: Some(root.canonicalize()?) })
     }
 
     /// The key of a video's file: `video_id/name` or `video_id/rendition/name`.
@@ -70,6 +72,42 @@ impl Storage {
     pub async fn put(&self, key: &ObjectPath, bytes: Bytes) -> Result<(), StorageError> {
         self.store.put(key, PutPayload::from_bytes(bytes)).await.map_err(classify)?;
         Ok(())
+    }
+
+    /// Stores the file at `path` under `key`, consuming it, without reading it into memory: moved
+    /// into place on local storage, streamed in parts otherwise.
+    pub async fn put_file(&self, key: &ObjectPath, path: &Path) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            let target = key.parts().fold(root.clone(), |dir, part| dir.join(part.as_ref()));
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            if tokio::fs::rename(path, &target).await.is_ok() {
+                return Ok(());
+            }
+        }
+        // Another filesystem or a remote store: stream it in chunks.
+        let mut upload = self.store.put_multipart(key).await.map_err(classify)?;
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut buffer = vec![0u8; PUT_CHUNK];
+        loop {
+            let filled = read_full(&mut file, &mut buffer).await?;
+            if filled == 0 {
+                break;
+            }
+            if let Err(e) = upload.put_part(PutPayload::from(Bytes::copy_from_slice(&buffer[..filled]))).await {
+                let _ = upload.abort().await;
+                return Err(classify(e));
+            }
+        }
+        upload.complete().await.map_err(classify)?;
+        let _ = tokio::fs::remove_file(path).await;
+        Ok(())
+    }
+
+    /// A path to read `key` from directly, when the store is local (GStreamer reads files).
+    pub fn local_path(&self, key: &ObjectPath) -> Option<std::path::PathBuf> {
+        self.local_root.as_ref().map(|root| key.parts().fold(root.clone(), |dir, part| dir.join(part.as_ref())))
     }
 
     /// Reads the whole object, or `range` of it.
@@ -101,6 +139,23 @@ impl Storage {
     }
 }
 
+/// Part size for streamed uploads to remote stores (S3 needs ≥ 5 MiB parts).
+const PUT_CHUNK: usize = 8 << 20;
+
+/// Fills `buffer` from `file` unless the file ends first; returns how much was read.
+async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let n = file.read(&mut buffer[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +181,13 @@ mod tests {
         assert_eq!(storage.delete_prefix(&Storage::key(&["v1"])).await.expect("delete"), 2);
         assert!(matches!(storage.get(&key, None).await, Err(StorageError::NotFound)));
         assert!(storage.head(&Storage::key(&["v2", "master.m3u8"])).await.is_ok(), "other videos untouched");
+
+        let source = dir.path().join("upload.bin");
+        std::fs::write(&source, b"the source").expect("write");
+        let key = Storage::key(&["v3", "source", "original"]);
+        storage.put_file(&key, &source).await.expect("put file");
+        assert!(!source.exists(), "moved, not copied");
+        assert_eq!(&storage.get(&key, None).await.expect("get").bytes[..], b"the source");
+        assert_eq!(storage.local_path(&key).map(|p| std::fs::read(p).expect("read")), Some(b"the source".to_vec()));
     }
 }

@@ -6,10 +6,13 @@
 //! plain tests; GStreamer is confined to the pipeline module. Nothing here opens a socket.
 
 pub mod elements;
+pub mod file_pipeline;
 pub mod ladder;
 pub mod live_pipeline;
+pub mod pipeline;
 pub mod playlist;
 pub mod recording;
+pub mod worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

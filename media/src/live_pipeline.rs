@@ -12,19 +12,20 @@
 //! never touches storage, playlists or the database. The pipeline is always brought to `Null` when
 //! the [`LivePipeline`] is finished or dropped.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ladder::{Encoding, PlannedRung};
+use crate::ladder::PlannedRung;
+use crate::pipeline::{by_name, ladder_branches, Built, EncoderQueue, LadderSettings};
+pub use crate::pipeline::{PipelineEvent, PipelineStats};
 use crate::MediaError;
 
 /// The video as the publisher sends it.
@@ -65,26 +66,6 @@ pub struct LiveSettings {
     pub max_input_bytes: u64,
 }
 
-/// What a running pipeline reports.
-#[derive(Debug)]
-pub enum PipelineEvent {
-    /// A segment file is complete on local disk (the spool); `start`/`end` are running times.
-    SegmentClosed { rung: String, path: PathBuf, start: Duration, end: Duration },
-    /// A JPEG of the current picture.
-    Thumbnail(Bytes),
-    /// The pipeline stopped with an error; no more events follow.
-    Failed(String),
-}
-
-/// Shared counters the owner can read while the pipeline runs.
-#[derive(Default)]
-pub struct PipelineStats {
-    /// Raw frames dropped in front of encoders, plus frames dropped at the input.
-    pub dropped_frames: AtomicU64,
-    pub failed: AtomicBool,
-}
-
-const THUMBNAIL_WIDTH: u32 = 480;
 /// Bound on waiting for the last segments to be written after end-of-stream.
 const EOS_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,8 +83,8 @@ pub struct LivePipeline {
     skipping_to_keyframe: bool,
 }
 
-/// The `gst-launch` description of the whole pipeline. Element names: `video`/`audio` (appsrcs),
-/// `q_{rung}` (leaky encoder queues), `{rung}` (splitmuxsinks), `thumbnail` (appsink).
+/// The `gst-launch` description of the whole live pipeline: appsrcs (`video`, `audio`) in front
+/// of the shared ladder branches (see `pipeline.rs`).
 pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSettings, spool: &Path) -> String {
     let (parse, decode) = match input.video {
         VideoInput::H264 { .. } => ("h264parse", "avdec_h264"),
@@ -121,51 +102,18 @@ pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSetting
         };
         d.push_str(&format!("appsrc name=audio is-live=true format=time do-timestamp=false max-bytes=2000000 ! {chain} ! tee name=at "));
     }
-    let segment_ns = settings.segment_duration.as_nanos();
-    // A backstop only: keyframes are requested by splitmuxsink at every split.
-    let key_int_max = ((input.frame_rate.max(1.0) * settings.segment_duration.as_secs_f64() * 2.0).round() as u32).max(2);
-    for rung in rungs {
-        let name = &rung.name;
-        match rung.encoding {
-            Encoding::Transcode { video_bitrate_kbps } => d.push_str(&format!(
-                "vt. ! queue name=q_{name} leaky=downstream max-size-buffers={queue} max-size-bytes=0 max-size-time=0 ! \
-                 videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
-                 x264enc speed-preset={preset} tune=zerolatency key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
-                 option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse config-interval=-1 ! queue ! {name}.video ",
-                queue = settings.encoder_queue_frames,
-                w = rung.width,
-                h = rung.height,
-                preset = settings.x264_preset,
-            )),
-            Encoding::Passthrough => d.push_str(&format!(
-                "vin. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000 ! {parse} config-interval=-1 ! {name}.video "
-            )),
-        }
-        if input.audio.is_some() {
-            d.push_str(&format!("at. ! queue ! {name}.audio_0 "));
-        }
-        d.push_str(&format!(
-            "splitmuxsink name={name} muxer=mpegtsmux max-size-time={segment_ns} send-keyframe-requests=true location={location} ",
-            location = spool.join(format!("{name}_%05d.ts")).display(),
-        ));
-    }
-    let (thumb_w, thumb_h) = thumbnail_size(input.width, input.height);
-    d.push_str(&format!(
-        "vt. ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true ! \
-         video/x-raw,framerate=1/{interval} ! videoscale ! video/x-raw,width={thumb_w},height={thumb_h},pixel-aspect-ratio=1/1 ! \
-         jpegenc quality=80 ! appsink name=thumbnail sync=false max-buffers=1 drop=true",
-        interval = settings.thumbnail_interval.as_secs().max(1),
-    ));
+    let ladder = LadderSettings {
+        segment_duration: settings.segment_duration,
+        x264_preset: settings.x264_preset.clone(),
+        zero_latency: true,
+        encoder_queue: EncoderQueue::Leaky(settings.encoder_queue_frames),
+        frame_rate: input.frame_rate,
+        thumbnail_interval: settings.thumbnail_interval,
+        source_width: input.width,
+        source_height: input.height,
+    };
+    d.push_str(&ladder_branches(rungs, &ladder, input.audio.is_some(), parse, spool));
     d
-}
-
-/// A 480-wide thumbnail with the source's aspect (even height), 16:9 when the source size is unknown.
-fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
-    if width == 0 || height == 0 {
-        return (THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 9 / 16);
-    }
-    let h = (u64::from(THUMBNAIL_WIDTH) * u64::from(height) / u64::from(width)) as u32;
-    (THUMBNAIL_WIDTH, (h / 2 * 2).max(2))
 }
 
 impl LivePipeline {
@@ -178,57 +126,23 @@ impl LivePipeline {
         events: mpsc::Sender<PipelineEvent>,
     ) -> Result<LivePipeline, MediaError> {
         std::fs::create_dir_all(spool)?;
-        let description = describe(input, rungs, settings, spool);
-        let pipeline = gst::parse::launch(&description)
-            .map_err(|e| MediaError::Build(e.to_string()))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| MediaError::Build("not a pipeline".into()))?;
-        let by_name = |name: &str| pipeline.by_name(name).ok_or_else(|| MediaError::Build(format!("no element {name}")));
-
-        let video_src = by_name("video")?.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("video is not an appsrc".into()))?;
+        let built = Built::new(&describe(input, rungs, settings, spool), rungs, events)?;
+        let video_src = by_name(&built.pipeline, "video")?
+            .downcast::<gst_app::AppSrc>()
+            .map_err(|_| MediaError::Build("video is not an appsrc".into()))?;
         video_src.set_caps(Some(&video_caps(&input.video)));
         let audio_src = match &input.audio {
             Some(audio) => {
-                let src =
-                    by_name("audio")?.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("audio is not an appsrc".into()))?;
+                let src = by_name(&built.pipeline, "audio")?
+                    .downcast::<gst_app::AppSrc>()
+                    .map_err(|_| MediaError::Build("audio is not an appsrc".into()))?;
                 src.set_caps(Some(&audio_caps(audio)));
                 Some(src)
             }
             None => None,
         };
-
-        let stats = Arc::new(PipelineStats::default());
-        for rung in rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })) {
-            let counter = stats.clone();
-            by_name(&format!("q_{}", rung.name))?.connect("overrun", false, move |_| {
-                counter.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                None
-            });
-        }
-
-        let thumbnails = events.clone();
-        let thumbnail_sink =
-            by_name("thumbnail")?.downcast::<gst_app::AppSink>().map_err(|_| MediaError::Build("thumbnail is not an appsink".into()))?;
-        thumbnail_sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let Some(buffer) = sample.buffer() {
-                        if let Ok(map) = buffer.map_readable() {
-                            // Dropping a thumbnail when the channel is full is harmless: another comes.
-                            let _ = thumbnails.try_send(PipelineEvent::Thumbnail(Bytes::copy_from_slice(map.as_slice())));
-                        }
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-
-        let bus = pipeline.bus().ok_or_else(|| MediaError::Build("pipeline without a bus".into()))?;
-        let (ended_tx, ended) = oneshot::channel();
-        tokio::spawn(watch_bus(bus, events, stats.clone(), ended_tx));
-
-        pipeline.set_state(gst::State::Playing).map_err(|e| MediaError::Pipeline(format!("cannot start: {e}")))?;
+        built.play()?;
+        let Built { pipeline, stats, ended } = built;
         Ok(LivePipeline {
             pipeline,
             video_src,
@@ -347,48 +261,6 @@ fn audio_caps(audio: &AudioInput) -> gst::Caps {
     }
 }
 
-/// Reads the bus until end-of-stream or an error, turning splitmuxsink's fragment messages into
-/// [`PipelineEvent::SegmentClosed`].
-async fn watch_bus(bus: gst::Bus, events: mpsc::Sender<PipelineEvent>, stats: Arc<PipelineStats>, ended: oneshot::Sender<()>) {
-    let mut opened: std::collections::HashMap<String, Duration> = std::collections::HashMap::new();
-    let mut messages = bus.stream();
-    while let Some(message) = messages.next().await {
-        use gst::MessageView;
-        match message.view() {
-            MessageView::Element(element) => {
-                let (Some(structure), Some(source)) = (element.structure(), element.src()) else { continue };
-                let rung = source.name().to_string();
-                let running_time = structure.get::<u64>("running-time").map(Duration::from_nanos);
-                match (structure.name().as_str(), running_time) {
-                    ("splitmuxsink-fragment-opened", Ok(at)) => {
-                        opened.insert(rung, at);
-                    }
-                    ("splitmuxsink-fragment-closed", Ok(end)) => {
-                        let Ok(location) = structure.get::<String>("location") else { continue };
-                        let start = opened.remove(&rung).unwrap_or(end);
-                        let closed = PipelineEvent::SegmentClosed { rung, path: PathBuf::from(location), start, end };
-                        if events.send(closed).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            MessageView::Error(error) => {
-                let source = error.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let reason = format!("{source}: {}", error.error());
-                tracing::warn!(%reason, debug = ?error.debug(), "live pipeline failed");
-                stats.failed.store(true, Ordering::Relaxed);
-                let _ = events.send(PipelineEvent::Failed(reason)).await;
-                break;
-            }
-            MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    let _ = ended.send(());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,12 +314,5 @@ mod tests {
         let hevc =
             describe(&LiveInput { video: VideoInput::H265 { codec_data: Bytes::new() }, ..input() }, &rungs, &settings(), Path::new("/s"));
         assert!(hevc.contains("h265parse ! tee name=vin") && hevc.contains("avdec_h265"));
-    }
-
-    #[test]
-    fn thumbnails_keep_the_source_aspect() {
-        assert_eq!(thumbnail_size(1280, 720), (480, 270));
-        assert_eq!(thumbnail_size(640, 480), (480, 360));
-        assert_eq!(thumbnail_size(0, 0), (480, 270));
     }
 }

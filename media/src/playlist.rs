@@ -30,8 +30,6 @@ pub enum PlaylistError {
     /// Empty, not printable ASCII, containing whitespace, or starting with `#` (which would turn
     /// the URI line into a tag or a comment).
     InvalidUri(String),
-    /// A query suffix that is empty or contains characters that do not belong in a URI query.
-    InvalidQuery(String),
     /// Not an RFC 3339 date-time such as `2025-01-01T12:00:00.000Z`.
     InvalidProgramDateTime(String),
     /// A segment with no media would divide by zero in the bandwidth measurement and confuses
@@ -46,7 +44,6 @@ impl fmt::Display for PlaylistError {
         match self {
             PlaylistError::Ended => write!(f, "the playlist has ended; no more segments can be added"),
             PlaylistError::InvalidUri(uri) => write!(f, "invalid playlist URI {uri:?}"),
-            PlaylistError::InvalidQuery(query) => write!(f, "invalid URI query suffix {query:?}"),
             PlaylistError::InvalidProgramDateTime(value) => write!(f, "invalid program date-time {value:?}, expected RFC 3339"),
             PlaylistError::ZeroDuration { uri } => write!(f, "segment {uri:?} has zero duration"),
             PlaylistError::InvalidVariant { uri, reason } => write!(f, "invalid variant {uri:?}: {reason}"),
@@ -73,30 +70,6 @@ pub struct Segment {
     /// True for the first segment after the encoder restarted (a publisher that reconnected within
     /// the grace period): timestamps and codec parameters may jump here.
     pub discontinuity: bool,
-}
-
-/// A query string carried to every segment or variant URI, typically a signed token for a private
-/// video (`token=abc.def`). Checked once so that rendering cannot produce a broken URI line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UriQuery(String);
-
-impl UriQuery {
-    /// Takes the query without or with its leading `?`; `?token=abc` and `token=abc` are the same.
-    pub fn new(query: &str) -> Result<Self, PlaylistError> {
-        let bare = query.strip_prefix('?').unwrap_or(query);
-        // RFC 3986 query characters: unreserved, sub-delims, ':', '@', '/', '?' and '%' escapes.
-        // '#' is left out on purpose: it would start a fragment and hide the query from the server.
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(c);
-        if bare.is_empty() || !bare.chars().all(allowed) {
-            return Err(PlaylistError::InvalidQuery(query.to_owned()));
-        }
-        Ok(UriQuery(bare.to_owned()))
-    }
-
-    /// The query without its leading `?`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Peak and average bit rates of a rendition, in bits per second, for EXT-X-STREAM-INF.
@@ -181,24 +154,24 @@ impl MediaPlaylist {
     /// the segments that slid out, DISCONTINUITY-SEQUENCE the discontinuities that slid out with
     /// them. There is no PLAYLIST-TYPE, because a sliding window is neither EVENT nor VOD. Once
     /// ended, it gets ENDLIST too, so players watching live stop reloading.
-    pub fn render_live(&self, window: usize, query: Option<&UriQuery>) -> String {
+    pub fn render_live(&self, window: usize) -> String {
         let first = self.segments.len().saturating_sub(window.max(1));
         let discontinuity_sequence = self.segments[..first].iter().filter(|s| s.discontinuity).count();
         let mut out = self.header(first);
         line(&mut out, format_args!("#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"));
         line(&mut out, format_args!("#EXT-X-INDEPENDENT-SEGMENTS"));
-        self.render_segments(&mut out, first, query);
+        self.render_segments(&mut out, first);
         out
     }
 
     /// The whole recording: `EVENT` while live (players may seek back to the start, and the list
     /// only grows), `VOD` with ENDLIST once ended (the list is final and may be cached forever).
-    pub fn render_full(&self, query: Option<&UriQuery>) -> String {
+    pub fn render_full(&self) -> String {
         let mut out = self.header(0);
         let playlist_type = if self.ended { "VOD" } else { "EVENT" };
         line(&mut out, format_args!("#EXT-X-PLAYLIST-TYPE:{playlist_type}"));
         line(&mut out, format_args!("#EXT-X-INDEPENDENT-SEGMENTS"));
-        self.render_segments(&mut out, 0, query);
+        self.render_segments(&mut out, 0);
         out
     }
 
@@ -214,7 +187,7 @@ impl MediaPlaylist {
     /// INDEPENDENT-SEGMENTS (written by the callers) is honest because the ladder forces a keyframe
     /// at every segment start (fixed GOP = segment duration), and the passthrough rung is split at
     /// the source's keyframes.
-    fn render_segments(&self, out: &mut String, first: usize, query: Option<&UriQuery>) {
+    fn render_segments(&self, out: &mut String, first: usize) {
         for segment in &self.segments[first..] {
             if segment.discontinuity {
                 line(out, format_args!("#EXT-X-DISCONTINUITY"));
@@ -223,7 +196,7 @@ impl MediaPlaylist {
                 line(out, format_args!("#EXT-X-PROGRAM-DATE-TIME:{date}"));
             }
             line(out, format_args!("#EXTINF:{},", extinf(segment.duration)));
-            line(out, format_args!("{}", with_query(&segment.uri, query)));
+            line(out, format_args!("{}", segment.uri));
         }
         if self.ended {
             line(out, format_args!("#EXT-X-ENDLIST"));
@@ -294,7 +267,7 @@ impl MasterPlaylist {
     /// arrives fast on any network and ABR climbs within a few segments, whereas starting high
     /// stalls a phone on a weak link before the first frame. Players that measure first pick
     /// their own start and are not affected by the order.
-    pub fn render(&self, query: Option<&UriQuery>) -> String {
+    pub fn render(&self) -> String {
         let mut variants: Vec<&Variant> = self.variants.iter().collect();
         variants.sort_by_key(|v| v.bandwidth);
         let mut out = String::new();
@@ -309,7 +282,7 @@ impl MasterPlaylist {
                     v.bandwidth, v.average_bandwidth, v.width, v.height, v.frame_rate, v.codecs
                 ),
             );
-            line(&mut out, format_args!("{}", with_query(&v.uri, query)));
+            line(&mut out, format_args!("{}", v.uri));
         }
         out
     }
@@ -371,17 +344,6 @@ pub fn avc1_codec(profile_idc: u8, constraint_flags: u8, level_idc: u8) -> Strin
 fn line(out: &mut String, args: fmt::Arguments<'_>) {
     let _ = out.write_fmt(args);
     out.push('\n');
-}
-
-fn with_query(uri: &str, query: Option<&UriQuery>) -> String {
-    match query {
-        // A URI that already has a query gets the token as one more parameter.
-        Some(query) => {
-            let separator = if uri.contains('?') { '&' } else { '?' };
-            format!("{uri}{separator}{}", query.as_str())
-        }
-        None => uri.to_owned(),
-    }
 }
 
 fn check_uri(uri: &str) -> Result<(), PlaylistError> {
@@ -509,26 +471,26 @@ mod tests {
                         seg-000000.ts\n\
                         #EXTINF:2.000,\n\
                         seg-000001.ts\n";
-        assert_eq!(playlist.render_live(6, None), expected);
+        assert_eq!(playlist.render_live(6), expected);
     }
 
     #[test]
     fn window_slide_moves_media_sequence() {
         let mut playlist = playlist_with(&[2.0; 3]);
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert_eq!(tag(&text, "#EXT-X-MEDIA-SEQUENCE"), Some("0"));
         assert_eq!(uris(&text), ["seg-000000.ts", "seg-000001.ts", "seg-000002.ts"]);
 
         playlist.push(seg(3, 2.0)).expect("valid");
         playlist.push(seg(4, 2.0)).expect("valid");
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert_eq!(tag(&text, "#EXT-X-MEDIA-SEQUENCE"), Some("2"));
         assert_eq!(uris(&text), ["seg-000002.ts", "seg-000003.ts", "seg-000004.ts"]);
     }
 
     #[test]
     fn window_of_zero_still_lists_the_newest_segment() {
-        let text = playlist_with(&[2.0; 4]).render_live(0, None);
+        let text = playlist_with(&[2.0; 4]).render_live(0);
         assert_eq!(uris(&text), ["seg-000003.ts"]);
         assert_eq!(tag(&text, "#EXT-X-MEDIA-SEQUENCE"), Some("3"));
     }
@@ -540,7 +502,7 @@ mod tests {
         playlist.push(seg(4, 2.0)).expect("valid");
 
         // Still listed: the tag is in the window and the sequence has not moved.
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert_eq!(tag(&text, "#EXT-X-DISCONTINUITY-SEQUENCE"), Some("0"));
         let lines: Vec<&str> = text.lines().collect();
         let tag_at = lines.iter().position(|l| *l == "#EXT-X-DISCONTINUITY").expect("tag listed");
@@ -549,13 +511,13 @@ mod tests {
 
         // The discontinuity segment is now the first listed: its tag stays, the count does not move.
         playlist.push(seg(5, 2.0)).expect("valid");
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert_eq!(tag(&text, "#EXT-X-DISCONTINUITY-SEQUENCE"), Some("0"));
         assert!(text.contains("#EXT-X-DISCONTINUITY\n"));
 
         // Slid out: the tag is gone, so the sequence counts it.
         playlist.push(seg(6, 2.0)).expect("valid");
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert_eq!(tag(&text, "#EXT-X-MEDIA-SEQUENCE"), Some("4"));
         assert_eq!(tag(&text, "#EXT-X-DISCONTINUITY-SEQUENCE"), Some("1"));
         assert!(!text.contains("#EXT-X-DISCONTINUITY\n"));
@@ -568,9 +530,9 @@ mod tests {
             playlist.push(Segment { discontinuity: n % 3 == 1, ..seg(n, 2.0) }).expect("valid");
         }
         // Segments 1, 4 and 7 are discontinuities; a window of 2 lists 8 and 9.
-        assert_eq!(tag(&playlist.render_live(2, None), "#EXT-X-DISCONTINUITY-SEQUENCE"), Some("3"));
+        assert_eq!(tag(&playlist.render_live(2), "#EXT-X-DISCONTINUITY-SEQUENCE"), Some("3"));
         // The full view removes nothing, so it keeps every tag and needs no sequence.
-        let full = playlist.render_full(None);
+        let full = playlist.render_full();
         assert_eq!(full.matches("#EXT-X-DISCONTINUITY\n").count(), 3);
         assert_eq!(tag(&full, "#EXT-X-DISCONTINUITY-SEQUENCE"), None);
     }
@@ -580,7 +542,7 @@ mod tests {
         // 2.4996 s prints as 2.500, which rounds to 3: the target must follow the printed value.
         let mut playlist = playlist_with(&[2.0, 2.4996, 1.2, 3.49, 2.0]);
         playlist.end();
-        for text in [playlist.render_live(3, None), playlist.render_live(10, None), playlist.render_full(None)] {
+        for text in [playlist.render_live(3), playlist.render_live(10), playlist.render_full()] {
             let target: f64 = tag(&text, "#EXT-X-TARGETDURATION").expect("target listed").parse().expect("integer");
             let durations = extinfs(&text);
             assert!(!durations.is_empty());
@@ -600,9 +562,9 @@ mod tests {
     #[test]
     fn target_duration_never_below_configured_segment_duration() {
         let mut playlist = MediaPlaylist::new(Duration::from_secs(4));
-        assert_eq!(tag(&playlist.render_live(3, None), "#EXT-X-TARGETDURATION"), Some("4"));
+        assert_eq!(tag(&playlist.render_live(3), "#EXT-X-TARGETDURATION"), Some("4"));
         playlist.push(seg(0, 1.0)).expect("valid");
-        assert_eq!(tag(&playlist.render_live(3, None), "#EXT-X-TARGETDURATION"), Some("4"));
+        assert_eq!(tag(&playlist.render_live(3), "#EXT-X-TARGETDURATION"), Some("4"));
         // A fractional configuration rounds up, never down.
         assert_eq!(MediaPlaylist::new(Duration::from_millis(2500)).target_duration(), 3);
     }
@@ -610,18 +572,18 @@ mod tests {
     #[test]
     fn target_duration_does_not_drop_when_a_long_segment_leaves_the_window() {
         let mut playlist = playlist_with(&[2.0, 5.2, 2.0]);
-        assert_eq!(tag(&playlist.render_live(3, None), "#EXT-X-TARGETDURATION"), Some("5"));
+        assert_eq!(tag(&playlist.render_live(3), "#EXT-X-TARGETDURATION"), Some("5"));
         for n in 3..8 {
             playlist.push(seg(n, 2.0)).expect("valid");
         }
-        let text = playlist.render_live(3, None);
+        let text = playlist.render_live(3);
         assert!(!uris(&text).contains(&"seg-000001.ts"));
         assert_eq!(tag(&text, "#EXT-X-TARGETDURATION"), Some("5"));
     }
 
     #[test]
     fn extinf_has_three_decimals() {
-        let text = playlist_with(&[2.0, 1.5, 2.002_002, 0.0334]).render_full(None);
+        let text = playlist_with(&[2.0, 1.5, 2.002_002, 0.0334]).render_full();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("#EXTINF:")).collect();
         assert_eq!(lines, ["#EXTINF:2.000,", "#EXTINF:1.500,", "#EXTINF:2.002,", "#EXTINF:0.033,"]);
     }
@@ -629,12 +591,12 @@ mod tests {
     #[test]
     fn endlist_only_when_ended() {
         let mut playlist = playlist_with(&[2.0; 4]);
-        assert!(!playlist.render_live(3, None).contains("#EXT-X-ENDLIST"));
-        assert!(!playlist.render_full(None).contains("#EXT-X-ENDLIST"));
+        assert!(!playlist.render_live(3).contains("#EXT-X-ENDLIST"));
+        assert!(!playlist.render_full().contains("#EXT-X-ENDLIST"));
         playlist.end();
         playlist.end();
         assert!(playlist.is_ended());
-        for text in [playlist.render_live(3, None), playlist.render_full(None)] {
+        for text in [playlist.render_live(3), playlist.render_full()] {
             assert_eq!(text.matches("#EXT-X-ENDLIST").count(), 1);
             assert!(text.ends_with("seg-000003.ts\n#EXT-X-ENDLIST\n"));
         }
@@ -643,13 +605,13 @@ mod tests {
     #[test]
     fn full_view_is_event_while_live_and_vod_once_ended() {
         let mut playlist = playlist_with(&[2.0; 5]);
-        let text = playlist.render_full(None);
+        let text = playlist.render_full();
         assert_eq!(tag(&text, "#EXT-X-PLAYLIST-TYPE"), Some("EVENT"));
         assert_eq!(tag(&text, "#EXT-X-MEDIA-SEQUENCE"), Some("0"));
         assert_eq!(uris(&text).len(), 5);
 
         playlist.end();
-        let text = playlist.render_full(None);
+        let text = playlist.render_full();
         assert_eq!(tag(&text, "#EXT-X-PLAYLIST-TYPE"), Some("VOD"));
         assert_eq!(uris(&text).len(), 5);
     }
@@ -657,17 +619,17 @@ mod tests {
     #[test]
     fn live_window_has_no_playlist_type() {
         let mut playlist = playlist_with(&[2.0; 5]);
-        assert_eq!(tag(&playlist.render_live(3, None), "#EXT-X-PLAYLIST-TYPE"), None);
+        assert_eq!(tag(&playlist.render_live(3), "#EXT-X-PLAYLIST-TYPE"), None);
         playlist.end();
-        assert_eq!(tag(&playlist.render_live(3, None), "#EXT-X-PLAYLIST-TYPE"), None);
+        assert_eq!(tag(&playlist.render_live(3), "#EXT-X-PLAYLIST-TYPE"), None);
     }
 
     #[test]
     fn every_view_has_the_common_header() {
         let mut playlist = playlist_with(&[2.0; 3]);
-        let live = [playlist.render_live(2, None), playlist.render_full(None)];
+        let live = [playlist.render_live(2), playlist.render_full()];
         playlist.end();
-        for text in live.into_iter().chain([playlist.render_live(2, None), playlist.render_full(None)]) {
+        for text in live.into_iter().chain([playlist.render_live(2), playlist.render_full()]) {
             assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"));
             assert!(tag(&text, "#EXT-X-TARGETDURATION").is_some());
             assert!(text.contains("\n#EXT-X-INDEPENDENT-SEGMENTS\n"));
@@ -682,39 +644,12 @@ mod tests {
         playlist
             .push(Segment { discontinuity: true, program_date_time: Some("2025-01-01T12:05:00.250+01:00".into()), ..seg(2, 2.0) })
             .expect("valid");
-        let text = playlist.render_full(None);
+        let text = playlist.render_full();
         let dates: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:")).collect();
         assert_eq!(dates, ["2025-01-01T12:00:00.000Z", "2025-01-01T12:05:00.250+01:00"]);
         assert!(
             text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:05:00.250+01:00\n#EXTINF:2.000,\nseg-000002.ts\n")
         );
-    }
-
-    #[test]
-    fn query_suffix_on_every_segment_uri() {
-        let mut playlist = playlist_with(&[2.0; 4]);
-        playlist.push(Segment { uri: "seg-000004.ts?v=2".into(), ..seg(4, 2.0) }).expect("valid");
-        playlist.end();
-        let query = UriQuery::new("?token=abc.DEF-1_2").expect("valid query");
-        for text in [playlist.render_live(3, Some(&query)), playlist.render_full(Some(&query))] {
-            let listed = uris(&text);
-            assert!(!listed.is_empty());
-            for uri in &listed {
-                assert!(uri.ends_with("token=abc.DEF-1_2"), "{uri} lacks the token");
-                assert_eq!(uri.matches('?').count(), 1, "{uri} has a broken query");
-            }
-            assert!(listed.contains(&"seg-000004.ts?v=2&token=abc.DEF-1_2"));
-        }
-        // Without a query the URIs are untouched.
-        assert!(uris(&playlist.render_full(None)).iter().all(|u| !u.contains("token")));
-    }
-
-    #[test]
-    fn query_is_accepted_with_or_without_question_mark() {
-        assert_eq!(UriQuery::new("?a=1").expect("valid"), UriQuery::new("a=1").expect("valid"));
-        for bad in ["", "?", "a=1\n#EXT-X-ENDLIST", "a=1 b", "a=1#frag", "a=\"x\"", "a=é"] {
-            assert_eq!(UriQuery::new(bad), Err(PlaylistError::InvalidQuery(bad.to_owned())), "{bad:?}");
-        }
     }
 
     #[test]
@@ -778,17 +713,8 @@ mod tests {
             "RESOLUTION=1280x720,FRAME-RATE=29.970,CODECS=\"avc1.64001f,mp4a.40.2\"\n",
             "high/index.m3u8\n",
         );
-        assert_eq!(master.render(None), expected);
+        assert_eq!(master.render(), expected);
         assert_eq!(master.variants().len(), 3);
-    }
-
-    #[test]
-    fn master_query_suffix_on_every_variant_uri() {
-        let mut master = MasterPlaylist::new();
-        master.push(variant("low/index.m3u8", 1_000_000, 640, 360)).expect("valid");
-        master.push(variant("high/index.m3u8", 3_000_000, 1280, 720)).expect("valid");
-        let query = UriQuery::new("token=abc").expect("valid");
-        assert_eq!(uris(&master.render(Some(&query))), ["low/index.m3u8?token=abc", "high/index.m3u8?token=abc"]);
     }
 
     #[test]

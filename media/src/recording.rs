@@ -282,8 +282,8 @@ impl Recording {
             renditions.insert(
                 name.clone(),
                 RenditionPlaylists {
-                    window: state.playlist.render_live(self.settings.live_window, None),
-                    recording: state.playlist.render_full(None),
+                    window: state.playlist.render_live(self.settings.live_window),
+                    recording: state.playlist.render_full(),
                 },
             );
         }
@@ -334,7 +334,7 @@ fn master_playlist(renditions: &[&RenditionInfo], rungs: &BTreeMap<String, RungS
             tracing::warn!(rendition = %r.name, error = %e, "rendition left out of the master playlist");
         }
     }
-    master.render(None)
+    master.render()
 }
 
 /// Writes the finished playlists and the master to storage and marks the video ready with its
@@ -353,7 +353,7 @@ async fn write_vod(
         return Ok(());
     }
     for r in &with_segments {
-        let text = rungs[&r.name].playlist.render_full(None);
+        let text = rungs[&r.name].playlist.render_full();
         storage.put(&Storage::key(&[video_id, &r.name, "index.m3u8"]), Bytes::from(text)).await?;
     }
     storage.put(&Storage::key(&[video_id, "master.m3u8"]), Bytes::from(master_playlist(&with_segments, rungs))).await?;

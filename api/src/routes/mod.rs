@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod channels;
 pub mod health;
+pub mod uploads;
 pub mod videos;

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use ferrocast_core::db::jobs;
 use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::ids::is_valid_id;
 use ferrocast_core::storage::Storage;
@@ -68,6 +69,9 @@ pub struct VideoResponse {
     /// an expiring token (see `playback_token_ttl_secs`), so fetch the video again for a fresh one.
     pub playback_url: Option<String>,
     pub thumbnail_url: Option<String>,
+    /// Transcoding progress in percent while `status` is `processing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
     /// Distinct clients that fetched a playlist recently; live videos only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub viewers: Option<u64>,
@@ -124,6 +128,7 @@ impl VideoResponse {
         });
         Self {
             owned,
+            progress: None,
             playback_url: playable.then(|| format!("{base}/master.m3u8{query}")),
             thumbnail_url: playable.then(|| format!("{base}/thumbnail.jpg{query}")),
             viewers: live.as_ref().map(|l| l.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64),
@@ -199,7 +204,12 @@ pub async fn list(State(state): State<AppState>, viewer: MaybeUser, Query(page):
     responses((status = 200, body = VideoResponse), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, viewer: MaybeUser, Path(id): Path<String>) -> Result<Json<VideoResponse>, ApiError> {
     let video = visible_video(&state, &id, viewer.0.as_deref()).await?;
-    Ok(Json(VideoResponse::new(video, viewer.0.as_deref(), &state)))
+    let processing = video.status == VideoStatus::Processing;
+    let mut response = VideoResponse::new(video, viewer.0.as_deref(), &state);
+    if processing {
+        response.progress = Some(jobs::for_video(&state.db, &response.id).await?.map_or(0.0, |job| job.progress));
+    }
+    Ok(Json(response))
 }
 
 #[utoipa::path(patch, path = "/api/videos/{id}", tag = "videos", params(("id" = String, Path)), request_body = UpdateVideoRequest,

@@ -16,8 +16,10 @@ use sqlx::{PgPool, SqlitePool};
 use crate::config::{Config, SQLITE_FILE};
 
 pub mod channels;
+pub mod jobs;
 pub mod recordings;
 pub mod refresh_tokens;
+pub mod uploads;
 pub mod users;
 pub mod videos;
 
@@ -54,6 +56,33 @@ macro_rules! execute {
     };
 }
 pub use execute;
+
+/// Declares a text-stored enum: its wire/database spelling, parsing, and serde in one place.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::db::videos::UnknownValue;
+            fn try_from(value: String) -> Result<Self, $crate::db::videos::UnknownValue> {
+                match value.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::db::videos::UnknownValue(value)),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

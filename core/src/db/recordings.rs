@@ -75,3 +75,10 @@ pub async fn segments(db: &Db, video_id: &str, rendition: &str) -> Result<Vec<Se
                WHERE video_id = $1 AND rendition = $2 ORDER BY sequence";
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, SegmentRow>(sql).bind(video_id).bind(rendition).fetch_all(pool).await)?)
 }
+
+/// Forgets a video's renditions and segments (before a transcode attempt starts over).
+pub async fn clear(db: &Db, video_id: &str) -> Result<(), DbError> {
+    execute!(db, sqlx::query("DELETE FROM segments WHERE video_id = $1").bind(video_id))?;
+    execute!(db, sqlx::query("DELETE FROM renditions WHERE video_id = $1").bind(video_id))?;
+    Ok(())
+}

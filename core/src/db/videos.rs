@@ -2,40 +2,13 @@
 //! lists, shows, edits and deletes them. Listing is keyset-paginated on the time-ordered id.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use super::{execute, now, on_pool, Db, DbError};
+use super::{execute, now, on_pool, text_enum, Db, DbError};
 use crate::ids::new_id;
-
-/// Declares a text-stored enum: its wire/database spelling, parsing, and serde in one place.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = UnknownValue;
-            fn try_from(value: String) -> Result<Self, UnknownValue> {
-                match value.as_str() {
-                    $($text => Ok(Self::$variant),)+
-                    _ => Err(UnknownValue(value)),
-                }
-            }
-        }
-    };
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("unknown value {0:?} in the database")]
-pub struct UnknownValue(String);
+pub struct UnknownValue(pub String);
 
 text_enum!(
     /// Where a video came from.

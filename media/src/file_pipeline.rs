@@ -1,0 +1,213 @@
+//! The same ladder for a file: probe it, then decode it once through the shared ladder branches as
+//! fast as the CPU allows (queues block instead of dropping: nothing may be lost), reporting
+//! progress as a share of the duration.
+//!
+//! Any container and codec GStreamer can decode works (decodebin picks the demuxer and decoder).
+//! AAC audio stops at the parser and is passed through; other audio is decoded and encoded once
+//! to AAC; a file without audio gives video-only renditions. A file without a decodable video
+//! stream is refused with a plain message for its owner.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_pbutils as pbutils;
+use gstreamer_pbutils::prelude::*;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::ladder::PlannedRung;
+use crate::pipeline::{ladder_branches, Built, EncoderQueue, LadderSettings, PipelineEvent};
+use crate::MediaError;
+
+/// The message a file without video fails with.
+pub const NO_VIDEO: &str = "no decodable video stream";
+/// How long probing a file may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Raw frames queued in front of each encoder of a file ladder.
+const FILE_QUEUE_FRAMES: u32 = 8;
+/// How often progress is reported.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What probing found in a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceInfo {
+    pub duration: Duration,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: f64,
+    pub audio: Option<SourceAudio>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceAudio {
+    /// Passed through; `codecs` is its CODECS entry (`mp4a.40.2`).
+    Aac { codecs: String },
+    /// Decoded and encoded once to AAC-LC.
+    Other,
+}
+
+/// Reads a file's streams (blocking; call it off the async runtime).
+pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
+    crate::elements::init()?;
+    let uri = gst::glib::filename_to_uri(path, None).map_err(|e| MediaError::Unsupported(e.to_string()))?;
+    let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_nseconds(PROBE_TIMEOUT.as_nanos() as u64))
+        .map_err(|e| MediaError::Init(e.to_string()))?;
+    let info = discoverer.discover_uri(&uri).map_err(|_| MediaError::Unsupported(NO_VIDEO.into()))?;
+    let video = info
+        .video_streams()
+        .into_iter()
+        .find(|v| !v.is_image() && v.width() > 0 && v.height() > 0)
+        .ok_or_else(|| MediaError::Unsupported(NO_VIDEO.into()))?;
+    let rate = video.framerate();
+    let frame_rate = if rate.denom() > 0 && rate.numer() > 0 { f64::from(rate.numer()) / f64::from(rate.denom()) } else { 30.0 };
+    let audio = info.audio_streams().into_iter().next().map(|a| {
+        let is_aac = a.caps().and_then(|caps| {
+            let s = caps.structure(0)?;
+            Some(s.name() == "audio/mpeg" && s.get::<i32>("mpegversion").ok() == Some(4))
+        });
+        if is_aac == Some(true) {
+            SourceAudio::Aac { codecs: crate::playlist::AAC_LC_CODEC.to_string() }
+        } else {
+            SourceAudio::Other
+        }
+    });
+    Ok(SourceInfo {
+        duration: info.duration().map_or(Duration::ZERO, |d| Duration::from_nanos(d.nseconds())),
+        width: video.width(),
+        height: video.height(),
+        frame_rate,
+        audio,
+    })
+}
+
+#[derive(Clone, Debug)]
+pub struct FileSettings {
+    pub segment_duration: Duration,
+    pub x264_preset: String,
+}
+
+/// The description: decodebin stops at AAC (so it is passed through) and decodes everything else.
+pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings, spool: &Path) -> String {
+    let location = path.display().to_string().replace('"', "\\\"");
+    let mut d = format!(
+        "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
+         d. ! videoconvert ! tee name=vt "
+    );
+    match info.audio {
+        Some(SourceAudio::Aac { .. }) => d.push_str("d. ! aacparse ! tee name=at "),
+        Some(SourceAudio::Other) => d.push_str("d. ! audioconvert ! audioresample ! avenc_aac ! aacparse ! tee name=at "),
+        None => {}
+    }
+    let ladder = LadderSettings {
+        segment_duration: settings.segment_duration,
+        x264_preset: settings.x264_preset.clone(),
+        zero_latency: false,
+        encoder_queue: EncoderQueue::Blocking(FILE_QUEUE_FRAMES),
+        frame_rate: info.frame_rate,
+        // Two thumbnails: the first frame, then one from the middle, which is kept.
+        thumbnail_interval: (info.duration / 2).max(Duration::from_secs(1)),
+        source_width: info.width,
+        source_height: info.height,
+    };
+    d.push_str(&ladder_branches(rungs, &ladder, info.audio.is_some(), "h264parse", spool));
+    d
+}
+
+/// Transcodes the file, publishing progress (0–100) to `progress` about once a second, until it is
+/// done (all segments reported), failed, or `cancel` fires. Segments and thumbnails go to `events`.
+pub async fn transcode(
+    path: &Path,
+    info: &SourceInfo,
+    rungs: &[PlannedRung],
+    settings: &FileSettings,
+    spool: &Path,
+    events: mpsc::Sender<PipelineEvent>,
+    progress: watch::Sender<f64>,
+    cancel: CancellationToken,
+) -> Result<Outcome, MediaError> {
+    std::fs::create_dir_all(spool)?;
+    let built = Built::new(&describe(path, info, rungs, settings, spool), rungs, events)?;
+    built.play()?;
+    let Built { pipeline, stats, mut ended } = built;
+    let _stop = StopOnDrop(pipeline.clone());
+    let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = &mut ended => break,
+            () = cancel.cancelled() => return Ok(Outcome::Cancelled),
+            _ = tick.tick() => {
+                let position = pipeline.query_position::<gst::ClockTime>().map_or(0, |p| p.nseconds());
+                let total = info.duration.as_nanos().max(1) as f64;
+                progress.send_replace((position as f64 / total * 100.0).clamp(0.0, 99.9));
+            }
+        }
+    }
+    if stats.failed.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Done)
+}
+
+/// How a file transcode ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every segment was written and reported.
+    Done,
+    /// The pipeline reported an error (the reason came as [`PipelineEvent::Failed`]).
+    Failed,
+    /// `cancel` fired.
+    Cancelled,
+}
+
+struct StopOnDrop(gst::Pipeline);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::{default_ladder, plan};
+
+    fn info(audio: Option<SourceAudio>) -> SourceInfo {
+        SourceInfo { duration: Duration::from_secs(60), width: 1920, height: 1080, frame_rate: 30.0, audio }
+    }
+
+    #[test]
+    fn file_ladder_passes_aac_through_and_never_drops() {
+        let rungs = plan(&default_ladder(), 1920, 1080, false).expect("plan");
+        let settings = FileSettings { segment_duration: Duration::from_secs(4), x264_preset: "veryfast".into() };
+        let aac = describe(
+            Path::new("/in/clip.mp4"),
+            &info(Some(SourceAudio::Aac { codecs: "mp4a.40.2".into() })),
+            &rungs,
+            &settings,
+            Path::new("/s"),
+        );
+        assert!(aac.contains("d. ! aacparse ! tee name=at") && !aac.contains("avenc_aac"), "{aac}");
+        assert!(!aac.contains("leaky=downstream max-size-buffers=8"), "encoder queues block for files: {aac}");
+        assert!(!aac.contains("zerolatency") && aac.contains("speed-preset=veryfast") && aac.contains("max-size-time=4000000000 "));
+        let other = describe(Path::new("/in/clip.mkv"), &info(Some(SourceAudio::Other)), &rungs, &settings, Path::new("/s"));
+        assert_eq!(other.matches("avenc_aac").count(), 1, "other audio is encoded once");
+        let silent = describe(Path::new("/in/clip.webm"), &info(None), &rungs, &settings, Path::new("/s"));
+        assert!(!silent.contains("name=at") && !silent.contains("audio_0"));
+        crate::elements::init().expect("gstreamer");
+        gst::parse::launch(&aac).expect("valid pipeline description");
+    }
+
+    #[test]
+    fn probing_a_text_file_says_there_is_no_video() {
+        let dir = std::env::temp_dir().join(format!("ferrocast-probe-{}", ferrocast_core::ids::new_id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("notes.mp4");
+        std::fs::write(&path, "these are not the frames you are looking for\n".repeat(100)).expect("write");
+        let err = probe(&path).expect_err("not a video");
+        assert_eq!(err.to_string(), format!("unsupported input: {NO_VIDEO}"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,235 @@
+//! The transcode worker: claims `transcode_upload` jobs from the durable queue and runs the file
+//! ladder on each, renewing its lease with the progress as it goes.
+//!
+//! A job whose worker dies is picked up again when its lease expires; every attempt starts from a
+//! clean slate (segments and playlists of an earlier attempt are removed). A file that is not video
+//! fails at once with a message for the owner; other failures are retried with backoff and fail the
+//! video only when attempts run out. Deleting the video deletes its job, which the worker notices at
+//! its next renewal: it stops and removes what it wrote. On shutdown a running job is handed back
+//! to the queue without counting the attempt.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_core::config::{JobsConfig, MediaConfig};
+use ferrocast_core::db::jobs::{self, AfterFailure, Job, TRANSCODE_UPLOAD};
+use ferrocast_core::db::recordings;
+use ferrocast_core::db::videos::{self, VideoStatus};
+use ferrocast_core::live::LiveVideo;
+use ferrocast_core::shutdown::Shutdown;
+use ferrocast_core::storage::Storage;
+use ferrocast_core::Db;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::file_pipeline::{self, FileSettings, Outcome, SourceAudio};
+use crate::ladder::{self, Encoding};
+use crate::recording::{self, encoded_codecs, RecordingSettings, RenditionInfo};
+use crate::MediaError;
+
+/// How often an idle worker looks for a job.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    pub db: Db,
+    pub storage: Storage,
+    pub jobs: JobsConfig,
+    pub media: MediaConfig,
+    pub spool_dir: PathBuf,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Done,
+    /// Not worth retrying (bad input); the message is for the owner.
+    Permanent(String),
+    Retry(String),
+    /// The job is no longer ours (video deleted, or lease lost).
+    Gone,
+    /// The server is stopping.
+    Interrupted,
+}
+
+/// Runs `jobs.concurrency` workers until shutdown.
+pub fn spawn(worker: Arc<Worker>, shutdown: &Shutdown) {
+    for slot in 0..worker.jobs.concurrency {
+        let id = format!("{}-{}-{slot}", hostname(), std::process::id());
+        shutdown.spawn(run(worker.clone(), id, shutdown.clone()));
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "worker".into())
+}
+
+async fn run(worker: Arc<Worker>, id: String, shutdown: Shutdown) {
+    let lease = Duration::from_secs(worker.jobs.lease_secs);
+    loop {
+        if shutdown.is_triggered() {
+            return;
+        }
+        let job = match jobs::claim(&worker.db, &id, lease).await {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                tokio::select! {
+                    () = shutdown.signalled() => return,
+                    () = tokio::time::sleep(POLL_INTERVAL) => continue,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim jobs");
+                tokio::time::sleep(POLL_INTERVAL * 5).await;
+                continue;
+            }
+        };
+        let attempt = if job.kind == TRANSCODE_UPLOAD {
+            worker.transcode(&job, &id, &shutdown).await
+        } else {
+            Attempt::Permanent(format!("unknown job kind {}", job.kind))
+        };
+        worker.settle(&job, &id, attempt).await;
+    }
+}
+
+impl Worker {
+    async fn settle(&self, job: &Job, worker_id: &str, attempt: Attempt) {
+        let video_id = job.video_id.clone().unwrap_or_default();
+        let backoff = Duration::from_secs(self.jobs.retry_backoff_secs);
+        let result = match attempt {
+            Attempt::Done => jobs::complete(&self.db, &job.id, worker_id).await.map(|_| ()),
+            Attempt::Gone => {
+                tracing::info!(job_id = %job.id, %video_id, "job gone (video deleted?); its files are removed");
+                self.remove_outputs(&video_id).await;
+                Ok(())
+            }
+            Attempt::Interrupted => jobs::release(&self.db, &job.id, worker_id).await.map(|_| ()),
+            Attempt::Permanent(message) | Attempt::Retry(message) if job.attempts >= job.max_attempts => {
+                self.fail_video(job, worker_id, &message).await
+            }
+            Attempt::Permanent(message) => self.fail_video(job, worker_id, &message).await,
+            Attempt::Retry(message) => match jobs::fail(&self.db, job, worker_id, &message, false, backoff).await {
+                Ok(AfterFailure::Retrying { after }) => {
+                    tracing::warn!(job_id = %job.id, %video_id, attempt = job.attempts, %message, %after, "transcode failed; will retry");
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            tracing::error!(job_id = %job.id, error = %e, "could not record the job's outcome");
+        }
+    }
+
+    async fn fail_video(&self, job: &Job, worker_id: &str, message: &str) -> Result<(), ferrocast_core::DbError> {
+        tracing::warn!(job_id = %job.id, video_id = ?job.video_id, %message, "transcode failed for good");
+        jobs::fail(&self.db, job, worker_id, message, true, Duration::ZERO).await?;
+        if let Some(video_id) = &job.video_id {
+            videos::finish(&self.db, video_id, VideoStatus::Failed, None, Some(message)).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a transcode wrote for a video (segments, playlists, thumbnail), keeping the source.
+    async fn remove_outputs(&self, video_id: &str) {
+        if video_id.is_empty() {
+            return;
+        }
+        let _ = recordings::clear(&self.db, video_id).await;
+        for rung in self.media.ladder.iter().map(|r| r.name.as_str()).chain([ladder::SOURCE_RUNG_NAME]) {
+            let _ = self.storage.delete_prefix(&Storage::key(&[video_id, rung])).await;
+        }
+        for file in ["master.m3u8", "thumbnail.jpg"] {
+            let _ = self.storage.delete_prefix(&Storage::key(&[video_id, file])).await;
+        }
+    }
+
+    async fn transcode(&self, job: &Job, worker_id: &str, shutdown: &Shutdown) -> Attempt {
+        let Some(video_id) = job.video_id.clone() else { return Attempt::Permanent("the job names no video".into()) };
+        let Some(source) = self.storage.local_path(&Storage::key(&[&video_id, "source", "original"])) else {
+            return Attempt::Permanent("the source is not on local storage".into());
+        };
+        tracing::info!(job_id = %job.id, %video_id, attempt = job.attempts, "transcode started");
+        self.remove_outputs(&video_id).await;
+        let probe_path = source.clone();
+        let info = match tokio::task::spawn_blocking(move || file_pipeline::probe(&probe_path)).await {
+            Ok(Ok(info)) => info,
+            Ok(Err(MediaError::Unsupported(message))) => return Attempt::Permanent(message),
+            Ok(Err(e)) => return Attempt::Retry(e.to_string()),
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        let rungs = match ladder::plan(&self.media.ladder, info.width, info.height, false) {
+            Ok(rungs) => rungs,
+            Err(e) => return Attempt::Permanent(format!("cannot plan the ladder: {e}")),
+        };
+        let audio_codecs = match &info.audio {
+            Some(SourceAudio::Aac { codecs }) => Some(codecs.clone()),
+            Some(SourceAudio::Other) => Some(crate::playlist::AAC_LC_CODEC.to_string()),
+            None => None,
+        };
+        let renditions: Vec<RenditionInfo> = rungs
+            .iter()
+            .filter_map(|rung| match rung.encoding {
+                Encoding::Transcode { video_bitrate_kbps } => Some(RenditionInfo {
+                    name: rung.name.clone(),
+                    width: rung.width,
+                    height: rung.height,
+                    frame_rate: info.frame_rate,
+                    codecs: encoded_codecs(rung.width, rung.height, info.frame_rate, audio_codecs.as_deref()),
+                    nominal_bandwidth: (u64::from(video_bitrate_kbps) * 1000 + if audio_codecs.is_some() { 160_000 } else { 0 }) * 11 / 10,
+                }),
+                Encoding::Passthrough => None,
+            })
+            .collect();
+        let segment_duration = Duration::from_secs(self.jobs.vod_segment_duration_secs);
+        let settings = RecordingSettings { segment_duration, live_window: self.media.live_window_segments };
+        let video = Arc::new(LiveVideo::detached(&video_id));
+        let recording = recording::spawn(&video_id, self.db.clone(), self.storage.clone(), video, settings);
+        recording.start_session(renditions).await;
+
+        let spool = self.spool_dir.join(format!("job-{}", job.id));
+        let file_settings = FileSettings { segment_duration, x264_preset: self.jobs.vod_x264_preset.clone() };
+        let lease = Duration::from_secs(self.jobs.lease_secs);
+        let (progress, progress_rx) = watch::channel(0.0);
+        let cancel = CancellationToken::new();
+        let transcode =
+            file_pipeline::transcode(&source, &info, &rungs, &file_settings, &spool, recording.pipeline_events(), progress, cancel.clone());
+        tokio::pin!(transcode);
+        // Renew well within the lease; each renewal also records the progress for the owner.
+        let mut renewals = tokio::time::interval((lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)));
+        let mut gone = false;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut transcode => break outcome,
+                () = shutdown.signalled() => cancel.cancel(),
+                _ = renewals.tick() => {
+                    let percent = *progress_rx.borrow();
+                    if let Ok(false) = jobs::renew(&self.db, &job.id, worker_id, lease, percent).await {
+                        gone = true;
+                        cancel.cancel();
+                    }
+                }
+            }
+        };
+        let _ = tokio::fs::remove_dir_all(&spool).await;
+        match outcome {
+            Ok(Outcome::Done) => {
+                recording.finish(recording::Outcome::Ended).await;
+                match videos::find(&self.db, &video_id).await {
+                    Ok(Some(v)) if v.status == VideoStatus::Ready => {
+                        tracing::info!(job_id = %job.id, %video_id, duration_ms = ?v.duration_ms, "transcode done");
+                        Attempt::Done
+                    }
+                    Ok(Some(v)) => Attempt::Retry(v.error.unwrap_or_else(|| "the transcode produced no video".into())),
+                    Ok(None) => Attempt::Gone,
+                    Err(e) => Attempt::Retry(e.to_string()),
+                }
+            }
+            Ok(Outcome::Cancelled) if gone => Attempt::Gone,
+            Ok(Outcome::Cancelled) => Attempt::Interrupted,
+            Ok(Outcome::Failed) => Attempt::Retry("the transcoding pipeline failed".into()),
+            Err(e) => Attempt::Retry(e.to_string()),
+        }
+    }
+}
