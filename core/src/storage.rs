@@ -15,6 +15,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
+/// An uploaded video's original file, beside its renditions. The dot keeps it from ever being a
+/// rendition name (those are `[a-z0-9_-]`), and the origin never serves it.
+pub const SOURCE_FILE: &str = "source.original";
+
 /// The name of an object in storage, built with [`Storage::key`].
 pub type ObjectKey = ObjectPath;
 
@@ -184,7 +188,7 @@ mod tests {
 
         let source = dir.path().join("upload.bin");
         std::fs::write(&source, b"the source").expect("write");
-        let key = Storage::key(&["v3", "source", "original"]);
+        let key = Storage::key(&["v3", SOURCE_FILE]);
         storage.put_file(&key, &source).await.expect("put file");
         assert!(!source.exists(), "moved, not copied");
         assert_eq!(&storage.get(&key, None).await.expect("get").bytes[..], b"the source");

@@ -54,7 +54,10 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
     let uri = gst::glib::filename_to_uri(path, None).map_err(|e| MediaError::Unsupported(e.to_string()))?;
     let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_nseconds(PROBE_TIMEOUT.as_nanos() as u64))
         .map_err(|e| MediaError::Init(e.to_string()))?;
-    let info = discoverer.discover_uri(&uri).map_err(|_| MediaError::Unsupported(NO_VIDEO.into()))?;
+    let info = discoverer.discover_uri(&uri).map_err(|e| {
+        tracing::info!(path = %path.display(), error = %e, "probe found no media");
+        MediaError::Unsupported(NO_VIDEO.into())
+    })?;
     let video = info
         .video_streams()
         .into_iter()
@@ -198,6 +201,25 @@ mod tests {
         assert!(!silent.contains("name=at") && !silent.contains("audio_0"));
         crate::elements::init().expect("gstreamer");
         gst::parse::launch(&aac).expect("valid pipeline description");
+    }
+
+    #[test]
+    fn probing_a_real_file_finds_its_video_and_aac() {
+        let dir = std::env::temp_dir().join(format!("ferrocast-probe-{}", ferrocast_core::ids::new_id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("original");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine"])
+            .args(["-t", "2", "-c:v", "libx264", "-c:a", "aac", "-f", "mp4"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg");
+        assert!(made.success());
+        let info = probe(&path).expect("a video");
+        assert_eq!((info.width, info.height, info.frame_rate), (640, 360, 25.0));
+        assert!(matches!(info.audio, Some(SourceAudio::Aac { .. })), "{info:?}");
+        assert!((info.duration.as_secs_f64() - 2.0).abs() < 0.2, "{info:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

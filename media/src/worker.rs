@@ -18,7 +18,7 @@ use ferrocast_core::db::recordings;
 use ferrocast_core::db::videos::{self, VideoStatus};
 use ferrocast_core::live::LiveVideo;
 use ferrocast_core::shutdown::Shutdown;
-use ferrocast_core::storage::Storage;
+use ferrocast_core::storage::{Storage, SOURCE_FILE};
 use ferrocast_core::Db;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -137,7 +137,8 @@ impl Worker {
             return;
         }
         let _ = recordings::clear(&self.db, video_id).await;
-        for rung in self.media.ladder.iter().map(|r| r.name.as_str()).chain([ladder::SOURCE_RUNG_NAME]) {
+        // Files get no passthrough rung, so only the ladder's names (never the source file).
+        for rung in self.media.ladder.iter().map(|r| r.name.as_str()) {
             let _ = self.storage.delete_prefix(&Storage::key(&[video_id, rung])).await;
         }
         for file in ["master.m3u8", "thumbnail.jpg"] {
@@ -147,7 +148,7 @@ impl Worker {
 
     async fn transcode(&self, job: &Job, worker_id: &str, shutdown: &Shutdown) -> Attempt {
         let Some(video_id) = job.video_id.clone() else { return Attempt::Permanent("the job names no video".into()) };
-        let Some(source) = self.storage.local_path(&Storage::key(&[&video_id, "source", "original"])) else {
+        let Some(source) = self.storage.local_path(&Storage::key(&[&video_id, SOURCE_FILE])) else {
             return Attempt::Permanent("the source is not on local storage".into());
         };
         tracing::info!(job_id = %job.id, %video_id, attempt = job.attempts, "transcode started");

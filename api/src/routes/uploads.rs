@@ -17,7 +17,7 @@ use ferrocast_core::db::uploads::{self, NewUpload, Upload, UploadStatus};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::db::{channels, jobs};
 use ferrocast_core::ids::is_valid_id;
-use ferrocast_core::storage::Storage;
+use ferrocast_core::storage::{Storage, SOURCE_FILE};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -291,7 +291,7 @@ pub async fn complete(State(state): State<AppState>, user: AuthUser, Path(id): P
     // removed again and the upload stays open, so the owner can simply complete it again.
     let payload = serde_json::json!({ "filename": upload.filename }).to_string();
     let stored = async {
-        state.storage.put_file(&Storage::key(&[&video.id, "source", "original"]), &source).await.map_err(ApiError::internal)?;
+        state.storage.put_file(&Storage::key(&[&video.id, SOURCE_FILE]), &source).await.map_err(ApiError::internal)?;
         jobs::enqueue(&state.db, jobs::TRANSCODE_UPLOAD, Some(&video.id), &payload, i64::from(state.settings.job_max_attempts)).await?;
         match uploads::close(&state.db, &upload.id, UploadStatus::Completed, Some(&video.id)).await? {
             true => Ok(()),

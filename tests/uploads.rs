@@ -1,0 +1,294 @@
+//! Uploading video files for real: the `ferrocast` binary, parts sent over HTTP the way a browser
+//! or a resumable client sends them, the worker transcoding, ffprobe decoding the result.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{probe, segment_durations, DataDir, Server};
+
+const PART_BYTES: usize = 256 * 1024;
+const SMALL_PARTS: (&str, &str) = ("FERROCAST_UPLOADS__PART_BYTES", "262144");
+
+/// A real MP4 (H.264 + AAC) made with ffmpeg.
+fn make_mp4(dir: &Path, name: &str, width: u32, height: u32, seconds: u32) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={width}x{height}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    path
+}
+
+fn digest(bytes: &[u8]) -> String {
+    format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes)))
+}
+
+struct Uploader<'a> {
+    server: &'a Server,
+    token: String,
+}
+
+impl Uploader<'_> {
+    async fn create(&self, channel: &str, filename: &str, size: usize) -> (u16, Value) {
+        let response = self
+            .server
+            .client
+            .post(self.server.url("/api/uploads"))
+            .bearer_auth(&self.token)
+            .json(&json!({"channel": channel, "filename": filename, "size": size, "title": format!("Upload of {filename}")}))
+            .send()
+            .await
+            .expect("create upload");
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, id: &str, n: usize, bytes: &[u8], digest_header: &str) -> u16 {
+        self.server
+            .client
+            .put(self.server.url(&format!("/api/uploads/{id}/parts/{n}")))
+            .bearer_auth(&self.token)
+            .header("content-digest", digest_header)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("put part")
+            .status()
+            .as_u16()
+    }
+
+    async fn status(&self, id: &str) -> Value {
+        self.server
+            .client
+            .get(self.server.url(&format!("/api/uploads/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn complete(&self, id: &str) -> (u16, Value) {
+        let response = self
+            .server
+            .client
+            .post(self.server.url(&format!("/api/uploads/{id}/complete")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("complete");
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads a whole file in order and completes it; returns the video id.
+    async fn upload(&self, channel: &str, path: &Path) -> String {
+        let bytes = std::fs::read(path).expect("read");
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        let (status, created) = self.create(channel, name, bytes.len()).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let part_size = created["part_size"].as_u64().expect("part size") as usize;
+        for (i, chunk) in bytes.chunks(part_size).enumerate() {
+            assert_eq!(self.put(&id, i + 1, chunk, &digest(chunk)).await, 200);
+        }
+        let (status, completed) = self.complete(&id).await;
+        assert_eq!(status, 200, "{completed}");
+        completed["video_id"].as_str().expect("video id").to_string()
+    }
+}
+
+/// Sends the headers of a part and half its body, then drops the connection, as a network
+/// failure would.
+fn interrupted_put(server: &Server, token: &str, id: &str, n: usize, part: &[u8]) {
+    let address = server.http.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let head = format!(
+        "PUT /api/uploads/{id}/parts/{n} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Digest: {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        digest(part),
+        part.len()
+    );
+    stream.write_all(head.as_bytes()).expect("headers");
+    stream.write_all(&part[..part.len() / 2]).expect("half a body");
+    stream.flush().expect("flush");
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_sent_out_of_order_resent_and_resumed_becomes_a_playable_video() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[SMALL_PARTS]);
+    let (token, _key) = server.streamer("keerti", "keerti-live").await;
+    let uploader = Uploader { server: &server, token: token.clone() };
+    let seconds = 10;
+    let file = make_mp4(&dir.0, "holiday.mp4", 1280, 720, seconds);
+    let bytes = std::fs::read(&file).expect("read");
+    let (status, created) = uploader.create("keerti-live", "holiday.mp4", bytes.len()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let part_count = created["part_count"].as_u64().expect("part count") as usize;
+    assert_eq!(created["part_size"], PART_BYTES);
+    assert_eq!(part_count, bytes.len().div_ceil(PART_BYTES));
+    assert!(part_count >= 4, "the test needs several parts: {part_count}");
+    let parts: Vec<&[u8]> = bytes.chunks(PART_BYTES).collect();
+
+    // A wrong digest is refused and nothing of the part is kept.
+    assert_eq!(uploader.put(&id, 2, parts[1], &digest(b"something else")).await, 400);
+    // So is a part of the wrong length.
+    assert_eq!(uploader.put(&id, 2, &parts[1][1..], &digest(&parts[1][1..])).await, 400);
+    assert_eq!(uploader.status(&id).await["parts"], json!([]));
+
+    // Out of order, the last part first, one part twice, one interrupted mid-way.
+    let mut order: Vec<usize> = (1..=part_count).rev().collect();
+    order.push(1);
+    let interrupted = 2;
+    for &n in &order {
+        if n == interrupted {
+            interrupted_put(&server, &token, &id, n, parts[n - 1]);
+            continue;
+        }
+        assert_eq!(uploader.put(&id, n, parts[n - 1], &digest(parts[n - 1])).await, 200, "part {n}");
+    }
+    // Completing now says what is missing; the status tells the client what to resume.
+    let (status, body) = uploader.complete(&id).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("1 parts missing: 2")), "{body}");
+    let resumed = uploader.status(&id).await;
+    let received: Vec<u64> = resumed["parts"].as_array().expect("parts").iter().filter_map(Value::as_u64).collect();
+    assert_eq!(received, (1..=part_count as u64).filter(|&n| n != interrupted as u64).collect::<Vec<_>>());
+    assert_eq!(uploader.put(&id, interrupted, parts[interrupted - 1], &digest(parts[interrupted - 1])).await, 200);
+
+    let (status, completed) = uploader.complete(&id).await;
+    assert_eq!(status, 200, "{completed}");
+    let video_id = completed["video_id"].as_str().expect("video id").to_string();
+    let (status, _) = uploader.complete(&id).await;
+    assert_eq!(status, 409, "completing twice is refused");
+
+    let (_, processing) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert!(["processing", "ready"].contains(&processing["status"].as_str().unwrap_or("")), "{processing}");
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let duration = video["duration_secs"].as_f64().expect("duration");
+    assert!((duration - f64::from(seconds)).abs() <= 1.0, "{duration} s of {seconds} s");
+    assert_eq!(video["kind"], "upload");
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    for (rung, width, height) in [("low", 640, 360), ("mid", 854, 480), ("high", 1280, 720)] {
+        assert!(master.contains(&format!("{rung}/index.m3u8")), "{master}");
+        let (_, playlist) = server.get_text(&format!("/hls/{video_id}/{rung}/index.m3u8")).await;
+        assert!(playlist.contains("#EXT-X-ENDLIST") && playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{playlist}");
+        assert!(segment_durations(&playlist).iter().all(|d| *d <= 4.5), "4 s VOD segments: {playlist}");
+        let (w, h, probed, _) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
+        assert_eq!((w, h), (width, height));
+        assert!((probed - f64::from(seconds)).abs() <= 1.0, "{rung}: {probed} s");
+    }
+    let thumbnail = server.client.get(server.url(&format!("/hls/{video_id}/thumbnail.jpg"))).send().await.expect("thumbnail");
+    assert_eq!(thumbnail.status(), 200);
+    assert!(!dir.0.join("data/uploads").join(&id).exists(), "parts are removed once assembled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_is_not_video_fails_its_job_with_a_message_and_nothing_else() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[]);
+    let (token, _key) = server.streamer("sam", "sam-live").await;
+    let (other_token, _) = server.streamer("eve", "eve-live").await;
+    let uploader = Uploader { server: &server, token: token.clone() };
+
+    // Someone else's channel: 403.
+    let intruder = Uploader { server: &server, token: other_token };
+    let (status, _) = intruder.create("sam-live", "x.mp4", 100).await;
+    assert_eq!(status, 403);
+    let (status, body) = uploader.create("sam-live", "huge.mp4", 21 * 1024 * 1024 * 1024).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("size")), "{body}");
+
+    let notes = dir.0.join("notes.mp4");
+    std::fs::write(&notes, "shopping list: eggs, flour, a camera\n".repeat(500)).expect("write");
+    let video_id = uploader.upload("sam-live", &notes).await;
+    server.wait_for_status(&video_id, "failed", Duration::from_secs(60)).await;
+    let failed: Value = server
+        .client
+        .get(server.url(&format!("/api/videos/{video_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("video")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(failed["error"], "no decodable video stream", "the owner reads why: {failed}");
+    let (_, anonymous) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert!(anonymous.get("error").is_none(), "the message is for the owner only");
+
+    // The server carries on: a real video uploaded next becomes ready.
+    let clip = make_mp4(&dir.0, "clip.mp4", 640, 360, 3);
+    let video_id = uploader.upload("sam-live", &clip).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(master.contains("low/index.m3u8") && !master.contains("high/index.m3u8"), "no upscaling: {master}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_job_is_replaced_and_the_job_completes() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let data = dir.0.join("data");
+    let env = [("FERROCAST_JOBS__LEASE_SECS", "3"), ("FERROCAST_JOBS__VOD_X264_PRESET", "medium")];
+    let server = Server::start(&data, &env);
+    let (token, _key) = server.streamer("kim", "kim-live").await;
+    let clip = make_mp4(&dir.0, "long.mp4", 1280, 720, 30);
+    let video_id = Uploader { server: &server, token }.upload("kim-live", &clip).await;
+
+    // Wait until the transcode is under way, then kill the process outright.
+    server
+        .poll(Duration::from_secs(60), || async {
+            let (_, video) = server.get_json(&format!("/api/videos/{video_id}")).await;
+            video["progress"].as_f64().filter(|p| *p > 0.0)
+        })
+        .await
+        .expect("the transcode started");
+    server.crash();
+
+    // A new process finds the job's lease expired, takes it over and finishes it.
+    let server = Server::start(&data, &env);
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(240)).await;
+    assert!(video["duration_secs"].as_f64().is_some_and(|d| (d - 30.0).abs() <= 1.0), "{video}");
+    let config = ferrocast_core::Config { data_dir: data.clone(), ..ferrocast_core::Config::default() };
+    let db = ferrocast_core::Db::connect(&config).await.expect("the server's database");
+    let job = ferrocast_core::db::jobs::for_video(&db, &video_id).await.expect("query").expect("the job");
+    assert_eq!((job.attempts, job.status), (2, ferrocast_core::db::jobs::JobStatus::Done), "the second worker finished it: {job:?}");
+    let (_, playlist) = server.get_text(&format!("/hls/{video_id}/high/index.m3u8")).await;
+    assert_eq!(playlist.matches("#EXTINF").count(), 8, "one clean set of segments, none left from the first attempt: {playlist}");
+    let mut stream = TcpStream::connect(server.http.trim_start_matches("http://")).expect("connect");
+    let _ = stream.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
