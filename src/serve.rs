@@ -21,7 +21,9 @@ use crate::http_metrics;
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     ferrocast_media::elements::init().context("checking GStreamer")?;
-    ferrocast_media::ladder::validate(&config.media.ladder).context("checking [media] ladder")?;
+    if !config.media.ladder.is_empty() {
+        ferrocast_media::ladder::validate(&config.media.ladder).context("checking [media] ladder")?;
+    }
     let metrics = http_metrics::install().context("installing the metrics recorder")?;
 
     let db = Db::connect(&config).await.with_context(|| format!("opening {}", config.database_description()))?;

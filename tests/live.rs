@@ -249,3 +249,25 @@ async fn a_crash_never_leaves_a_video_live_forever() {
     let (w, _, probed, _) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
     assert!(w == 640 && probed >= 6.0, "{probed} s decoded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_serves_the_source_untouched() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let config = dir.0.join("relay.toml");
+    std::fs::write(&config, "[media]\nladder = []\ninclude_source = true\n").expect("config");
+    let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", config.to_str().expect("utf-8 path"))]);
+    let (_token, key) = server.streamer("rita", "rita-live").await;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 1280, 720, 8);
+    let video_id = server.wait_until_live("rita-live").await;
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(master.contains("source/index.m3u8") && !master.contains("low/"), "{master}");
+    assert!(master.contains("CODECS=\"avc1.64"), "the source's own High profile is announced: {master}");
+    let (w, h, probed, _) = probe(&server.url(&format!("/hls/{video_id}/source/index.m3u8")));
+    assert_eq!((w, h), (1280, 720));
+    assert!((probed - 8.0).abs() <= 1.0, "{probed} s");
+    let thumbnail = server.client.get(server.url(&format!("/hls/{video_id}/thumbnail.jpg"))).send().await.expect("thumbnail");
+    assert_eq!(thumbnail.status(), 200, "thumbnails come from decoded keyframes");
+}

@@ -384,8 +384,8 @@ impl Config {
                 "uploads.part_bytes must be ≥ 64 KiB, jobs.lease_secs ≥ 2, jobs.vod_segment_duration_secs ≥ 1".into(),
             ));
         }
-        if media.ladder.is_empty() {
-            return Err(ConfigError::Media("the ladder needs at least one rung".into()));
+        if media.ladder.is_empty() && !media.include_source {
+            return Err(ConfigError::Media("the ladder needs at least one rung (or include_source = true for a relay)".into()));
         }
         Ok(())
     }

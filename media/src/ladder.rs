@@ -119,7 +119,10 @@ pub fn validate(ladder: &[Rung]) -> Result<(), LadderError> {
 /// height, so viewers always have an encoded rendition with keyframes on segment boundaries; its
 /// bitrate shrinks with the pixel count, since a tiny picture cannot use the full budget.
 pub fn plan(ladder: &[Rung], source_width: u32, source_height: u32, include_source: bool) -> Result<Vec<PlannedRung>, LadderError> {
-    validate(ladder)?;
+    // An empty ladder with the source rung is a relay: the source is repackaged, nothing encoded.
+    if !(ladder.is_empty() && include_source) {
+        validate(ladder)?;
+    }
     if source_width == 0 || source_height == 0 {
         return Err(LadderError::InvalidSource { width: source_width, height: source_height });
     }
@@ -271,6 +274,13 @@ mod tests {
         assert_eq!(planned.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["low", "mid", "high"]);
         // The fallback for a tiny source picks the lowest rung, not the first configured.
         assert_eq!(sizes(&plan(&ladder, 320, 180, false).expect("plan")), [("low", 320, 180)]);
+    }
+
+    #[test]
+    fn an_empty_ladder_with_the_source_is_a_relay() {
+        let planned = plan(&[], 1920, 1080, true).expect("plan");
+        assert_eq!(planned, [PlannedRung { name: "source".into(), width: 1920, height: 1080, encoding: Encoding::Passthrough }]);
+        assert_eq!(plan(&[], 1920, 1080, false), Err(LadderError::Empty));
     }
 
     #[test]

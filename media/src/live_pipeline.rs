@@ -23,7 +23,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ladder::PlannedRung;
+use crate::ladder::{Encoding, PlannedRung};
 use crate::pipeline::{by_name, ladder_branches, Built, EncoderQueue, LadderSettings};
 pub use crate::pipeline::{PipelineEvent, PipelineStats};
 use crate::MediaError;
@@ -90,9 +90,16 @@ pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSetting
         VideoInput::H264 { .. } => ("h264parse", "avdec_h264"),
         VideoInput::H265 { .. } => ("h265parse", "avdec_h265"),
     };
+    let transcoding = rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. }));
+    // A relay (source rung only) decodes keyframes alone, just for thumbnails.
+    let decode_input = if transcoding {
+        "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0"
+    } else {
+        "queue leaky=downstream max-size-buffers=120 max-size-bytes=0 max-size-time=0 ! identity drop-buffer-flags=delta-unit"
+    };
     let mut d = format!(
         "appsrc name=video is-live=true format=time do-timestamp=false max-bytes={max} ! {parse} ! tee name=vin \
-         vin. ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {decode} ! videoconvert ! tee name=vt ",
+         vin. ! {decode_input} ! {decode} ! videoconvert ! tee name=vt ",
         max = settings.max_input_bytes,
     );
     if let Some(audio) = &input.audio {
@@ -300,6 +307,17 @@ mod tests {
         assert!(d.contains("location=/spool/low_%05d.ts"));
         assert!(d.contains("video/x-raw,framerate=1/30"));
         // The pipeline parses: every element exists and every link is well-formed.
+        crate::elements::init().expect("gstreamer");
+        gst::parse::launch(&d).expect("valid pipeline description");
+    }
+
+    #[test]
+    fn a_relay_encodes_nothing_and_decodes_keyframes_only_for_thumbnails() {
+        let rungs = plan(&[], 1280, 720, true).expect("plan");
+        let d = describe(&input(), &rungs, &settings(), Path::new("/spool"));
+        assert!(!d.contains("x264enc"), "{d}");
+        assert!(d.contains("identity drop-buffer-flags=delta-unit ! avdec_h264"), "{d}");
+        assert!(d.contains("splitmuxsink name=source"));
         crate::elements::init().expect("gstreamer");
         gst::parse::launch(&d).expect("valid pipeline description");
     }
