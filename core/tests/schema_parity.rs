@@ -1,7 +1,8 @@
 //! The SQLite and Postgres migrations must describe the same schema: the same tables with the same
 //! columns and nullability, the same indexes and unique constraints (by table, columns and
 //! uniqueness), and the same foreign keys with the same ON DELETE action. Only the storage type of
-//! timestamps differs by design.
+//! timestamps differs by design, and search, which each engine indexes its own way
+//! (migrations/*/0003_search.sql): its objects are listed below by name, and only they are left out.
 
 use std::collections::BTreeSet;
 
@@ -17,18 +18,48 @@ type ForeignKeys = BTreeSet<(String, String, String, String, String)>;
 
 const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'";
 
+/// Search on SQLite is an FTS5 virtual table, the shadow tables FTS5 creates to store it (`_data`,
+/// `_idx`, `_content`, `_config`; no `_docsize`, as the table is declared `columnsize = 0`), and a
+/// table of stable FTS rowids. Postgres has no counterpart to any of them: it searches the tables
+/// themselves through indexes. Named one by one, so that any other table still has to match.
+const SQLITE_ONLY_TABLES: &[&str] =
+    &["video_search", "video_search_data", "video_search_idx", "video_search_content", "video_search_config", "video_search_keys"];
+
+/// Search on Postgres is two pg_trgm GIN indexes on expressions; SQLite's counterpart is the tables
+/// above. (The pg_trgm extension itself adds functions, operators and types, no tables or indexes
+/// in the schema compared here.)
+const POSTGRES_ONLY_INDEXES: &[&str] = &["videos_search_trgm_idx", "channels_search_trgm_idx"];
+
+/// The names in `names` that are not in `only_here`, after checking that every one of `only_here`
+/// is there: an exclusion that no longer matches anything must be noticed, not linger.
+fn without<'a>(what: &str, names: impl IntoIterator<Item = &'a String> + Clone, only_here: &[&str]) -> BTreeSet<String> {
+    for name in only_here {
+        assert!(names.clone().into_iter().any(|n| n == name), "{what}: expected {name} to exist (is the exclusion list stale?)");
+    }
+    names.into_iter().filter(|name| !only_here.contains(&name.as_str())).cloned().collect()
+}
+
+/// The SQLite tables compared with Postgres: all but SQLite's own (`sqlite_*`), sqlx's bookkeeping
+/// and [`SQLITE_ONLY_TABLES`].
+async fn sqlite_tables(pool: &sqlx::SqlitePool) -> BTreeSet<String> {
+    let tables: Vec<String> = sqlx::query_scalar(SQLITE_TABLES).fetch_all(pool).await.expect("sqlite tables");
+    without("SQLite tables", &tables, SQLITE_ONLY_TABLES)
+}
+
 async fn columns(db: &Db) -> Columns {
     let rows: Vec<(String, String, bool)> = match db {
-        Db::Sqlite(pool) => sqlx::query(
-            "SELECT m.name, p.name, p.\"notnull\" FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
-        )
-        .fetch_all(pool)
-        .await
-        .expect("sqlite columns")
-        .into_iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<i64, _>(2) == 1))
-        .collect(),
+        Db::Sqlite(pool) => {
+            let mut columns = Vec::new();
+            for table in sqlite_tables(pool).await {
+                let rows = sqlx::query("SELECT name, \"notnull\" FROM pragma_table_info($1)")
+                    .bind(&table)
+                    .fetch_all(pool)
+                    .await
+                    .expect("sqlite columns");
+                columns.extend(rows.into_iter().map(|r| (table.clone(), r.get::<String, _>(0), r.get::<i64, _>(1) == 1)));
+            }
+            columns
+        }
         Db::Postgres(pool) => sqlx::query(
             "SELECT table_name::text, column_name::text, is_nullable = 'NO' FROM information_schema.columns \
              WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
@@ -43,54 +74,59 @@ async fn columns(db: &Db) -> Columns {
     rows.into_iter().collect()
 }
 
-/// Every index, including the ones behind primary keys and UNIQUE constraints.
+/// Every index, including the ones behind primary keys and UNIQUE constraints. An indexed expression
+/// is listed as `(expression)` on both engines, so an expression index still has to exist on both.
 async fn indexes(db: &Db) -> Indexes {
     match db {
         Db::Sqlite(pool) => {
-            let tables: Vec<String> = sqlx::query_scalar(SQLITE_TABLES).fetch_all(pool).await.expect("sqlite tables");
             let mut indexes = Indexes::new();
-            for table in tables {
+            for table in sqlite_tables(pool).await {
                 let list =
                     sqlx::query("SELECT name, \"unique\" FROM pragma_index_list($1)").bind(&table).fetch_all(pool).await.expect("list");
                 for index in list {
                     let name: String = index.get(0);
-                    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                    let columns: Vec<Option<String>> = sqlx::query_scalar("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
                         .bind(&name)
                         .fetch_all(pool)
                         .await
                         .expect("index columns");
+                    let columns: Vec<String> = columns.into_iter().map(|c| c.unwrap_or_else(|| "(expression)".into())).collect();
                     indexes.insert((table.clone(), columns.join(","), index.get::<i64, _>(1) == 1));
                 }
             }
             indexes
         }
-        Db::Postgres(pool) => sqlx::query(
-            "SELECT t.relname::text, \
-                    string_agg(a.attname::text, ',' ORDER BY k.ord), \
-                    i.indisunique \
-             FROM pg_index i \
-             JOIN pg_class t ON t.oid = i.indrelid \
-             JOIN pg_namespace n ON n.oid = t.relnamespace \
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
-             WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_sqlx%' \
-             GROUP BY i.indexrelid, t.relname, i.indisunique",
-        )
-        .fetch_all(pool)
-        .await
-        .expect("postgres indexes")
-        .into_iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<bool, _>(2)))
-        .collect(),
+        Db::Postgres(pool) => {
+            let rows: Vec<(String, (String, String, bool))> = sqlx::query(
+                "SELECT i.indexrelid::regclass::text, \
+                        t.relname::text, \
+                        string_agg(COALESCE(a.attname::text, '(expression)'), ',' ORDER BY k.ord), \
+                        i.indisunique \
+                 FROM pg_index i \
+                 JOIN pg_class t ON t.oid = i.indrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                 LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum AND k.attnum <> 0 \
+                 WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_sqlx%' \
+                 GROUP BY i.indexrelid, t.relname, i.indisunique",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("postgres indexes")
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), (r.get::<String, _>(1), r.get::<String, _>(2), r.get::<bool, _>(3))))
+            .collect();
+            let kept = without("Postgres indexes", rows.iter().map(|(name, _)| name), POSTGRES_ONLY_INDEXES);
+            rows.into_iter().filter(|(name, _)| kept.contains(name)).map(|(_, index)| index).collect()
+        }
     }
 }
 
 async fn foreign_keys(db: &Db) -> ForeignKeys {
     match db {
         Db::Sqlite(pool) => {
-            let tables: Vec<String> = sqlx::query_scalar(SQLITE_TABLES).fetch_all(pool).await.expect("sqlite tables");
             let mut keys = ForeignKeys::new();
-            for table in tables {
+            for table in sqlite_tables(pool).await {
                 let rows = sqlx::query("SELECT \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list($1)")
                     .bind(&table)
                     .fetch_all(pool)

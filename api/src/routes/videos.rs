@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ferrocast_core::db::jobs;
+use ferrocast_core::db::search::{self, SearchQuery};
 use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::ids::is_valid_id;
 use ferrocast_core::storage::Storage;
@@ -40,6 +41,17 @@ impl Page {
         }
         Ok((limit, cursor))
     }
+}
+
+/// Search parameters of `GET /api/videos`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Search {
+    /// Search the title, description and channel (title and slug) of public videos that are live or
+    /// ready: best match first, tolerant of a typo or two. 1–100 characters after trimming. Results
+    /// come as one page of up to `limit` (`next_cursor` is null); `cursor` cannot be combined with `q`.
+    #[param(min_length = 1, max_length = 100)]
+    pub q: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -192,11 +204,26 @@ async fn owned_video(state: &AppState, id: &str, user: &AuthUser) -> Result<Vide
     Ok(video)
 }
 
-#[utoipa::path(get, path = "/api/videos", tag = "videos", params(Page),
-    responses((status = 200, body = VideoList, description = "Public videos that are live or ready, newest first"), (status = 422, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, viewer: MaybeUser, Query(page): Query<Page>) -> Result<Json<VideoList>, ApiError> {
+#[utoipa::path(get, path = "/api/videos", tag = "videos", params(Page, Search),
+    responses((status = 200, body = VideoList, description = "Public videos that are live or ready: newest first, or with `q` the best matches first"),
+        (status = 422, body = ErrorBody, description = "A bad `limit` or `cursor`; `q` empty, too long, or with a `cursor`")))]
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: MaybeUser,
+    Query(page): Query<Page>,
+    Query(params): Query<Search>,
+) -> Result<Json<VideoList>, ApiError> {
     let (limit, before) = page.validate()?;
-    let items = videos::list_public(&state.db, limit + 1, before).await?;
+    let items = match params.q.as_deref() {
+        Some(q) => {
+            let query = SearchQuery::parse(q).map_err(|e| ApiError::validation("q", e.to_string()))?;
+            if before.is_some() {
+                return Err(ApiError::validation("cursor", "search results come in one page; ask for up to 100 with limit"));
+            }
+            search::search_public(&state.db, &query, limit).await?
+        }
+        None => videos::list_public(&state.db, limit + 1, before).await?,
+    };
     Ok(Json(VideoList::new(items, limit, viewer.0.as_deref(), &state)))
 }
 

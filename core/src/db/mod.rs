@@ -19,6 +19,7 @@ pub mod channels;
 pub mod jobs;
 pub mod recordings;
 pub mod refresh_tokens;
+pub mod search;
 pub mod uploads;
 pub mod users;
 pub mod videos;
