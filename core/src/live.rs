@@ -68,7 +68,7 @@ pub struct LivePlaylists {
 }
 
 /// What the owner sees about a live stream.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StreamHealth {
     pub input_width: u32,
     pub input_height: u32,

@@ -8,6 +8,7 @@ use ferrocast_core::db::jobs;
 use ferrocast_core::db::search::{self, SearchQuery};
 use ferrocast_core::db::videos::{self, Video, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::ids::is_valid_id;
+use ferrocast_core::live::StreamHealth;
 use ferrocast_core::storage::Storage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -97,16 +98,8 @@ pub struct VideoResponse {
 /// What the streamer sees about their live input.
 #[derive(Serialize, ToSchema)]
 pub struct StreamHealthResponse {
-    pub input_width: u32,
-    pub input_height: u32,
-    pub input_fps: f64,
-    pub input_bitrate_kbps: u64,
-    pub video_codec: String,
-    pub audio_codec: String,
-    /// What the publisher calls itself, e.g. `obs-output module`.
-    pub encoder: String,
-    /// Frames dropped because encoding fell behind real time.
-    pub dropped_frames: u64,
+    #[serde(flatten)]
+    pub stream: StreamHealth,
     pub uptime_secs: u64,
 }
 
@@ -124,20 +117,10 @@ impl VideoResponse {
             }
         };
         let base = format!("{}/hls/{}", state.settings.public_url, video.id);
-        let health = live.as_ref().filter(|_| owned).map(|live| {
-            let h = live.health();
-            StreamHealthResponse {
-                input_width: h.input_width,
-                input_height: h.input_height,
-                input_fps: h.input_fps,
-                input_bitrate_kbps: h.input_bitrate_kbps,
-                video_codec: h.video_codec,
-                audio_codec: h.audio_codec,
-                encoder: h.encoder,
-                dropped_frames: h.dropped_frames,
-                uptime_secs: live.started.elapsed().as_secs(),
-            }
-        });
+        let health = live
+            .as_ref()
+            .filter(|_| owned)
+            .map(|live| StreamHealthResponse { stream: live.health(), uptime_secs: live.started.elapsed().as_secs() });
         Self {
             owned,
             progress: None,

@@ -19,18 +19,13 @@ pub mod rank;
 
 pub use rank::{Document, QueryError, SearchQuery, MAX_QUERY_CHARS};
 
-use super::videos::{self, Video};
+use super::videos::{self, Video, COLUMNS};
 use super::{Db, DbError};
 
 /// The most candidates one query fetches from the database and ranks. Bounds the work of a query
 /// that shares a common sequence (`ing`) with most of the catalogue; the ones with the most of the
 /// query's sequences are kept.
 pub const MAX_CANDIDATES: u32 = 300;
-
-/// The columns [`Video`] decodes, as `videos.rs` selects them (a search test compares a hit with
-/// `videos::find`, so the two cannot drift apart unnoticed).
-const COLUMNS: &str = "v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
-    v.kind, v.status, v.title, v.description, v.visibility, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at";
 
 /// What `videos::list_public` lists: public, and live or ready.
 const WATCHABLE: &str = "v.visibility = 'public' AND v.status IN ('live', 'ready')";

@@ -46,9 +46,18 @@ pub struct Video {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-const SELECT: &str = "SELECT v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
-    v.kind, v.status, v.title, v.description, v.visibility, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at \
-    FROM videos v JOIN channels c ON c.id = v.channel_id";
+/// The columns [`Video`] decodes, from `videos v JOIN channels c`.
+macro_rules! video_columns {
+    () => {
+        "v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
+         v.kind, v.status, v.title, v.description, v.visibility, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
+    };
+}
+
+/// Shared with search, which selects the same rows through its own joins.
+pub(super) const COLUMNS: &str = video_columns!();
+
+const SELECT: &str = concat!("SELECT ", video_columns!(), " FROM videos v JOIN channels c ON c.id = v.channel_id");
 
 pub struct NewVideo<'a> {
     pub channel_id: &'a str,
