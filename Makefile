@@ -2,14 +2,14 @@
 
 CARGO ?= cargo
 
-.PHONY: run test deps build check fmt
+.PHONY: run test deps deps-test build check fmt web
 
-run: deps
+run: deps web
 	$(CARGO) run --release --locked -- serve
 
 # Formatting is checked after the tests, so a formatting slip never hides the test results; it still
 # fails the target.
-test: deps
+test: deps-test web
 	url="$$(scripts/ensure-postgres.sh)" || exit 1; \
 	export FERROCAST_TEST_POSTGRES_URL="$$url"; \
 	status=0; \
@@ -23,6 +23,22 @@ test: deps
 
 deps:
 	@scripts/install-deps.sh
+
+# Also Chromium, for the browser tests (tests/browser.rs).
+deps-test:
+	@scripts/install-deps.sh --test
+
+# The web UI (web/): npm packages from the lock file, then the static build in web/dist that
+# `ferrocast serve` serves. Each step runs only when its inputs changed.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/build.mjs
+
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
 
 build: deps
 	$(CARGO) build --locked

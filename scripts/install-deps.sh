@@ -2,9 +2,18 @@
 # Installs what building and testing Ferrocast needs on Debian/Ubuntu, and nothing when it is all
 # there already. Safe to run again and again. Rust itself is not installed here (it comes from
 # rustup); this script only checks that a new enough one is on the PATH.
+#
+#   scripts/install-deps.sh          what `make run` needs (build tools, GStreamer, Node.js for the web UI)
+#   scripts/install-deps.sh --test   also what `make test` needs (Chromium for the browser tests)
 set -euo pipefail
 
 min_rust="1.92"
+# esbuild (the web UI's build) needs Node.js 18; playwright-core (the browser tests) needs 20.
+min_node_build=18
+min_node_test=20
+
+for_tests=false
+if [ "${1:-}" = "--test" ]; then for_tests=true; fi
 
 packages=(
   build-essential pkg-config libssl-dev libsqlite3-dev
@@ -15,6 +24,17 @@ packages=(
   # ffmpeg/ffprobe publish and decode in the end-to-end tests; psql talks to the test Postgres.
   ffmpeg postgresql-client
 )
+# Node.js and npm build the web UI (web/). A Node.js installed some other way (NodeSource, nvm)
+# is used as it is: Debian's npm package would conflict with NodeSource's nodejs.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
+if $for_tests; then
+  # Headless Chromium for tests/browser.rs (driven by playwright-core from web/node_modules).
+  packages+=(chromium fonts-dejavu-core)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -40,5 +60,13 @@ fi
 version="$(cargo --version | awk '{print $2}')"
 if ! printf '%s\n%s\n' "$min_rust" "${version%%-*}" | sort -V -C; then
   echo "cargo $version is too old: Ferrocast needs Rust $min_rust or newer. $how_to_get_rust" >&2
+  exit 1
+fi
+
+node_major="$(node --version | sed 's/^v\([0-9]*\).*/\1/')"
+need_node=$min_node_build
+if $for_tests; then need_node=$min_node_test; fi
+if [ "$node_major" -lt "$need_node" ]; then
+  echo "Node.js $(node --version) is too old: building the web UI needs Node.js $min_node_build or newer and the browser tests need $min_node_test or newer (Debian 13 has it, or use NodeSource's packages); then run make again." >&2
   exit 1
 fi

@@ -10,6 +10,7 @@ use ferrocast_core::{Config, Db};
 mod http_metrics;
 mod logging;
 mod serve;
+mod web;
 
 /// Self-hosted live streaming: RTMP ingest, a GStreamer HLS ladder and an HTTP origin.
 ///

@@ -52,6 +52,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
     });
     let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+    let app = crate::web::WebUi::from_env(rtmp.local_addr()?.port()).serve(app);
     let app = http_metrics::layer(app);
 
     tracing::info!(

@@ -51,10 +51,10 @@ pub const DEFAULT_JOB_RETRY_BACKOFF_SECS: u64 = 30;
 pub const DEFAULT_VOD_X264_PRESET: &str = "veryfast";
 pub const DEFAULT_VOD_SEGMENT_DURATION_SECS: u64 = 4;
 
-/// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging)
-/// and the test suite's Postgres. Any other unknown `FERROCAST_*` variable is an error, which
-/// catches typos such as `FERROCAST_HTTP_ADR`.
-const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgres_url"];
+/// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging),
+/// the test suite's Postgres and the web UI's build directory (src/web.rs). Any other unknown
+/// `FERROCAST_*` variable is an error, which catches typos such as `FERROCAST_HTTP_ADR`.
+const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgres_url", "web_dir"];
 
 /// The file, inside the data dir, that keeps a generated JWT secret.
 pub const JWT_SECRET_FILE: &str = "jwt_secret";

@@ -1,0 +1,295 @@
+//! The web UI: serves the single-page app that `web/build.mjs` builds into `web/dist` (`make run` and
+//! `make test` build it). Every path the API, the origin and `/metrics` do not claim comes here:
+//! `/assets/…` are the hashed, immutable bundles; a page path (`/`, `/watch/{id}`, `/c/{slug}`, …)
+//! gets the app's HTML shell, which renders the page in the browser; any other path gets the same
+//! shell with status 404 (the app shows "page not found").
+//!
+//! It must never answer for `/api/…` or `/hls/…` (those keep their JSON and origin 404s), never read
+//! a file outside the build directory, and never show a blank page when the build is missing: the
+//! operator gets an HTML page saying how to build it.
+//!
+//! The build directory is `web/dist` under the working directory, or `FERROCAST_WEB_DIR`. That
+//! variable is read here, not by config loading (it is listed among the variables that are not
+//! settings), because it says where this checkout's build output is, not how the server behaves.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use ferrocast_api::ApiError;
+
+/// Overrides where the built web UI is read from.
+pub const WEB_DIR_ENV: &str = "FERROCAST_WEB_DIR";
+/// Where `make run` builds the web UI, relative to the working directory.
+pub const DEFAULT_WEB_DIR: &str = "web/dist";
+/// In the HTML shell, replaced by the RTMP port so the dashboard can show OBS where to connect.
+const RTMP_PORT_PLACEHOLDER: &str = "__FERROCAST_RTMP_PORT__";
+
+/// Scripts and styles only from this server; the media and images may come from a CDN or another
+/// host named by the public URL, so those are not restricted. hls.js runs its demuxer in a worker
+/// created from a `blob:` URL.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src * data: blob:; media-src * blob:; \
+     connect-src *; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+#[derive(Debug)]
+pub struct WebUi {
+    dir: PathBuf,
+    rtmp_port: u16,
+}
+
+impl WebUi {
+    /// The build directory from `FERROCAST_WEB_DIR` or the default; `rtmp_port` is the bound RTMP port.
+    pub fn from_env(rtmp_port: u16) -> WebUi {
+        let dir = std::env::var_os(WEB_DIR_ENV).map_or_else(|| PathBuf::from(DEFAULT_WEB_DIR), PathBuf::from);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        if dir.join("index.html").is_file() {
+            tracing::info!(web_dir = %dir.display(), "serving the web UI");
+        } else {
+            tracing::warn!(web_dir = %dir.display(), "the web UI is not built: pages will say so; run `make run` or set {WEB_DIR_ENV}");
+        }
+        WebUi { dir, rtmp_port }
+    }
+
+    /// `app` with the web UI answering every request no route of `app` claims.
+    pub fn serve(self, app: Router) -> Router {
+        let web = Arc::new(self);
+        app.fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+            let web = web.clone();
+            async move { web.respond(&method, uri.path(), &headers).await }
+        })
+    }
+
+    async fn respond(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response {
+        if is_backend_path(path) {
+            return ApiError::NotFound.into_response();
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return ApiError::MethodNotAllowed.into_response();
+        }
+        let response = match path.strip_prefix("/assets/") {
+            Some(name) => self.asset(name, headers).await,
+            None if is_root_file(path) => self.root_file(&path[1..]).await,
+            None => self.shell(if is_page(path) { StatusCode::OK } else { StatusCode::NOT_FOUND }).await,
+        };
+        if method == Method::HEAD {
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, Body::empty());
+        }
+        response
+    }
+
+    /// A hashed bundle: cached for good, served precompressed when the build made a `.br`/`.gz` copy.
+    async fn asset(&self, name: &str, headers: &HeaderMap) -> Response {
+        if !is_safe_file_name(name) {
+            return not_found();
+        }
+        let path = self.dir.join("assets").join(name);
+        let immutable = HeaderValue::from_static("public, max-age=31536000, immutable");
+        for (encoding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
+            if !accepts_encoding(headers, encoding) {
+                continue;
+            }
+            if let Ok(bytes) = tokio::fs::read(with_suffix(&path, suffix)).await {
+                let mut response = file_response(name, bytes, immutable.clone());
+                response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                response.headers_mut().insert(VARY, HeaderValue::from_static("accept-encoding"));
+                return response;
+            }
+        }
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                let mut response = file_response(name, bytes, immutable);
+                response.headers_mut().insert(VARY, HeaderValue::from_static("accept-encoding"));
+                response
+            }
+            Err(_) => not_found(),
+        }
+    }
+
+    /// A file at the top of the build (`/favicon.svg`, `/robots.txt`): not hashed, so revalidated.
+    async fn root_file(&self, name: &str) -> Response {
+        if name == "index.html" {
+            return self.shell(StatusCode::OK).await;
+        }
+        match tokio::fs::read(self.dir.join(name)).await {
+            Ok(bytes) => file_response(name, bytes, HeaderValue::from_static("no-cache")),
+            Err(_) => self.shell(StatusCode::NOT_FOUND).await,
+        }
+    }
+
+    /// The app's HTML shell, or the operator's instructions when the UI was never built.
+    async fn shell(&self, status: StatusCode) -> Response {
+        let (status, html) = match tokio::fs::read_to_string(self.dir.join("index.html")).await {
+            Ok(html) => (status, html.replace(RTMP_PORT_PLACEHOLDER, &self.rtmp_port.to_string())),
+            Err(e) => {
+                tracing::warn!(web_dir = %self.dir.display(), error = %e, "the web UI is not built");
+                (StatusCode::SERVICE_UNAVAILABLE, not_built_page(&self.dir))
+            }
+        };
+        let mut response = (status, html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("content-security-policy", HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+        response
+    }
+}
+
+/// Paths that belong to the API and the origin: their unknown paths stay JSON/origin 404s.
+fn is_backend_path(path: &str) -> bool {
+    ["/api", "/hls"].iter().any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+}
+
+/// The app's pages, as `web/src/main.js` routes them. Anything else is answered 404 (with the
+/// shell, which shows the app's "page not found").
+fn is_page(path: &str) -> bool {
+    let one_segment = |rest: &str| !rest.is_empty() && !rest.contains('/');
+    match path {
+        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" => true,
+        _ => path.strip_prefix("/watch/").is_some_and(one_segment) || path.strip_prefix("/c/").is_some_and(one_segment),
+    }
+}
+
+/// `/favicon.svg`: one segment with an extension.
+fn is_root_file(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|name| is_safe_file_name(name) && name.contains('.'))
+}
+
+/// A plain file name: no separators, no `..`, no hidden files; nothing that can leave the directory.
+fn is_safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 200
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && !name.contains("..")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether `Accept-Encoding` allows `encoding` (present and not `q=0`).
+fn accepts_encoding(headers: &HeaderMap, encoding: &str) -> bool {
+    headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0)));
+        name.eq_ignore_ascii_case(encoding) && !refused
+    })
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or_default() {
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "map" => "application/json",
+        "webmanifest" => "application/manifest+json",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn file_response(name: &str, bytes: Vec<u8>, cache: HeaderValue) -> Response {
+    let length = bytes.len();
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(CACHE_CONTROL, cache);
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [(CONTENT_TYPE, "text/plain; charset=utf-8")], "not found\n").into_response()
+}
+
+fn not_built_page(dir: &Path) -> String {
+    let dir = html_escape(&dir.display().to_string());
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Ferrocast: web UI not built</title></head>\n<body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; \
+         padding: 0 1rem; line-height: 1.5\">\n<h1>The web UI has not been built</h1>\n<p>Ferrocast is running (the API, RTMP ingest and HLS \
+         work), but it found no web UI in <code>{dir}</code>.</p>\n<p>Build it and restart with <code>make run</code> from the source \
+         directory, or build it alone with <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>. To serve a build from another place, \
+         set <code>{WEB_DIR_ENV}</code> to its directory.</p>\n</body></html>\n"
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_the_apps_routes_and_nothing_else() {
+        for page in ["/", "/search", "/login", "/signup", "/dashboard", "/upload", "/watch/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f", "/c/my-show"]
+        {
+            assert!(is_page(page), "{page}");
+        }
+        for other in ["/watch", "/watch/", "/watch/a/b", "/c/", "/c/x/y", "/dashboard/x", "/nope", "/index.htm"] {
+            assert!(!is_page(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn api_and_origin_paths_are_never_the_uis() {
+        for path in ["/api", "/api/", "/api/nope", "/hls", "/hls/x/master.m3u8"] {
+            assert!(is_backend_path(path), "{path}");
+        }
+        for path in ["/apis", "/hlsx", "/", "/watch/x"] {
+            assert!(!is_backend_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn file_names_cannot_leave_the_build_directory() {
+        for good in ["app-4F2A.js", "favicon.svg", "hls.light-ABC_1.js"] {
+            assert!(is_safe_file_name(good), "{good}");
+        }
+        for bad in ["", "..", "../x.js", "a/b.js", ".env", "a\\b.js", "x..js", "%2e%2e", "a b.js"] {
+            assert!(!is_safe_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accept_encoding_honours_q_zero() {
+        let headers = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(ACCEPT_ENCODING, HeaderValue::from_static(v));
+            h
+        };
+        assert!(accepts_encoding(&headers("gzip, deflate, br, zstd"), "br"));
+        assert!(accepts_encoding(&headers("gzip;q=0.5"), "gzip"));
+        assert!(!accepts_encoding(&headers("gzip, br;q=0"), "br"));
+        assert!(!accepts_encoding(&headers("identity"), "gzip"));
+        assert!(!accepts_encoding(&HeaderMap::new(), "gzip"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_build_says_how_to_make_one() {
+        let web = WebUi { dir: PathBuf::from("/nonexistent/ferrocast-web"), rtmp_port: 1935 };
+        let response = web.respond(&Method::GET, "/", &HeaderMap::new()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("make run") && body.contains("/nonexistent/ferrocast-web"), "{body}");
+    }
+}

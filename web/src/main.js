@@ -1,0 +1,157 @@
+// The app's entry: the router (History API), the header, and the page lifecycle. Each page is a
+// function `(main, ctx)` that fills <main>; `ctx.signal` aborts when the user navigates away, so
+// pages stop their polling, players and uploads' UI by listening to it.
+//
+// The server answers these same paths with this app (src/web.rs `is_page` lists them); keep the
+// two lists in step.
+
+import { h, replace, message } from './dom.js';
+import { currentUser, loadSession, logOut, onSessionChange } from './session.js';
+import { homePage } from './pages/home.js';
+import { searchPage } from './pages/search.js';
+import { loginPage, signupPage } from './pages/auth.js';
+import { dashboardPage } from './pages/dashboard.js';
+import { uploadPage } from './pages/upload.js';
+import { videoPage, channelPage } from './pages/watch.js';
+
+const routes = [
+  [/^\/$/, homePage],
+  [/^\/search$/, searchPage],
+  [/^\/login$/, loginPage],
+  [/^\/signup$/, signupPage],
+  [/^\/dashboard$/, dashboardPage],
+  [/^\/upload$/, uploadPage],
+  [/^\/watch\/([^/]+)$/, videoPage],
+  [/^\/c\/([^/]+)$/, channelPage],
+];
+
+const main = document.getElementById('main');
+const nav = document.querySelector('.site-nav');
+const searchInput = document.getElementById('site-search-q');
+let current = null;
+
+export function navigate(url, { replace: replaceEntry = false } = {}) {
+  if (replaceEntry) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  render({ focus: true });
+}
+
+function notFoundPage(el, ctx) {
+  ctx.title('Page not found');
+  replace(
+    el,
+    h('h1', {}, 'Page not found'),
+    h('p', {}, 'There is nothing at this address. It may have moved, or the link is mistyped.'),
+    h('p', {}, h('a', { href: '/' }, 'Go to the home page')),
+  );
+}
+
+async function render({ focus = false } = {}) {
+  if (current) current.abort();
+  const controller = new AbortController();
+  current = controller;
+  const url = new URL(location.href);
+  let page = notFoundPage;
+  let params = [];
+  for (const [pattern, handler] of routes) {
+    const match = url.pathname.match(pattern);
+    if (match) {
+      page = handler;
+      params = match.slice(1).map(decodeURIComponent);
+      break;
+    }
+  }
+  searchInput.value = url.pathname === '/search' ? url.searchParams.get('q') || '' : '';
+  updateNav(url.pathname);
+  const ctx = {
+    signal: controller.signal,
+    params,
+    query: url.searchParams,
+    navigate,
+    title: (text) => {
+      document.title = text ? `${text} · Ferrocast` : 'Ferrocast';
+    },
+  };
+  main.replaceChildren();
+  main.setAttribute('aria-busy', 'true');
+  try {
+    await page(main, ctx);
+  } catch (e) {
+    if (e.name === 'AbortError' || controller.signal.aborted) return;
+    replace(main, h('h1', {}, 'Something went wrong'), message('error', e.message || String(e)));
+    console.error(e);
+  } finally {
+    if (current === controller) main.removeAttribute('aria-busy');
+  }
+  if (focus && !controller.signal.aborted) {
+    window.scrollTo(0, 0);
+    const heading = main.querySelector('h1');
+    (heading || main).setAttribute('tabindex', '-1');
+    (heading || main).focus({ preventScroll: true });
+  }
+}
+
+function updateNav(pathname) {
+  const user = currentUser();
+  const link = (href, text) => h('a', { href, 'aria-current': pathname === href ? 'page' : null }, text);
+  if (user) {
+    replace(
+      nav,
+      link('/upload', 'Upload'),
+      link('/dashboard', 'Dashboard'),
+      h('span', { class: 'nav-user', title: 'Signed in' }, user.username),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'link-button',
+          onclick: async () => {
+            await logOut();
+            navigate('/');
+          },
+        },
+        'Log out',
+      ),
+    );
+  } else {
+    const next = ['/', '/login', '/signup'].includes(pathname) ? '' : `?next=${encodeURIComponent(location.pathname + location.search)}`;
+    replace(nav, link('/login', 'Log in'), h('a', { href: `/signup${next}`, class: 'button small' }, 'Sign up'));
+    nav.firstChild.href = `/login${next}`;
+  }
+}
+
+// Links inside the app navigate without reloading; /api and /hls links, new tabs and downloads do not.
+document.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const a = event.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || /^\/(api|hls)(\/|$)/.test(url.pathname)) return;
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) {
+    // An in-page link (the skip link): move focus there, not just the scroll position.
+    const target = document.getElementById(decodeURIComponent(url.hash.slice(1)));
+    if (target) {
+      event.preventDefault();
+      if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+      target.focus();
+    }
+    return;
+  }
+  event.preventDefault();
+  if (url.href !== location.href) navigate(url.pathname + url.search + url.hash);
+});
+
+document.querySelector('.site-search').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const q = searchInput.value.trim();
+  navigate(q ? `/search?q=${encodeURIComponent(q)}` : '/search');
+});
+
+window.addEventListener('popstate', () => render({ focus: true }));
+onSessionChange((user) => {
+  updateNav(location.pathname);
+  // Signed out (here, in another tab, or the session expired): pages that need an account say so.
+  if (!user && /^\/(dashboard|upload)$/.test(location.pathname)) render();
+});
+
+loadSession().then(() => render());

@@ -1,0 +1,354 @@
+// The streamer's dashboard: create channels; for each, what to paste into OBS (server URL and the
+// stream key, revealed on demand, copyable, replaceable after a confirmation), whether it is live
+// with the stream's health, and its videos to edit or delete.
+//
+// Stream keys are stored hashed on the server and shown only in the response that made them, so
+// the page can reveal a key only in the visit that created or replaced it (kept in memory, never
+// in storage); after a reload the streamer replaces the key to see one again.
+
+import { api, fieldMessage } from '../api.js';
+import { h, field, replace, message, setFieldError, clearFieldErrors, confirmDialog, copyText, uid } from '../dom.js';
+import { every, requireUser, statusBadge, thumbnail } from '../components.js';
+import { ago, duration, kbps } from '../format.js';
+import { onSessionChange } from '../session.js';
+
+/** slug → stream key, for keys this visit created or replaced; forgotten when the user signs out. */
+const knownKeys = new Map();
+onSessionChange((user) => user || knownKeys.clear());
+
+export function rtmpServerUrl() {
+  const port = document.querySelector('meta[name="ferrocast-rtmp-port"]')?.content;
+  const valid = port && /^\d+$/.test(port);
+  return `rtmp://${location.hostname}${valid ? `:${port}` : ''}/live`;
+}
+
+export async function dashboardPage(main, ctx) {
+  if (!requireUser(ctx)) return;
+  ctx.title('Dashboard');
+  const list = h('div', { class: 'channels' });
+  const status = h('div', { class: 'status-area' });
+  const cards = new Map();
+  replace(
+    main,
+    h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), h('a', { href: '/upload', class: 'button secondary' }, 'Upload a video')),
+    status,
+    list,
+    createChannelForm(ctx, (channel) => {
+      const card = channelCard(channel, ctx);
+      cards.set(channel.slug, card);
+      list.prepend(card.element);
+      replace(status);
+      card.element.querySelector('h2').focus();
+    }),
+  );
+
+  let channels;
+  try {
+    channels = (await api('/api/channels', { signal: ctx.signal })).items;
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    replace(status, message('error', `Could not load your channels. ${e.message}`));
+    return;
+  }
+  if (channels.length === 0) {
+    status.append(h('p', { class: 'empty' }, 'You have no channel yet. Create one below to get a stream key for OBS.'));
+  }
+  for (const channel of channels) {
+    const card = channelCard(channel, ctx);
+    cards.set(channel.slug, card);
+    list.append(card.element);
+  }
+
+  // Live status, health and processing progress, while the dashboard is open.
+  every(5_000, ctx.signal, async () => {
+    const current = (await api('/api/channels', { signal: ctx.signal })).items;
+    for (const channel of current) {
+      const card = cards.get(channel.slug);
+      if (card) await card.update(channel);
+    }
+  });
+}
+
+function createChannelForm(ctx, onCreated) {
+  const titleInput = h('input', { name: 'title', required: true, maxlength: 120, autocomplete: 'off' });
+  const slugInput = h('input', { name: 'slug', required: true, minlength: 3, maxlength: 48, pattern: '[a-z0-9-]{3,48}', autocapitalize: 'none', spellcheck: 'false', autocomplete: 'off' });
+  let slugEdited = false;
+  titleInput.addEventListener('input', () => {
+    if (!slugEdited) {
+      slugInput.value = titleInput.value
+        .toLowerCase()
+        .normalize('NFKD')
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 48);
+    }
+  });
+  slugInput.addEventListener('input', () => {
+    slugEdited = true;
+  });
+  const status = h('div', { class: 'status-area' });
+  const button = h('button', { class: 'button', type: 'submit' }, 'Create channel');
+  const form = h(
+    'form',
+    { class: 'form', novalidate: true },
+    field('Title', titleInput),
+    field('Address', slugInput, `Your channel's page will be ${location.origin}/c/your-address (3–48 lowercase letters, digits and “-”).`),
+    field('Description (optional)', h('textarea', { name: 'description', rows: 2, maxlength: 5000 })),
+    status,
+    button,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    replace(status);
+    const values = Object.fromEntries(new FormData(form));
+    for (const name of ['title', 'slug']) {
+      if (!values[name].trim()) {
+        setFieldError(form, name, 'Required.');
+        form.elements.namedItem(name).focus();
+        return;
+      }
+    }
+    button.disabled = true;
+    try {
+      const created = await api('/api/channels', { method: 'POST', body: { title: values.title.trim(), slug: values.slug.trim(), description: values.description.trim() }, signal: ctx.signal });
+      knownKeys.set(created.slug, created.stream_key);
+      form.reset();
+      slugEdited = false;
+      onCreated(created);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.field && setFieldError(form, e.field, fieldMessage(e))) form.elements.namedItem(e.field).focus();
+      else status.append(message('error', e.message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('section', { class: 'section panel', 'aria-labelledby': 'create-channel' }, h('h2', { id: 'create-channel' }, 'Create a channel'), form);
+}
+
+function copyButton(label, getText) {
+  const button = h('button', { type: 'button', class: 'button small secondary' }, 'Copy');
+  button.setAttribute('aria-label', `Copy ${label}`);
+  button.addEventListener('click', async () => {
+    const ok = await copyText(getText());
+    button.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => {
+      button.textContent = 'Copy';
+    }, 2000);
+  });
+  return button;
+}
+
+function channelCard(channel, ctx) {
+  const headingId = uid('channel');
+  const liveBadge = h('span', { class: 'badge' });
+  const health = h('div', { class: 'health', 'aria-live': 'polite' });
+  const keyArea = h('div', { class: 'key-area' });
+  const videos = h('div', { class: 'channel-videos' });
+  const videosStatus = h('div', { class: 'status-area' });
+  const element = h(
+    'article',
+    { class: 'channel-card panel', 'aria-labelledby': headingId, dataset: { slug: channel.slug } },
+    h('header', { class: 'channel-card-head' }, h('h2', { id: headingId, tabindex: '-1' }, channel.title), liveBadge, h('a', { href: `/c/${encodeURIComponent(channel.slug)}` }, `/c/${channel.slug}`)),
+    h(
+      'section',
+      { class: 'obs' },
+      h('h3', {}, 'Stream with OBS'),
+      h('p', { class: 'field-hint' }, 'In OBS: Settings → Stream → Service “Custom…”, then paste these two.'),
+      h('dl', { class: 'settings' }, h('dt', {}, 'Server'), h('dd', {}, h('code', { class: 'server-url' }, rtmpServerUrl()), copyButton('server URL', rtmpServerUrl)), h('dt', {}, 'Stream key'), h('dd', {}, keyArea)),
+    ),
+    health,
+    h('section', { class: 'videos-section' }, h('h3', {}, 'Videos'), videosStatus, videos),
+  );
+
+  function showKey({ revealed = false } = {}) {
+    const key = knownKeys.get(channel.slug);
+    const rotate = h('button', { type: 'button', class: 'button small secondary', onclick: rotateKey }, key ? 'Replace key…' : 'Get a new key…');
+    if (!key) {
+      replace(keyArea, h('span', { class: 'muted' }, 'Hidden: a key is shown only once, when it is made.'), rotate);
+      return;
+    }
+    const code = h('code', { class: 'stream-key', dataset: { revealed: String(revealed) } }, revealed ? key : '•'.repeat(24));
+    const toggle = h('button', { type: 'button', class: 'button small secondary', 'aria-pressed': String(revealed) }, revealed ? 'Hide' : 'Reveal');
+    toggle.addEventListener('click', () => {
+      showKey({ revealed: !revealed });
+      keyArea.querySelector('button').focus();
+    });
+    replace(keyArea, code, toggle, copyButton('stream key', () => knownKeys.get(channel.slug)), rotate, h('p', { class: 'field-hint' }, 'Keep it secret: anyone with this key can stream to your channel. Copy it now; it is not shown again after you leave.'));
+  }
+
+  async function rotateKey() {
+    const confirmed = await confirmDialog({
+      title: 'Replace the stream key?',
+      body: 'The current key stops working at once: a stream using it cannot reconnect, and OBS needs the new key.',
+      confirm: 'Replace key',
+      danger: true,
+    });
+    if (!confirmed) return;
+    try {
+      const { stream_key: key } = await api(`/api/channels/${encodeURIComponent(channel.slug)}/stream-key`, { method: 'POST', signal: ctx.signal });
+      knownKeys.set(channel.slug, key);
+      showKey({ revealed: true });
+      keyArea.prepend(message('success', 'New key made. The old one no longer works.'));
+    } catch (e) {
+      if (e.name !== 'AbortError') keyArea.append(message('error', `The key was not replaced. ${e.message}`));
+    }
+  }
+
+  let lastLive; // undefined until the first update, so that one always loads the videos
+  let editing = 0;
+  async function update(current) {
+    const live = current.live ? current.live_video_id : null;
+    liveBadge.textContent = live ? 'LIVE' : 'Offline';
+    liveBadge.className = live ? 'badge badge-live' : 'badge';
+    if (live) {
+      try {
+        const video = await api(`/api/videos/${encodeURIComponent(live)}`, { signal: ctx.signal });
+        showHealth(video, current);
+      } catch (e) {
+        if (e.name === 'AbortError') throw e;
+        replace(health, message('error', `Could not read the stream's health. ${e.message}`));
+      }
+    } else {
+      replace(health);
+    }
+    if (live !== lastLive || videosNeedRefresh) {
+      lastLive = live;
+      if (!editing) await loadVideos();
+    }
+  }
+
+  function showHealth(video, current) {
+    const m = video.health;
+    const rows = [['Watch', h('a', { href: `/watch/${encodeURIComponent(video.id)}` }, video.title)], ['Viewers', String(current.viewers ?? video.viewers ?? 0)]];
+    if (m) {
+      rows.push(
+        ['Input', `${m.input_width}×${m.input_height} at ${Number(m.input_fps).toFixed(m.input_fps % 1 ? 2 : 0)} fps`],
+        ['Bitrate', kbps(m.input_bitrate_kbps)],
+        ['Codecs', [m.video_codec, m.audio_codec].filter(Boolean).join(' / ') || 'unknown'],
+        ['Dropped frames', h('span', { class: m.dropped_frames > 0 ? 'warn' : null }, String(m.dropped_frames))],
+        ['Live for', duration(m.uptime_secs)],
+      );
+      if (m.encoder) rows.push(['Encoder', m.encoder]);
+    }
+    replace(
+      health,
+      h('h3', {}, 'Live now'),
+      h(
+        'dl',
+        { class: 'health-grid' },
+        rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    );
+  }
+
+  let videosNeedRefresh = false;
+  async function loadVideos() {
+    let page;
+    try {
+      page = await api(`/api/channels/${encodeURIComponent(channel.slug)}/videos?limit=50`, { signal: ctx.signal });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      replace(videosStatus, message('error', `Could not load the videos. ${e.message}`));
+      return;
+    }
+    replace(videosStatus);
+    videosNeedRefresh = page.items.some((v) => v.status === 'processing' || v.status === 'live');
+    replace(videos, page.items.length ? h('ul', { class: 'video-rows' }, page.items.map(videoRow)) : h('p', { class: 'empty' }, 'No videos yet: go live, or upload one.'));
+  }
+
+  function videoRow(video) {
+    const row = h('li', { class: 'video-row', dataset: { id: video.id } });
+    const show = (v) => {
+      replace(
+        row,
+        h('a', { href: `/watch/${encodeURIComponent(v.id)}`, class: 'row-thumb', tabindex: '-1', 'aria-hidden': 'true' }, thumbnail(v.thumbnail_url)),
+        h(
+          'div',
+          { class: 'row-main' },
+          h('a', { href: `/watch/${encodeURIComponent(v.id)}`, class: 'row-title' }, v.title),
+          h(
+            'p',
+            { class: 'meta' },
+            statusBadge(v),
+            h('span', { class: 'badge' }, v.visibility),
+            h('span', {}, v.kind === 'upload' ? 'Upload' : 'Recording'),
+            h('span', {}, ago(v.created_at)),
+            v.duration_secs ? h('span', {}, duration(v.duration_secs)) : null,
+          ),
+          v.status === 'failed' && v.error ? message('error', v.error) : null,
+        ),
+        h(
+          'div',
+          { class: 'row-actions' },
+          h('button', { type: 'button', class: 'button small secondary', onclick: () => edit(v), 'aria-label': `Edit “${v.title}”` }, 'Edit'),
+          h('button', { type: 'button', class: 'button small danger', onclick: () => remove(v), 'aria-label': `Delete “${v.title}”` }, 'Delete'),
+        ),
+      );
+    };
+    const edit = (v) => {
+      editing += 1;
+      const visibility = h(
+        'select',
+        { name: 'visibility' },
+        ['public', 'unlisted', 'private'].map((value) => h('option', { value, selected: v.visibility === value }, { public: 'Public: listed and searchable', unlisted: 'Unlisted: anyone with the link', private: 'Private: only you' }[value])),
+      );
+      const status = h('div', { class: 'status-area' });
+      const form = h(
+        'form',
+        { class: 'form edit-form', novalidate: true },
+        field('Title', h('input', { name: 'title', value: v.title, required: true, maxlength: 120 })),
+        field('Description', h('textarea', { name: 'description', rows: 3, maxlength: 5000 }, v.description)),
+        field('Visibility', visibility),
+        status,
+        h('div', { class: 'actions' }, h('button', { class: 'button', type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'button secondary', onclick: done }, 'Cancel')),
+      );
+      function done(next) {
+        editing -= 1;
+        show(next && next.id ? next : v);
+        row.querySelector('.row-title').focus();
+      }
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        clearFieldErrors(form);
+        replace(status);
+        const values = Object.fromEntries(new FormData(form));
+        if (!values.title.trim()) {
+          setFieldError(form, 'title', 'Required.');
+          return;
+        }
+        try {
+          const updated = await api(`/api/videos/${encodeURIComponent(v.id)}`, { method: 'PATCH', body: { title: values.title.trim(), description: values.description.trim(), visibility: values.visibility }, signal: ctx.signal });
+          done(updated);
+        } catch (e) {
+          if (e.name === 'AbortError') return;
+          if (e.field && setFieldError(form, e.field, fieldMessage(e))) return;
+          status.append(message('error', `Not saved. ${e.message}`));
+        }
+      });
+      replace(row, form);
+      form.elements.namedItem('title').focus();
+    };
+    const remove = async (v) => {
+      const confirmed = await confirmDialog({ title: 'Delete this video?', body: `“${v.title}” and its files will be deleted for good.`, confirm: 'Delete', danger: true });
+      if (!confirmed) return;
+      try {
+        await api(`/api/videos/${encodeURIComponent(v.id)}`, { method: 'DELETE', signal: ctx.signal });
+        const next = row.nextElementSibling || row.previousElementSibling;
+        row.remove();
+        videosStatus.append(message('success', `Deleted “${v.title}”.`));
+        (next ? next.querySelector('.row-title') : element.querySelector('h2')).focus();
+      } catch (e) {
+        if (e.name !== 'AbortError') row.append(message('error', `Not deleted. ${e.message}`));
+      }
+    };
+    show(video);
+    return row;
+  }
+
+  showKey({ revealed: false });
+  update(channel).catch((e) => e.name === 'AbortError' || console.warn(e));
+  return { element, update };
+}
+

@@ -1,0 +1,477 @@
+// End-to-end checks of the web UI in a real headless Chromium (Debian's), against a running
+// `ferrocast serve`. tests/browser.rs starts the server and runs this script; it can also be run by
+// hand against any server:
+//
+//   FERROCAST_URL=http://127.0.0.1:8080 node web/test/browser.mjs
+//
+// Environment: FERROCAST_URL (required), CHROMIUM (default /usr/bin/chromium), ARTIFACTS_DIR
+// (screenshots; default test-artifacts/browser), FERROCAST_ACCESS_TTL_SECS (the server's access
+// token lifetime, when the caller shortened it to exercise the silent refresh).
+//
+// Each step prints one line; the first failure prints why and exits 1. Uncaught page errors and
+// console errors fail the run, except the ones a step provokes on purpose (a wrong password is
+// answered 401, and Chromium logs that).
+
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const base = process.env.FERROCAST_URL;
+if (!base) {
+  console.error('set FERROCAST_URL to the server to test, e.g. http://127.0.0.1:8080');
+  process.exit(2);
+}
+const artifacts = path.resolve(process.env.ARTIFACTS_DIR || 'test-artifacts/browser');
+const accessTtlSecs = Number(process.env.FERROCAST_ACCESS_TTL_SECS || 0);
+mkdirSync(artifacts, { recursive: true });
+const scratch = mkdtempSync(path.join(tmpdir(), 'ferrocast-browser-'));
+
+const SECOND = 1000;
+const started = Date.now();
+const children = [];
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+function log(line) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+}
+
+// playwright-core gives every launch a fresh, temporary --user-data-dir of its own.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: base });
+const page = await context.newPage();
+
+// Everything the page says is wrong: uncaught exceptions and console errors.
+const problems = [];
+let tolerated = [];
+page.on('pageerror', (error) => problems.push(`uncaught page error: ${error.stack || error}`));
+page.on('console', (msg) => {
+  if (msg.type() !== 'error') return;
+  const text = `${msg.text()} (${msg.location().url || 'no url'})`;
+  if (tolerated.some((re) => re.test(text))) return;
+  problems.push(`console error: ${text}`);
+});
+let refreshes = 0;
+page.on('response', (response) => {
+  if (response.url().endsWith('/api/auth/refresh') && response.status() === 200) refreshes += 1;
+});
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    if (problems.length) throw new Error(problems.splice(0).join('\n'));
+    passed += 1;
+    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (error) {
+    failed += 1;
+    log(`FAIL ${name}\n${error.stack || error}`);
+    const player = await page.locator('.player').first().evaluate((el) => el.outerHTML.replace(/<video[^>]*>/, '<video>').slice(0, 800)).catch(() => null);
+    if (player) log(`     player: ${player}`);
+    await page.screenshot({ path: path.join(artifacts, `failure-${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true }).catch(() => {});
+    throw error;
+  }
+}
+
+function skip(name, why) {
+  skipped += 1;
+  log(`SKIP ${name}: ${why}`);
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Waits until the page's <video> has played `secs` seconds past where it was. */
+async function playsFor(selector, secs, timeout = 45 * SECOND) {
+  const video = page.locator(selector);
+  await video.waitFor({ timeout });
+  await page.waitForFunction((el) => el.currentTime > 0 && !el.paused && el.readyState >= 2, await video.elementHandle(), { timeout });
+  const from = await video.evaluate((el) => el.currentTime);
+  await page.waitForFunction(([el, t]) => el.currentTime > t, [await video.elementHandle(), from + secs], { timeout });
+  return video.evaluate((el) => ({ currentTime: el.currentTime, duration: el.duration, width: el.videoWidth, height: el.videoHeight }));
+}
+
+function publish(url, seconds) {
+  const ffmpeg = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-t', String(seconds),
+      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-bf', '2', '-g', '60', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', url,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  ffmpeg.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise((resolve) => ffmpeg.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  children.push(ffmpeg);
+  return { ffmpeg, exited };
+}
+
+const user = `web${Date.now().toString(36)}`;
+const slug = `live-${user}`;
+const channelTitle = `Live ${user}`;
+const password = 'a long browser password';
+let streamKey = null;
+let serverUrl = null;
+let recordingId = null;
+
+try {
+  await step('home page paints fast and has no errors', async () => {
+    const response = await page.goto('/');
+    assert.equal(response.status(), 200);
+    await page.getByRole('heading', { name: 'Recent videos' }).waitFor();
+    const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+    log(`     first contentful paint: ${paint === null ? 'n/a' : `${Math.round(paint)} ms`}`);
+    assert.ok(paint !== null && paint < 2000, `first paint took ${paint} ms`);
+  });
+
+  await step('an unknown page is a 404 with a way home; unknown API paths stay JSON', async () => {
+    tolerated = [/status of 404.*\/no\/such\/page/];
+    const response = await page.goto('/no/such/page');
+    assert.equal(response.status(), 404);
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    const api = await page.request.get('/api/no-such-endpoint');
+    assert.equal(api.status(), 404);
+    assert.equal((await api.json()).error.code, 'not_found');
+    tolerated = [];
+  });
+
+  await step('sign up lands on the dashboard, signed in', async () => {
+    await page.goto('/');
+    await page.getByRole('link', { name: 'Sign up', exact: true }).click();
+    await page.getByLabel('Username').fill(user);
+    await page.getByLabel('Email').fill(`${user}@example.com`);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.waitForURL('**/dashboard');
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await page.locator('.nav-user', { hasText: user }).waitFor();
+  });
+
+  await step('a taken username is said next to the field', async () => {
+    const other = await browser.newContext({ baseURL: base });
+    const p = await other.newPage();
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto('/signup');
+    await p.getByLabel('Username').fill(user);
+    await p.getByLabel('Email').fill(`other-${user}@example.com`);
+    await p.getByLabel('Password').fill(password);
+    await p.getByRole('button', { name: 'Sign up' }).click();
+    await p.getByText('This username is already taken.').waitFor();
+    assert.deepEqual(errors, []);
+    await other.close();
+  });
+
+  await step('create a channel and read its stream key and server from the dashboard', async () => {
+    await page.getByLabel('Title').fill(channelTitle);
+    assert.equal(await page.getByLabel('Address').inputValue(), slug);
+    await page.getByRole('button', { name: 'Create channel' }).click();
+    const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
+    await card.waitFor();
+    const key = card.locator('.stream-key');
+    assert.equal(await key.getAttribute('data-revealed'), 'false');
+    assert.doesNotMatch(await key.innerText(), /live_/, 'the key is hidden until revealed');
+    await card.getByRole('button', { name: 'Reveal' }).click();
+    streamKey = (await card.locator('.stream-key').innerText()).trim();
+    assert.match(streamKey, /^live_[0-9a-f]{40}$/);
+    serverUrl = (await card.locator('.server-url').innerText()).trim();
+    assert.match(serverUrl, /^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
+  });
+
+  let live = null;
+  await step('publish with ffmpeg: the dashboard shows LIVE with the stream health', async () => {
+    live = publish(`${serverUrl}/${streamKey}`, 120);
+    const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
+    await card.locator('.channel-card-head .badge-live').waitFor({ timeout: 40 * SECOND });
+    const health = card.locator('.health-grid');
+    await health.waitFor({ timeout: 20 * SECOND });
+    await page.waitForFunction(() => /1280×720 at \d+ fps/.test(document.querySelector('.health-grid')?.textContent || ''), null, { timeout: 20 * SECOND });
+    const text = await health.innerText();
+    assert.match(text, /Bitrate/);
+    assert.match(text, /Dropped frames/);
+    await shot('dashboard');
+  });
+
+  await step('the channel page plays live in three renditions', async () => {
+    // The channel is announced live a few seconds before its first playlist exists: the player
+    // retries, and Chromium logs each 404 meanwhile.
+    tolerated = [/status of 404.*\/master\.m3u8/];
+    await page.goto(`/c/${slug}`);
+    await page.locator('.player[data-levels="3"]').waitFor({ timeout: 40 * SECOND });
+    const played = await playsFor('.player video', 3.5);
+    log(`     live: played to ${played.currentTime.toFixed(1)} s at ${played.width}x${played.height}`);
+    const options = await page.getByLabel('Quality').locator('option').allInnerTexts();
+    assert.equal(options.length, 4, `Auto + 3 rungs: ${options}`);
+    assert.deepEqual(options.slice(1), ['720p', '480p', '360p']);
+    await page.locator('.live-button', { hasText: 'LIVE' }).waitFor();
+    await page.locator('.viewers').waitFor();
+    tolerated = [];
+    await shot('watch-live');
+  });
+
+  await step('the quality menu switches to the rung picked', async () => {
+    await page.getByLabel('Quality').selectOption({ label: '360p' });
+    await page.waitForFunction(() => document.querySelector('.player video').videoHeight === 360, null, { timeout: 30 * SECOND });
+    await playsFor('.player video', 1);
+    await page.getByLabel('Quality').selectOption({ index: 0 });
+  });
+
+  await step('the header and pages work from the keyboard', async () => {
+    await page.goto('/');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    await page.goto('/');
+    await page.locator('#site-search-q').focus();
+    await page.keyboard.type('browser');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/search?q=browser');
+    // Focus follows navigation to the new page's heading.
+    await page.waitForFunction(() => document.activeElement.tagName === 'H1' && document.activeElement.textContent.includes('browser'), null, { timeout: 10 * SECOND });
+  });
+
+  await step('stop publishing: the recording plays from its watch page', async () => {
+    live.ffmpeg.kill('SIGINT');
+    const result = await live.exited;
+    assert.ok(result.code === 0 || result.code === 255 || result.signal, `ffmpeg: ${result.code} ${result.stderr}`);
+    // Once the reconnect grace period is over, the recording is listed under the channel's videos.
+    await page.goto(`/c/${slug}`);
+    const card = page.locator('#channel-videos ~ .grid .card').first();
+    const deadline = Date.now() + 60 * SECOND;
+    while (!(await card.count())) {
+      assert.ok(Date.now() < deadline, 'the recording was never listed on the channel page');
+      await page.waitForTimeout(2 * SECOND);
+      await page.reload();
+      await page.locator('#channel-videos').waitFor();
+    }
+    await card.locator('.card-title a').click();
+    await page.waitForURL('**/watch/*');
+    recordingId = page.url().split('/watch/')[1];
+    await page.locator('.player[data-levels="3"]').waitFor({ timeout: 40 * SECOND });
+    const played = await playsFor('.player video', 3.5);
+    log(`     recording: played to ${played.currentTime.toFixed(1)} s of ${played.duration.toFixed(1)} s`);
+    assert.ok(Number.isFinite(played.duration) && played.duration > 5, `a VOD with a duration: ${played.duration}`);
+    assert.equal(await page.locator('.live-button').isVisible(), false, 'no LIVE badge on a recording');
+    await shot('watch');
+  });
+
+  await step('the home page lists the recording with its thumbnail', async () => {
+    await page.goto('/');
+    const card = page.locator(`.card a[href="/watch/${recordingId}"]`).first();
+    await card.waitFor();
+    await page.waitForFunction(() => [...document.querySelectorAll('.card-thumb img')].some((img) => img.complete && img.naturalWidth > 0), null, { timeout: 15 * SECOND });
+    await shot('home');
+  });
+
+  await step('phone-sized screen: nothing overflows sideways', async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    for (const url of ['/', `/watch/${recordingId}`, '/dashboard']) {
+      await page.goto(url);
+      await page.locator('main h1, main h2').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${url} is ${overflow}px wider than the screen`);
+    }
+    await shot('phone-dashboard');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step('edit a video in the dashboard', async () => {
+    await page.goto('/dashboard');
+    const row = page.locator(`.video-row[data-id="${recordingId}"]`);
+    await row.getByRole('button', { name: /^Edit/ }).click();
+    await row.getByLabel('Title').fill('Renamed recording');
+    await row.getByLabel('Visibility').selectOption('unlisted');
+    await row.getByRole('button', { name: 'Save' }).click();
+    await row.locator('.row-title', { hasText: 'Renamed recording' }).waitFor();
+    await row.locator('.badge', { hasText: 'unlisted' }).waitFor();
+    // Unlisted still plays from its link (the playback URL carries a token).
+    await page.goto(`/watch/${recordingId}`);
+    await playsFor('.player video', 1);
+  });
+
+  if (accessTtlSecs > 0) {
+    await step('the session outlives the access token (silent refresh)', async () => {
+      const wait = accessTtlSecs * SECOND + 5 * SECOND - (Date.now() - started);
+      if (wait > 0) {
+        log(`     waiting ${Math.round(wait / 1000)} s for the access token to expire`);
+        await page.goto('/dashboard');
+        await page.waitForTimeout(wait);
+      }
+      await page.goto('/dashboard');
+      await page.locator('article.channel-card').first().waitFor();
+      assert.ok(refreshes >= 1, 'the page refreshed the session');
+    });
+  } else {
+    skip('silent refresh', 'FERROCAST_ACCESS_TTL_SECS not set');
+  }
+
+  await step('log out, a wrong password is explained, log in again', async () => {
+    await page.goto('/dashboard');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('link', { name: 'Log in' }).waitFor();
+    await page.goto('/dashboard');
+    await page.waitForURL('**/login?next=%2Fdashboard');
+    tolerated = [/status of 401/];
+    await page.getByLabel('Username or email').fill(user);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Wrong username, email or password.' }).waitFor();
+    tolerated = [];
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL('**/dashboard');
+    // The key is not shown again after signing out: it can only be replaced.
+    const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
+    await card.getByText('Hidden: a key is shown only once').waitFor();
+  });
+
+  await step('rotate the stream key after confirming; the old key is refused', async () => {
+    const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
+    await card.getByRole('button', { name: 'Get a new key…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await card.getByText('Hidden: a key is shown only once').waitFor();
+    await card.getByRole('button', { name: 'Get a new key…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Replace key' }).click();
+    const key = (await card.locator('.stream-key').innerText()).trim();
+    assert.match(key, /^live_[0-9a-f]{40}$/);
+    assert.notEqual(key, streamKey);
+    const old = publish(`${serverUrl}/${streamKey}`, 3);
+    const result = await old.exited;
+    assert.notEqual(result.code, 0, 'ffmpeg with the old key must be refused');
+  });
+
+  const openapi = await (await page.request.get('/api/openapi.json')).json();
+  if (openapi.paths && openapi.paths['/api/uploads']) {
+    await uploadSteps();
+  } else {
+    skip('upload and search', 'this server has no /api/uploads yet');
+  }
+} catch {
+  // The failing step has reported; fall through to the summary.
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await browser.close().catch(() => {});
+  rmSync(scratch, { recursive: true, force: true });
+  console.log(`browser: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  console.log(`screenshots in ${artifacts}`);
+  process.exit(failed ? 1 : 0);
+}
+
+async function uploadSteps() {
+  const title = 'Sunflower timelapse';
+  const file = path.join(scratch, 'sunflower-timelapse.mp4');
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30,noise=alls=40:allf=t+u', '-f', 'lavfi', '-i', 'sine=frequency=330:sample_rate=48000',
+    // ~20 MB (noise does not compress): three parts at the server's default part size, so parts run in parallel and resume.
+    '-t', '8', '-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '20M', '-maxrate', '20M', '-bufsize', '4M',
+    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-movflags', '+faststart', file,
+  ]);
+  let videoId = null;
+
+  await step('upload: a dropped connection is retried, a reload resumes, progress reaches 100%', async () => {
+    const puts = [];
+    let dropped = false;
+    let hold = true;
+    // Part 2 fails once as if the connection dropped; parts above 2 wait until the page reloads.
+    await page.route('**/api/uploads/*/parts/*', async (route) => {
+      const n = Number(route.request().url().split('/').pop());
+      puts.push(n);
+      if (n === 2 && !dropped) {
+        dropped = true;
+        return route.abort('connectionreset');
+      }
+      if (n > 2 && hold) return; // never answered: the reload cancels it
+      return route.continue();
+    });
+    tolerated = [/ERR_CONNECTION_RESET/, /net::ERR_/];
+    await page.goto('/upload');
+    await page.locator('#upload-file').setInputFiles(file);
+    assert.equal(await page.getByLabel('Title').inputValue(), 'sunflower-timelapse');
+    await page.getByLabel('Title').fill(title);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByText(/Retrying in/).waitFor({ timeout: 20 * SECOND });
+    await page.waitForFunction(() => /^[1-9]\d*%$/.test(document.querySelector('.percent')?.textContent || ''), null, { timeout: 20 * SECOND });
+    // Both early parts stored on the server before the reload.
+    const uploadId = await page.evaluate(() => JSON.parse(localStorage.getItem('ferrocast.uploads') || '[]')[0]?.id);
+    assert.ok(uploadId, 'the unfinished upload is remembered in localStorage');
+    const partCount = (await (await page.request.get(`/api/uploads/${uploadId}`)).json()).part_count;
+    assert.ok(partCount >= 3, `the test file must span at least 3 parts, it has ${partCount}`);
+    const stored = async () => (await (await page.request.get(`/api/uploads/${uploadId}`)).json()).parts;
+    const until = Date.now() + 30 * SECOND;
+    while (!((await stored()).includes(1) && (await stored()).includes(2))) {
+      assert.ok(Date.now() < until, 'parts 1 and 2 never reached the server');
+      await page.waitForTimeout(500);
+    }
+    hold = false;
+    await page.reload();
+    await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
+    await page.getByText('sunflower-timelapse.mp4').waitFor();
+    const before = puts.length;
+    await page.locator('#upload-file').setInputFiles(file);
+    await page.getByText('Continuing an earlier upload').waitFor({ timeout: 20 * SECOND });
+    await page.waitForFunction(() => document.querySelector('.percent')?.textContent === '100%' || document.querySelector('.processing, h2')?.textContent.includes('Processing'), null, { timeout: 60 * SECOND });
+    const resent = puts.slice(before);
+    assert.ok(!resent.includes(1) && !resent.includes(2), `parts already stored were not sent again: ${puts.slice(0, before)} | ${resent}`);
+    tolerated = [];
+    await page.unroute('**/api/uploads/*/parts/*');
+  });
+
+  await step('upload: the transcode progresses to ready and the video plays', async () => {
+    const outcome = page.getByRole('heading', { name: /^(Your video is ready|Processing failed)$/ });
+    await outcome.waitFor({ timeout: 180 * SECOND });
+    if ((await outcome.innerText()) !== 'Your video is ready') throw new Error(`transcode failed: ${await page.locator('.message-error').innerText()}`);
+    await page.getByRole('link', { name: 'Watch it' }).click();
+    await page.waitForURL('**/watch/*');
+    videoId = page.url().split('/watch/')[1];
+    await page.getByRole('heading', { name: title }).waitFor();
+    const played = await playsFor('.player video', 3);
+    log(`     upload: played to ${played.currentTime.toFixed(1)} s of ${played.duration.toFixed(1)} s`);
+  });
+
+  await step('search finds the upload despite a typo', async () => {
+    await page.goto('/');
+    await page.locator('#site-search-q').fill('sunflwer');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/search?q=sunflwer');
+    await page.locator(`.card a[href="/watch/${videoId}"]`).first().waitFor({ timeout: 20 * SECOND });
+    await shot('search');
+  });
+
+  await step('an upload that is not a video fails with a clear message', async () => {
+    const junk = path.join(scratch, 'notes.mp4');
+    execFileSync('sh', ['-c', `head -c 300000 /dev/urandom > '${junk}'`]);
+    await page.goto('/upload');
+    await page.locator('#upload-file').setInputFiles(junk);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByRole('heading', { name: 'Processing failed' }).waitFor({ timeout: 120 * SECOND });
+    const text = await page.locator('.message-error').innerText();
+    assert.match(text, /could not be processed: \S/, text);
+  });
+}
