@@ -93,7 +93,10 @@ export function mountPlayer(container, { src, live, title, poster, signal }) {
   }
 
   function showAutoLevel() {
-    if (!hls || hls.autoLevelEnabled === false) return;
+    if (!hls) return;
+    // The menu follows hls.js's list even if MANIFEST_PARSED was missed (a reload after a retry).
+    if (root.dataset.levels !== String(hls.levels.length)) showLevels(hls.levels);
+    if (hls.autoLevelEnabled === false) return;
     const level = hls.levels[hls.currentLevel];
     quality.options[0].textContent = level && level.height ? `Auto (${level.height}p)` : 'Auto';
   }

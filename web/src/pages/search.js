@@ -7,25 +7,14 @@ import { videoCard } from '../components.js';
 export async function searchPage(main, ctx) {
   const q = (ctx.query.get('q') || '').trim();
   ctx.title(q ? `Search: ${q}` : 'Search');
-  const input = h('input', { type: 'search', name: 'q', value: q, id: 'search-page-q', placeholder: 'Title, channel or description', autocomplete: 'off' });
-  const form = h(
-    'form',
-    { class: 'search-form', role: 'search', action: '/search' },
-    h('label', { for: 'search-page-q', class: 'visually-hidden' }, 'Search videos'),
-    input,
-    h('button', { class: 'button', type: 'submit' }, 'Search'),
-  );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const next = input.value.trim();
-    ctx.navigate(next ? `/search?q=${encodeURIComponent(next)}` : '/search');
-  });
   const status = h('div', { class: 'status-area', 'aria-live': 'polite' });
   const results = h('ul', { class: 'grid' });
   const more = h('button', { type: 'button', class: 'button secondary', hidden: true }, 'More results');
-  replace(main, h('h1', {}, q ? `Results for “${q}”` : 'Search'), form, status, results, more);
+  replace(main, h('h1', {}, q ? `Results for “${q}”` : 'Search'), status, results, more);
   if (!q) {
-    input.focus();
+    // The search box is in the header, on every page.
+    status.append(h('p', { class: 'empty' }, 'Type what you are looking for in the search box above: titles, descriptions and channel names are searched, and small typos are forgiven.'));
+    document.getElementById('site-search-q').focus();
     return;
   }
 
