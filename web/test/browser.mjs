@@ -230,6 +230,11 @@ try {
     assert.deepEqual(options.slice(1), ['720p', '480p', '360p']);
     await page.locator('.live-button', { hasText: 'LIVE' }).waitFor();
     await page.locator('.viewers').waitFor();
+    // Paused, the badge offers the live edge; pressing it plays live again.
+    await page.locator('.player video').evaluate((el) => el.pause());
+    await page.getByRole('button', { name: 'Go to the live edge' }).click();
+    await page.getByRole('button', { name: 'Playing live' }).waitFor({ timeout: 10 * SECOND });
+    await playsFor('.player video', 1);
     tolerated = [];
     await shot('watch-live');
   });
