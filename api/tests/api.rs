@@ -703,6 +703,13 @@ async fn live_videos_show_playback_viewers_and_health_to_the_right_people() {
     entry.saw_viewer([10, 0, 0, 1].into(), "hls.js", std::time::Instant::now());
     entry.saw_viewer([10, 0, 0, 2].into(), "hls.js", std::time::Instant::now());
 
+    // Until its first segments exist, the channel does not send viewers to the video.
+    let starting: Value = app.get("/api/channels/alice-live", None).await.json().await.expect("json");
+    assert_eq!((starting["live"].as_bool(), starting["live_video_id"].as_str()), (Some(false), None), "{starting}");
+    let mine: Value = app.get("/api/channels/alice-live", Some(&alice)).await.json().await.expect("json");
+    assert_eq!(mine["live_video_id"].as_str(), Some(live.id.as_str()), "the owner sees it starting");
+    entry.set_playlists(ferrocast_core::live::LivePlaylists { master: "#EXTM3U\n".into(), ..Default::default() });
+
     let public: Value = app.get(&format!("/api/videos/{}", live.id), None).await.json().await.expect("json");
     assert_eq!(public["playback_url"], format!("http://ferrocast.test/hls/{}/master.m3u8", live.id));
     assert_eq!(public["thumbnail_url"], format!("http://ferrocast.test/hls/{}/thumbnail.jpg", live.id));

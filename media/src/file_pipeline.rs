@@ -118,18 +118,24 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
     d
 }
 
+/// What to transcode, how, and where the segments go first.
+pub struct TranscodeJob<'a> {
+    pub path: &'a Path,
+    pub info: &'a SourceInfo,
+    pub rungs: &'a [PlannedRung],
+    pub settings: &'a FileSettings,
+    pub spool: &'a Path,
+}
+
 /// Transcodes the file, publishing progress (0–100) to `progress` about once a second, until it is
 /// done (all segments reported), failed, or `cancel` fires. Segments and thumbnails go to `events`.
 pub async fn transcode(
-    path: &Path,
-    info: &SourceInfo,
-    rungs: &[PlannedRung],
-    settings: &FileSettings,
-    spool: &Path,
+    job: TranscodeJob<'_>,
     events: mpsc::Sender<PipelineEvent>,
     progress: watch::Sender<f64>,
     cancel: CancellationToken,
 ) -> Result<Outcome, MediaError> {
+    let TranscodeJob { path, info, rungs, settings, spool } = job;
     std::fs::create_dir_all(spool)?;
     let built = Built::new(&describe(path, info, rungs, settings, spool), rungs, events)?;
     built.play()?;

@@ -23,7 +23,7 @@ use ferrocast_core::Db;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::file_pipeline::{self, FileSettings, Outcome, SourceAudio};
+use crate::file_pipeline::{self, FileSettings, Outcome, SourceAudio, TranscodeJob};
 use crate::ladder::{self, Encoding};
 use crate::recording::{self, encoded_codecs, RecordingSettings, RenditionInfo};
 use crate::MediaError;
@@ -194,8 +194,8 @@ impl Worker {
         let lease = Duration::from_secs(self.jobs.lease_secs);
         let (progress, progress_rx) = watch::channel(0.0);
         let cancel = CancellationToken::new();
-        let transcode =
-            file_pipeline::transcode(&source, &info, &rungs, &file_settings, &spool, recording.pipeline_events(), progress, cancel.clone());
+        let job_input = TranscodeJob { path: &source, info: &info, rungs: &rungs, settings: &file_settings, spool: &spool };
+        let transcode = file_pipeline::transcode(job_input, recording.pipeline_events(), progress, cancel.clone());
         tokio::pin!(transcode);
         // Renew well within the lease; each renewal also records the progress for the owner.
         let mut renewals = tokio::time::interval((lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)));

@@ -40,7 +40,13 @@ pub struct ChannelResponse {
 impl ChannelResponse {
     /// The channel as `viewer` (a user id, or `None` when signed out) may see it.
     pub fn new(c: Channel, viewer: Option<&str>, state: &AppState) -> Self {
-        let live_video_id = if viewer == Some(c.owner_id.as_str()) { c.live_video_id } else { c.public_live_video_id };
+        let live_video_id = if viewer == Some(c.owner_id.as_str()) {
+            c.live_video_id
+        } else {
+            // Viewers are sent to a live video once it can play: until the first segments exist its
+            // master playlist would answer 404.
+            c.public_live_video_id.filter(|id| state.live.get(id).is_none_or(|live| !live.playlists().master.is_empty()))
+        };
         let viewers = live_video_id
             .as_deref()
             .and_then(|id| state.live.get(id))
