@@ -78,7 +78,8 @@ run_ffmpeg() {
 
 run_ferrocast() {
     local key id pid segs status dropped
-    start_ferrocast memory false
+    # The owner's view (dropped frames) is read at the end: the access token must outlive the run.
+    FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
     fc_streamer
     key=$(fc_channel memory-bench)
     publish_paced "$WORK_DIR/memory-publisher.log" "$FC_RTMP/$key" 1
