@@ -105,30 +105,18 @@ run_gst() {
 
 # --- 3. ffmpeg, one process, unpaced ---------------------------------------------------------------
 run_ffmpeg() {
-    local out="$WORK_DIR/ladder-ffmpeg" tf="$WORK_DIR/ladder-ffmpeg.time" i name w h kbps
-    local filter="[0:v]split=${#RUNGS[@]}" maps=() codec=() streams=()
+    local out="$WORK_DIR/ladder-ffmpeg" tf="$WORK_DIR/ladder-ffmpeg.time"
     rm -rf "$out"
     mkdir -p "$out"
-    for i in "${!RUNGS[@]}"; do filter+="[s$i]"; done
-    for i in "${!RUNGS[@]}"; do
-        read -r name w h kbps <<<"${RUNGS[i]}"
-        # Bilinear: what GStreamer's videoscale does by default.
-        filter+=";[s$i]scale=$w:$h:flags=bilinear,setsar=1[v$i]"
-        maps+=(-map "[v$i]")
-        # x264enc's bitrate mode is ABR with a VBV of bitrate × 600 ms (its defaults: pass=cbr,
-        # vbv-buf-capacity=600); the same here.
-        codec+=("-b:v:$i" "${kbps}k" "-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((kbps * 6 / 10))k")
-        streams+=("v:$i,a:$i,name:$name")
-    done
-    for i in "${!RUNGS[@]}"; do maps+=(-map 0:a); done
+    ffmpeg_ladder_args
     log "ffmpeg ladder (one process), unpaced (run $1 of $REPEAT)"
     run_bounded "$UNPACED_TIMEOUT" /usr/bin/time -v -o "$tf" ffmpeg -hide_banner -loglevel error -nostdin -y -i "$INPUT" \
-        -filter_complex "$filter" "${maps[@]}" \
+        -filter_complex "$FF_FILTER" "${FF_MAPS[@]}" \
         -c:v libx264 -preset superfast -tune zerolatency -profile:v main -pix_fmt yuv420p -bf 0 -fps_mode passthrough \
-        -g 60 -keyint_min 60 -sc_threshold 0 "${codec[@]}" -c:a copy \
+        -g 60 -keyint_min 60 -sc_threshold 0 "${FF_RATES[@]}" -c:a copy \
         -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type mpegts \
         -hls_segment_filename "$out/%v/seg_%05d.ts" -master_pl_name master.m3u8 \
-        -var_stream_map "${streams[*]}" "$out/%v/index.m3u8" >"$out/ffmpeg.log" 2>&1 ||
+        -var_stream_map "${FF_STREAMS[*]}" "$out/%v/index.m3u8" >"$out/ffmpeg.log" 2>&1 ||
         log "ffmpeg failed; see $out/ffmpeg.log"
     record_run "$tf" "$WORK_DIR/ladder-ffmpeg.runs"
     collect_files "$out" "%s/seg_*.ts"

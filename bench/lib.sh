@@ -488,3 +488,22 @@ finish_results() {
     cat "$target"
     log "results written to $target"
 }
+
+# The ffmpeg side of a ladder comparison, built from RUNGS ("name width height kbps"): decode once,
+# split, bilinear scale per rung (what GStreamer's videoscale does by default), and per rung ABR with
+# a VBV of bitrate × 600 ms (x264enc's defaults: pass=cbr, vbv-buf-capacity=600). Sets FF_FILTER
+# (for -filter_complex), FF_MAPS (video then audio maps), FF_RATES (per-stream rate options) and
+# FF_STREAMS (for -var_stream_map).
+ffmpeg_ladder_args() {
+    local i name w h kbps
+    FF_FILTER="[0:v]split=${#RUNGS[@]}" FF_MAPS=() FF_RATES=() FF_STREAMS=()
+    for i in "${!RUNGS[@]}"; do FF_FILTER+="[s$i]"; done
+    for i in "${!RUNGS[@]}"; do
+        read -r name w h kbps <<<"${RUNGS[i]}"
+        FF_FILTER+=";[s$i]scale=$w:$h:flags=bilinear,setsar=1[v$i]"
+        FF_MAPS+=(-map "[v$i]")
+        FF_RATES+=("-b:v:$i" "${kbps}k" "-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((kbps * 6 / 10))k")
+        FF_STREAMS+=("v:$i,a:$i,name:$name")
+    done
+    for i in "${!RUNGS[@]}"; do FF_MAPS+=(-map 0:a); done
+}

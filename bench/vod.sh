@@ -140,28 +140,18 @@ run_ferrocast() {
 
 # --- 2. ffmpeg, one process -----------------------------------------------------------------------
 run_ffmpeg_one() {
-    local r=$1 out="$WORK_DIR/vod-ffmpeg-one" tf="$WORK_DIR/vod-ffmpeg-one.time" i name w h kbps
-    local filter="[0:v]split=${#RUNGS[@]}" maps=() codec=() streams=()
+    local r=$1 out="$WORK_DIR/vod-ffmpeg-one" tf="$WORK_DIR/vod-ffmpeg-one.time"
     rm -rf "$out"
     mkdir -p "$out"
-    for i in "${!RUNGS[@]}"; do filter+="[s$i]"; done
-    for i in "${!RUNGS[@]}"; do
-        read -r name w h kbps <<<"${RUNGS[i]}"
-        # Bilinear: what GStreamer's videoscale does by default.
-        filter+=";[s$i]scale=$w:$h:flags=bilinear,setsar=1[v$i]"
-        maps+=(-map "[v$i]")
-        codec+=("-b:v:$i" "${kbps}k" "-maxrate:v:$i" "${kbps}k" "-bufsize:v:$i" "$((kbps * 6 / 10))k")
-        streams+=("v:$i,a:$i,name:$name")
-    done
-    for i in "${!RUNGS[@]}"; do maps+=(-map 0:a); done
+    ffmpeg_ladder_args
     log "ffmpeg, one process (split=3), run $r of $REPEAT"
     run_bounded "$RUN_TIMEOUT" /usr/bin/time -v -o "$tf" ffmpeg -hide_banner -loglevel error -nostdin -y -i "$INPUT" \
-        -filter_complex "$filter" "${maps[@]}" \
+        -filter_complex "$FF_FILTER" "${FF_MAPS[@]}" \
         -c:v libx264 -preset "$PRESET" -profile:v main -pix_fmt yuv420p -bf 0 -fps_mode passthrough \
-        -g "$GOP" -keyint_min "$GOP" -sc_threshold 0 "${codec[@]}" -c:a copy \
+        -g "$GOP" -keyint_min "$GOP" -sc_threshold 0 "${FF_RATES[@]}" -c:a copy \
         -f hls -hls_time "$SEGMENT_S" -hls_playlist_type vod -hls_segment_type mpegts \
         -hls_segment_filename "$out/%v/seg_%05d.ts" -master_pl_name master.m3u8 \
-        -var_stream_map "${streams[*]}" "$out/%v/index.m3u8" >"$out/ffmpeg.log" 2>&1 ||
+        -var_stream_map "${FF_STREAMS[*]}" "$out/%v/index.m3u8" >"$out/ffmpeg.log" 2>&1 ||
         log "ffmpeg failed; see $out/ffmpeg.log"
     time_run "$tf" >>"$WORK_DIR/vod-ffmpeg-one.runs"
     ONE_FRAMES=$(frames_in_files "$out" "%s/seg_*.ts")
