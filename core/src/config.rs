@@ -31,6 +31,9 @@ pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
 pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_RTMP_MAX_MESSAGE_BYTES: usize = 8 << 20;
+pub const DEFAULT_RTMP_MAX_BUFFERED_BYTES: usize = 16 << 20;
+pub const DEFAULT_RTMP_MAX_CHUNK_STREAMS: usize = 64;
+pub const DEFAULT_RTMP_MAX_COMMAND_BYTES: usize = 64 << 10;
 pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 10;
 pub const DEFAULT_SEGMENT_DURATION_SECS: u64 = 2;
 pub const DEFAULT_LIVE_WINDOW_SEGMENTS: usize = 6;
@@ -134,13 +137,21 @@ pub struct JobsConfig {
 pub struct RtmpConfig {
     /// Concurrent RTMP connections; one more is closed right after accept.
     pub max_connections: usize,
-    /// A client must finish the RTMP handshake within this long.
+    /// A client must finish the RTMP handshake and ask to publish within this long of connecting,
+    /// however slowly it trickles bytes.
     pub handshake_timeout_secs: u64,
     /// A connection that sends nothing for this long is closed.
     pub idle_timeout_secs: u64,
-    /// Largest single message accepted (a 4K keyframe is a few MiB). A connection that sends more
-    /// than this without completing a message (a giant chunk, a lying length) is closed too.
+    /// Largest single message accepted from a publisher (a 4K keyframe is a few MiB); a header
+    /// announcing a longer one closes the connection.
     pub max_message_bytes: usize,
+    /// Unfinished messages one connection may hold in memory, over all its chunk streams.
+    pub max_buffered_bytes: usize,
+    /// Chunk stream ids one connection may use (publishers use a handful).
+    pub max_chunk_streams: usize,
+    /// Largest message before a publish is authorised: commands and metadata only, so an
+    /// unauthenticated connection cannot make the server buffer media-sized messages.
+    pub max_command_bytes: usize,
     /// A publisher that reconnects within this long continues the same live video.
     pub reconnect_grace_secs: u64,
 }
@@ -274,6 +285,9 @@ impl Default for RtmpConfig {
             handshake_timeout_secs: DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS,
             idle_timeout_secs: DEFAULT_RTMP_IDLE_TIMEOUT_SECS,
             max_message_bytes: DEFAULT_RTMP_MAX_MESSAGE_BYTES,
+            max_buffered_bytes: DEFAULT_RTMP_MAX_BUFFERED_BYTES,
+            max_chunk_streams: DEFAULT_RTMP_MAX_CHUNK_STREAMS,
+            max_command_bytes: DEFAULT_RTMP_MAX_COMMAND_BYTES,
             reconnect_grace_secs: DEFAULT_RECONNECT_GRACE_SECS,
         }
     }
@@ -340,6 +354,8 @@ pub enum ConfigError {
     ShortJwtSecret,
     #[error("invalid [media] settings: {0}")]
     Media(String),
+    #[error("invalid [rtmp] settings: {0}")]
+    Rtmp(String),
     #[error("cannot use data dir {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
 }
@@ -382,6 +398,12 @@ impl Config {
         if self.uploads.part_bytes < 64 * 1024 || self.jobs.lease_secs < 2 || self.jobs.vod_segment_duration_secs == 0 {
             return Err(ConfigError::Media(
                 "uploads.part_bytes must be ≥ 64 KiB, jobs.lease_secs ≥ 2, jobs.vod_segment_duration_secs ≥ 1".into(),
+            ));
+        }
+        let rtmp = &self.rtmp;
+        if rtmp.max_command_bytes < 4096 || rtmp.max_message_bytes < rtmp.max_command_bytes || rtmp.max_chunk_streams < 4 {
+            return Err(ConfigError::Rtmp(
+                "rtmp.max_command_bytes must be ≥ 4096, rtmp.max_message_bytes ≥ rtmp.max_command_bytes, rtmp.max_chunk_streams ≥ 4".into(),
             ));
         }
         if media.ladder.is_empty() && !media.include_source {

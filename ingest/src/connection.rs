@@ -5,6 +5,7 @@
 //! drained and handed back to the live manager. A misbehaving client only ever closes its own
 //! connection. The stream key is never logged: a refusal logs the client address only.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,24 +51,34 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, shu
     let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let mut session = RtmpSession::new(SessionLimits { max_message_bytes: ingest.rtmp.max_message_bytes });
+    let rtmp = &ingest.rtmp;
+    let mut session = RtmpSession::new(SessionLimits {
+        max_message_bytes: rtmp.max_message_bytes,
+        max_buffered_bytes: rtmp.max_buffered_bytes,
+        max_chunk_streams: rtmp.max_chunk_streams,
+        max_command_bytes: rtmp.max_command_bytes,
+    });
     let mut publisher: Option<Publisher> = None;
     let mut buffer = vec![0u8; READ_BUFFER];
-    let handshake_timeout = Duration::from_secs(ingest.rtmp.handshake_timeout_secs);
-    let idle_timeout = Duration::from_secs(ingest.rtmp.idle_timeout_secs);
+    // One deadline for the handshake, connect and publish together, fixed at accept: a client
+    // trickling a byte at a time cannot hold a connection slot past it.
+    let publish_deadline = tokio::time::Instant::now() + Duration::from_secs(rtmp.handshake_timeout_secs);
+    let mut has_published = false;
+    let idle_timeout = Duration::from_secs(rtmp.idle_timeout_secs);
     let shutdown_signal = shutdown.signalled();
     tokio::pin!(shutdown_signal);
 
     let ended = loop {
-        let timeout = if session.is_handshaking() { handshake_timeout } else { idle_timeout };
+        has_published |= publisher.is_some();
+        let deadline = if has_published { tokio::time::Instant::now() + idle_timeout } else { publish_deadline };
         let kicked = publisher.as_ref().map(|p| p.lease.kick.clone());
         let read = tokio::select! {
             () = &mut shutdown_signal => break Ended::Shutdown,
             () = async { match &kicked { Some(kick) => kick.cancelled().await, None => std::future::pending().await } } => break Ended::Replaced,
-            read = tokio::time::timeout(timeout, reader.read(&mut buffer)) => read,
+            read = tokio::time::timeout_at(deadline, reader.read(&mut buffer)) => read,
         };
         let n = match read {
-            Err(_) if session.is_handshaking() => break Ended::TimedOut("handshake"),
+            Err(_) if !has_published => break Ended::TimedOut("handshake and publish"),
             Err(_) => break Ended::TimedOut("idle"),
             Ok(Err(e)) => break Ended::Io(e),
             Ok(Ok(0)) => break Ended::Closed,
@@ -111,13 +122,15 @@ async fn act(
     connection_id: u64,
     write_timeout: Duration,
 ) -> Result<(), Ended> {
-    for action in actions {
+    // Deciding a publish reads what the peer sent after it; those actions are acted on next.
+    let mut queue: VecDeque<Action> = actions.into();
+    while let Some(action) = queue.pop_front() {
         match action {
             Action::Send(bytes) => write(writer, &bytes, write_timeout).await?,
             Action::PublishRequested { request_id, stream_name } => {
                 if publisher.is_some() {
                     let refusal = session.reject_publish(request_id, "already publishing on this connection").map_err(Ended::Protocol)?;
-                    send_all(writer, refusal, write_timeout).await?;
+                    queue.extend(refusal);
                     continue;
                 }
                 let channel = match authorize_publish(&ingest.db, crate::publish_auth::LIVE_APP, &stream_name).await {
@@ -139,7 +152,7 @@ async fn act(
                 tracing::info!(%peer, channel = %channel.slug, video_id = %lease.video_id, resumed = lease.resumed, "publish accepted");
                 *publisher = Some(Publisher::new(ingest.clone(), lease));
                 let accepted = session.accept_publish(request_id).map_err(Ended::Protocol)?;
-                send_all(writer, accepted, write_timeout).await?;
+                queue.extend(accepted);
             }
             Action::Media { kind, timestamp_ms, payload } => {
                 if let Some(publisher) = publisher.as_mut() {

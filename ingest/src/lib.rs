@@ -1,7 +1,8 @@
 //! ferrocast-ingest: the RTMP side of Ferrocast, where streamers publish.
 //!
 //! [`run`] accepts connections on a bound listener until shutdown, capped by a semaphore; each
-//! connection is one task (`connection.rs`) driving a sans-IO session (`session.rs`). A publish is
+//! connection is one task (`connection.rs`) driving a sans-IO session (`session.rs`) over our own
+//! handshake, chunk layer and AMF0 (`rtmp/`). A publish is
 //! authorised by one stream-key lookup through core's repositories (never through the REST layer),
 //! and its media goes to a ladder pipeline from ferrocast-media (`publisher.rs`). Which channel is
 //! live on which video lives in `live.rs`. Nothing here logs a stream key.
@@ -17,6 +18,7 @@ pub mod flv;
 pub mod live;
 pub mod publish_auth;
 pub mod publisher;
+pub mod rtmp;
 pub mod session;
 
 pub use live::Ingest;

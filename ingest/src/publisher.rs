@@ -14,11 +14,10 @@ use ferrocast_media::ladder::{self, Encoding};
 use ferrocast_media::live_pipeline::{AudioInput, LiveInput, LivePipeline, LiveSettings, PipelineStats, VideoInput};
 use ferrocast_media::playlist::AAC_LC_CODEC;
 use ferrocast_media::recording::{encoded_codecs, RenditionInfo};
-use rml_rtmp::sessions::StreamMetadata;
 
 use crate::flv::{self, AudioCodec, AudioTag, VideoCodec, VideoTag};
 use crate::live::{EndReason, Ingest, PublishLease};
-use crate::session::MediaKind;
+use crate::session::{MediaKind, StreamMetadata};
 
 /// Assumed when the publisher sends no onMetaData with the size.
 const FALLBACK_SIZE: (u32, u32) = (1280, 720);

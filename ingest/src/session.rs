@@ -1,20 +1,31 @@
 //! One RTMP connection as a sans-IO state machine: bytes in, [`Action`]s out.
 //!
-//! It runs the handshake and rml_rtmp's `ServerSession`, accepts `connect` to the live app, turns a
-//! `publish` into a request the caller must authorise, splits aggregate messages, extends the 32-bit
-//! media clock, and enforces the per-connection message-size limit. It never touches a socket, a
-//! clock or the database, so every behaviour is unit-tested with byte vectors; the socket task in
-//! `connection.rs` only moves bytes and acts on what comes out. It never logs the stream name.
+//! It runs the handshake (`rtmp::handshake`) and our chunk layer (`rtmp::chunk`), answers the
+//! NetConnection/NetStream commands a publisher sends (`connect` to the live app, `createStream`,
+//! `publish`, `deleteStream`), turns a `publish` into a request the caller must authorise, splits
+//! aggregate messages, extends the 32-bit media clock, acknowledges received bytes and answers
+//! pings. Until a publish is authorised the connection may only send small messages
+//! (`max_command_bytes`): an unauthenticated peer cannot make us buffer media-sized messages.
+//!
+//! It never touches a socket, a clock or the database, so every behaviour is unit-tested with byte
+//! vectors; the socket task in `connection.rs` only moves bytes and acts on what comes out. It
+//! never panics on any input (see `tests/rtmp_fuzz.rs`) and never logs the stream name.
 
 use bytes::Bytes;
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata};
 
 use crate::flv::{self, MessageType, TimestampUnwrapper};
 use crate::publish_auth::LIVE_APP;
+use crate::rtmp::amf0::{self, Amf0Error, Amf0Value};
+use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkLimits, Message};
+use crate::rtmp::handshake::{Handshake, HandshakeError};
+use crate::rtmp::message::{self, type_id};
 
-/// RTMP message type of an aggregate message: several FLV tags in one message.
-const AGGREGATE_MESSAGE: u8 = 22;
+/// The chunk size we send with: large enough that a status message is one chunk.
+const OUTGOING_CHUNK_SIZE: usize = 4096;
+/// What we ask the peer to acknowledge after, and the bandwidth we announce.
+const WINDOW_ACK_SIZE: u32 = 2_500_000;
+/// Video and audio FourCCs (Enhanced RTMP) a publisher may send us; echoed from `fourCcList`.
+const SUPPORTED_FOURCCS: [&str; 6] = ["avc1", "hvc1", "av01", "vp09", "mp4a", ".mp3"];
 
 #[derive(Debug)]
 pub enum Action {
@@ -37,194 +48,376 @@ pub enum MediaKind {
     Video,
 }
 
+/// What `onMetaData` says about the stream, as far as the ladder cares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamMetadata {
+    pub video_width: Option<u32>,
+    pub video_height: Option<u32>,
+    pub video_frame_rate: Option<f32>,
+    pub video_bitrate_kbps: Option<u32>,
+    pub encoder: Option<String>,
+}
+
+impl StreamMetadata {
+    fn from_amf(object: &Amf0Value) -> Self {
+        // Negative, NaN or absurd numbers from a publisher become "not said".
+        let whole = |name: &str| {
+            object
+                .get(name)
+                .and_then(Amf0Value::as_number)
+                .filter(|n| n.is_finite() && *n > 0.0 && *n < f64::from(u32::MAX))
+                .map(|n| n as u32)
+        };
+        Self {
+            video_width: whole("width"),
+            video_height: whole("height"),
+            video_frame_rate: object
+                .get("framerate")
+                .or_else(|| object.get("videoframerate"))
+                .and_then(Amf0Value::as_number)
+                .filter(|n| n.is_finite() && *n > 0.0 && *n <= 1000.0)
+                .map(|n| n as f32),
+            video_bitrate_kbps: whole("videodatarate"),
+            encoder: object.get("encoder").and_then(Amf0Value::as_str).map(|s| s.chars().take(256).collect()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("RTMP handshake failed: {0}")]
-    Handshake(String),
-    #[error("RTMP protocol error: {0}")]
-    Protocol(String),
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    #[error("malformed {what}")]
+    Amf0 {
+        what: &'static str,
+        #[source]
+        source: Amf0Error,
+    },
     #[error("connect to application {0:?} refused (only {LIVE_APP:?} is served)")]
     UnknownApp(String),
-    #[error("a message of {size} bytes is over the {limit}-byte limit")]
-    MessageTooLarge { size: usize, limit: usize },
-    #[error("{0} bytes received without a complete message")]
-    NoProgress(usize),
+    #[error("{0} before connect")]
+    NotConnected(&'static str),
+    #[error("RTMP playback is not served (play the HLS stream instead)")]
+    PlaybackRefused,
+    #[error("publish without a stream name")]
+    MissingStreamName,
     #[error("aggregate message: {0}")]
     Aggregate(#[from] flv::FlvError),
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
+    /// Largest message once a publish is authorised.
     pub max_message_bytes: usize,
+    /// Partial messages plus unparsed input, once a publish is authorised.
+    pub max_buffered_bytes: usize,
+    /// Chunk streams one connection may use.
+    pub max_chunk_streams: usize,
+    /// Largest message (and a quarter of the buffer) before a publish is authorised.
+    pub max_command_bytes: usize,
 }
 
-enum State {
-    Handshaking(Box<Handshake>),
-    Active(Box<ServerSession>),
+impl SessionLimits {
+    fn before_publish(&self) -> ChunkLimits {
+        ChunkLimits {
+            max_message_bytes: self.max_command_bytes,
+            max_buffered_bytes: self.max_command_bytes * 4,
+            max_chunk_streams: self.max_chunk_streams,
+        }
+    }
+
+    fn publishing(&self) -> ChunkLimits {
+        ChunkLimits {
+            max_message_bytes: self.max_message_bytes,
+            max_buffered_bytes: self.max_buffered_bytes.max(self.max_message_bytes),
+            max_chunk_streams: self.max_chunk_streams,
+        }
+    }
+}
+
+/// A publish waiting for the caller's decision.
+#[derive(Debug, Clone, Copy)]
+struct PendingPublish {
+    request_id: u32,
+    stream_id: u32,
 }
 
 pub struct RtmpSession {
-    state: State,
+    handshake: Option<Handshake>,
+    decoder: ChunkDecoder,
+    encoder: ChunkEncoder,
     limits: SessionLimits,
-    /// Bytes fed since the last message produced anything: bounds what rml_rtmp may buffer for a
-    /// message that never completes (a giant chunk size, a lying length).
-    bytes_without_progress: usize,
+    connected: bool,
+    next_stream_id: u32,
+    next_request_id: u32,
+    pending: Option<PendingPublish>,
+    /// The message stream id being published on.
+    publishing: Option<u32>,
     clock: TimestampUnwrapper,
-    publishing: bool,
+    /// The peer's Window Acknowledgement Size, and the byte count we last acknowledged.
+    peer_window: Option<u32>,
+    acknowledged: u64,
 }
 
 impl RtmpSession {
     pub fn new(limits: SessionLimits) -> Self {
         Self {
-            state: State::Handshaking(Box::new(Handshake::new(PeerType::Server))),
+            handshake: Some(Handshake::new()),
+            decoder: ChunkDecoder::new(limits.before_publish()),
+            encoder: ChunkEncoder::new(),
             limits,
-            bytes_without_progress: 0,
+            connected: false,
+            next_stream_id: 1,
+            next_request_id: 1,
+            pending: None,
+            publishing: None,
             clock: TimestampUnwrapper::new(),
-            publishing: false,
+            peer_window: None,
+            acknowledged: 0,
         }
     }
 
     pub fn is_handshaking(&self) -> bool {
-        matches!(self.state, State::Handshaking(_))
+        self.handshake.is_some()
     }
 
     pub fn is_publishing(&self) -> bool {
-        self.publishing
+        self.publishing.is_some()
+    }
+
+    /// Bytes held for messages not yet complete.
+    pub fn buffered_bytes(&self) -> usize {
+        self.decoder.buffered_bytes()
     }
 
     /// Feeds bytes read from the socket.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Action>, SessionError> {
         let mut actions = Vec::new();
-        let input = match &mut self.state {
-            State::Handshaking(handshake) => match handshake.process_bytes(bytes).map_err(|e| SessionError::Handshake(format!("{e:?}")))? {
-                HandshakeProcessResult::InProgress { response_bytes } => {
-                    push_send(&mut actions, response_bytes);
-                    return Ok(actions);
-                }
-                HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
-                    push_send(&mut actions, response_bytes);
-                    let (session, results) =
-                        ServerSession::new(ServerSessionConfig::new()).map_err(|e| SessionError::Protocol(e.to_string()))?;
-                    self.state = State::Active(Box::new(session));
-                    self.handle_results(results, &mut actions)?;
-                    remaining_bytes
-                }
-            },
-            State::Active(_) => bytes.to_vec(),
+        let remaining;
+        let input = match &mut self.handshake {
+            Some(handshake) => {
+                let progress = handshake.feed(bytes)?;
+                push_send(&mut actions, progress.send);
+                let Some(rest) = progress.done else { return Ok(actions) };
+                self.handshake = None;
+                remaining = rest;
+                &remaining[..]
+            }
+            None => bytes,
         };
-        if input.is_empty() {
-            return Ok(actions);
-        }
-        let State::Active(session) = &mut self.state else { unreachable!("active after the handshake") };
-        // rml_rtmp 0.8 can panic on malformed chunk streams (an integer underflow in its chunk
-        // deserializer). A panic here must end this connection only, as any other protocol error.
-        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(&input)))
-            .map_err(|_| SessionError::Protocol("malformed chunk stream".into()))?
-            .map_err(|e| SessionError::Protocol(e.to_string()))?;
-        if results.is_empty() {
-            self.bytes_without_progress += input.len();
-            // A whole maximal message plus chunk headers may arrive before it completes.
-            let allowance = self.limits.max_message_bytes + self.limits.max_message_bytes / 8 + 4096;
-            if self.bytes_without_progress > allowance {
-                return Err(SessionError::NoProgress(self.bytes_without_progress));
-            }
-        } else {
-            self.bytes_without_progress = 0;
-        }
-        self.handle_results(results, &mut actions)?;
+        self.decoder.push(input);
+        self.read_messages(&mut actions)?;
         Ok(actions)
     }
 
-    /// Accepts the publish the caller authorised; the peer is told it may start sending.
+    /// Acts on every complete message, until a publish waits for the caller's decision: what
+    /// follows a `publish` (a pipelining relay sends media at once) is read only once the publish
+    /// is accepted, under the limits that apply then, so nothing is dropped or refused for arriving
+    /// early.
+    fn read_messages(&mut self, actions: &mut Vec<Action>) -> Result<(), SessionError> {
+        while self.pending.is_none() {
+            let Some(message) = self.decoder.next_message()? else { break };
+            self.handle_message(message, actions)?;
+        }
+        self.acknowledge(actions);
+        Ok(())
+    }
+
+    /// Accepts the publish the caller authorised; the peer is told it may start sending, and may
+    /// now send media-sized messages.
     pub fn accept_publish(&mut self, request_id: u32) -> Result<Vec<Action>, SessionError> {
-        let results = self.session()?.accept_request(request_id).map_err(|e| SessionError::Protocol(e.to_string()))?;
-        self.publishing = true;
+        let Some(pending) = self.pending.filter(|p| p.request_id == request_id) else { return Ok(Vec::new()) };
+        self.pending = None;
+        self.publishing = Some(pending.stream_id);
+        self.decoder.set_limits(self.limits.publishing());
         let mut actions = Vec::new();
-        self.handle_results(results, &mut actions)?;
+        self.send(&mut actions, message::user_control(message::STREAM_BEGIN, &pending.stream_id.to_be_bytes()));
+        let status = status_object("status", "NetStream.Publish.Start", "Publishing.");
+        self.send(
+            &mut actions,
+            message::command(pending.stream_id, &[Amf0Value::string("onStatus"), Amf0Value::Number(0.0), Amf0Value::Null, status]),
+        );
+        self.read_messages(&mut actions)?;
         Ok(actions)
     }
 
-    /// Refuses the publish; the caller closes the connection after sending what this returns.
+    /// Refuses the publish. The caller closes the connection after sending what this returns (or,
+    /// when it keeps the connection, acts on the rest as on any feed).
     pub fn reject_publish(&mut self, request_id: u32, description: &str) -> Result<Vec<Action>, SessionError> {
-        let results = self
-            .session()?
-            .reject_request(request_id, "NetStream.Publish.BadName", description)
-            .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let Some(pending) = self.pending.filter(|p| p.request_id == request_id) else { return Ok(Vec::new()) };
+        self.pending = None;
         let mut actions = Vec::new();
-        self.handle_results(results, &mut actions)?;
+        let status = status_object("error", "NetStream.Publish.BadName", description);
+        self.send(
+            &mut actions,
+            message::command(pending.stream_id, &[Amf0Value::string("onStatus"), Amf0Value::Number(0.0), Amf0Value::Null, status]),
+        );
+        self.read_messages(&mut actions)?;
         Ok(actions)
     }
 
-    fn session(&mut self) -> Result<&mut ServerSession, SessionError> {
-        match &mut self.state {
-            State::Active(session) => Ok(session),
-            State::Handshaking(_) => Err(SessionError::Protocol("request before the handshake completed".into())),
+    fn send(&mut self, actions: &mut Vec<Action>, message: Message) {
+        let mut bytes = Vec::new();
+        self.encoder.encode(&message, &mut bytes);
+        push_send(actions, bytes);
+    }
+
+    /// Acknowledges every Window Acknowledgement Size bytes received, as the spec asks.
+    fn acknowledge(&mut self, actions: &mut Vec<Action>) {
+        let Some(window) = self.peer_window.filter(|w| *w > 0) else { return };
+        let total = self.decoder.total_received();
+        if total - self.acknowledged >= u64::from(window) {
+            self.acknowledged = total;
+            // The sequence number wraps at 32 bits, like the byte count it reports.
+            self.send(actions, message::acknowledgement(total as u32));
         }
     }
 
-    fn handle_results(&mut self, results: Vec<ServerSessionResult>, actions: &mut Vec<Action>) -> Result<(), SessionError> {
-        for result in results {
-            match result {
-                ServerSessionResult::OutboundResponse(packet) => push_send(actions, packet.bytes),
-                ServerSessionResult::RaisedEvent(event) => self.handle_event(event, actions)?,
-                ServerSessionResult::UnhandleableMessageReceived(payload) if payload.type_id == AGGREGATE_MESSAGE => {
-                    self.check_size(payload.data.len())?;
-                    for sub in flv::split_aggregate(&payload.data, payload.timestamp.value)? {
-                        let kind = match sub.message_type {
-                            MessageType::Audio => MediaKind::Audio,
-                            MessageType::Video => MediaKind::Video,
-                            _ => continue,
-                        };
-                        let timestamp_ms = self.clock.extend(sub.timestamp_ms);
-                        actions.push(Action::Media { kind, timestamp_ms, payload: payload.data.slice_ref(sub.payload) });
-                    }
+    fn handle_message(&mut self, message: Message, actions: &mut Vec<Action>) -> Result<(), SessionError> {
+        match message.type_id {
+            type_id::VIDEO | type_id::AUDIO if self.publishing.is_some() => {
+                let kind = if message.type_id == type_id::VIDEO { MediaKind::Video } else { MediaKind::Audio };
+                let timestamp_ms = self.clock.extend(message.timestamp);
+                actions.push(Action::Media { kind, timestamp_ms, payload: message.payload });
+            }
+            type_id::AGGREGATE if self.publishing.is_some() => {
+                for sub in flv::split_aggregate(&message.payload, message.timestamp)? {
+                    let kind = match sub.message_type {
+                        MessageType::Audio => MediaKind::Audio,
+                        MessageType::Video => MediaKind::Video,
+                        _ => continue,
+                    };
+                    let timestamp_ms = self.clock.extend(sub.timestamp_ms);
+                    actions.push(Action::Media { kind, timestamp_ms, payload: message.payload.slice_ref(sub.payload) });
                 }
-                // Other message types (shared objects, AMF3 commands) mean nothing to a publisher.
-                ServerSessionResult::UnhandleableMessageReceived(_) => {}
             }
-        }
-        Ok(())
-    }
-
-    fn check_size(&self, size: usize) -> Result<(), SessionError> {
-        if size > self.limits.max_message_bytes {
-            return Err(SessionError::MessageTooLarge { size, limit: self.limits.max_message_bytes });
-        }
-        Ok(())
-    }
-
-    fn handle_event(&mut self, event: ServerSessionEvent, actions: &mut Vec<Action>) -> Result<(), SessionError> {
-        match event {
-            ServerSessionEvent::ConnectionRequested { request_id, app_name } => {
-                if app_name.trim_end_matches('/') != LIVE_APP {
-                    return Err(SessionError::UnknownApp(app_name));
+            type_id::COMMAND_AMF0 => self.handle_command(&message.payload, message.stream_id, actions)?,
+            // An AMF3 command starts with one format byte, then AMF0 values.
+            type_id::COMMAND_AMF3 => self.handle_command(message.payload.get(1..).unwrap_or_default(), message.stream_id, actions)?,
+            type_id::DATA_AMF0 => self.handle_data(&message.payload, actions)?,
+            type_id::DATA_AMF3 => self.handle_data(message.payload.get(1..).unwrap_or_default(), actions)?,
+            type_id::USER_CONTROL => {
+                if let Some(timestamp) = message::ping_request(&message.payload) {
+                    self.send(actions, message::user_control(message::PING_RESPONSE, &timestamp));
                 }
-                let results = self.session()?.accept_request(request_id).map_err(|e| SessionError::Protocol(e.to_string()))?;
-                self.handle_results(results, actions)?;
             }
-            ServerSessionEvent::PublishStreamRequested { request_id, stream_key, .. } => {
-                actions.push(Action::PublishRequested { request_id, stream_name: stream_key });
-            }
-            ServerSessionEvent::PublishStreamFinished { .. } => {
-                self.publishing = false;
-                actions.push(Action::PublishFinished);
-            }
-            ServerSessionEvent::StreamMetadataChanged { metadata, .. } => actions.push(Action::Metadata(metadata)),
-            ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
-                self.check_size(data.len())?;
-                let timestamp_ms = self.clock.extend(timestamp.value);
-                actions.push(Action::Media { kind: MediaKind::Video, timestamp_ms, payload: data });
-            }
-            ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
-                self.check_size(data.len())?;
-                let timestamp_ms = self.clock.extend(timestamp.value);
-                actions.push(Action::Media { kind: MediaKind::Audio, timestamp_ms, payload: data });
-            }
-            // releaseStream, FCPublish, FCUnpublish, acknowledgements, pings: nothing to do, and
-            // publishers do not wait for answers to them.
+            type_id::WINDOW_ACK_SIZE => self.peer_window = message::read_u32(&message.payload),
+            // Acknowledgements, Set Peer Bandwidth, shared objects, and media on a stream that is
+            // not publishing mean nothing to us; Set Chunk Size and Abort the chunk layer applied.
             _ => {}
         }
         Ok(())
     }
+
+    fn handle_data(&mut self, payload: &[u8], actions: &mut Vec<Action>) -> Result<(), SessionError> {
+        let values = amf0::decode_all(payload).map_err(|source| SessionError::Amf0 { what: "data message", source })?;
+        let mut values = values.iter();
+        let mut name = values.next().and_then(Amf0Value::as_str);
+        if name == Some("@setDataFrame") {
+            name = values.next().and_then(Amf0Value::as_str);
+        }
+        if name == Some("onMetaData") {
+            if let Some(object) = values.next() {
+                actions.push(Action::Metadata(StreamMetadata::from_amf(object)));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, payload: &[u8], stream_id: u32, actions: &mut Vec<Action>) -> Result<(), SessionError> {
+        let values = amf0::decode_all(payload).map_err(|source| SessionError::Amf0 { what: "command", source })?;
+        let name = values.first().and_then(Amf0Value::as_str).unwrap_or_default();
+        let transaction = values.get(1).and_then(Amf0Value::as_number).unwrap_or(0.0);
+        let command_object = values.get(2).unwrap_or(&Amf0Value::Null);
+        let arguments = values.get(3..).unwrap_or_default();
+        match name {
+            "connect" => self.connect(transaction, command_object, actions),
+            "createStream" => {
+                self.require_connected("createStream")?;
+                let id = self.next_stream_id;
+                // Stream ids stay small; a client creating billions of streams just reuses them.
+                self.next_stream_id = self.next_stream_id % 1024 + 1;
+                let reply =
+                    [Amf0Value::string("_result"), Amf0Value::Number(transaction), Amf0Value::Null, Amf0Value::Number(f64::from(id))];
+                self.send(actions, message::command(0, &reply));
+                Ok(())
+            }
+            "publish" => {
+                self.require_connected("publish")?;
+                let stream_name = arguments.first().and_then(Amf0Value::as_str).ok_or(SessionError::MissingStreamName)?;
+                let request_id = self.next_request_id;
+                self.next_request_id = self.next_request_id.wrapping_add(1);
+                self.pending = Some(PendingPublish { request_id, stream_id });
+                actions.push(Action::PublishRequested { request_id, stream_name: stream_name.to_owned() });
+                Ok(())
+            }
+            "FCUnpublish" | "deleteStream" | "closeStream" => {
+                if self.publishing.take().is_some() {
+                    self.decoder.set_limits(self.limits.before_publish());
+                    actions.push(Action::PublishFinished);
+                }
+                Ok(())
+            }
+            "play" | "play2" => Err(SessionError::PlaybackRefused),
+            // releaseStream, FCPublish, getStreamLength, _checkbw, …: publishers do not wait for
+            // answers to them.
+            _ => Ok(()),
+        }
+    }
+
+    fn require_connected(&self, command: &'static str) -> Result<(), SessionError> {
+        if self.connected {
+            Ok(())
+        } else {
+            Err(SessionError::NotConnected(command))
+        }
+    }
+
+    fn connect(&mut self, transaction: f64, command_object: &Amf0Value, actions: &mut Vec<Action>) -> Result<(), SessionError> {
+        let app = command_object.get("app").and_then(Amf0Value::as_str).unwrap_or_default();
+        // `live/` and `live?token` name the same application.
+        let app_name = app.split('?').next().unwrap_or_default().trim_end_matches('/');
+        if app_name != LIVE_APP {
+            return Err(SessionError::UnknownApp(app.chars().take(64).collect()));
+        }
+        self.connected = true;
+        self.send(actions, message::window_ack_size(WINDOW_ACK_SIZE));
+        self.send(actions, message::set_peer_bandwidth(WINDOW_ACK_SIZE));
+        self.send(actions, message::set_chunk_size(OUTGOING_CHUNK_SIZE as u32));
+        self.encoder.set_chunk_size(OUTGOING_CHUNK_SIZE);
+
+        let mut properties =
+            vec![("fmsVer".to_owned(), Amf0Value::string("FMS/3,0,1,123")), ("capabilities".to_owned(), Amf0Value::Number(31.0))];
+        // Enhanced RTMP: the client lists the FourCCs it may send; we answer with those we take.
+        if let Some(Amf0Value::StrictArray(offered)) = command_object.get("fourCcList") {
+            let accepted: Vec<Amf0Value> = offered
+                .iter()
+                .filter_map(Amf0Value::as_str)
+                .filter(|f| SUPPORTED_FOURCCS.contains(f) || *f == "*")
+                .map(Amf0Value::string)
+                .collect();
+            properties.push(("fourCcList".to_owned(), Amf0Value::StrictArray(accepted)));
+        }
+        let encoding = command_object.get("objectEncoding").and_then(Amf0Value::as_number).unwrap_or(0.0);
+        let Amf0Value::Object(mut information) = status_object("status", "NetConnection.Connect.Success", "Connection succeeded.") else {
+            return Ok(());
+        };
+        information.push(("objectEncoding".to_owned(), Amf0Value::Number(encoding)));
+        let reply =
+            [Amf0Value::string("_result"), Amf0Value::Number(transaction), Amf0Value::Object(properties), Amf0Value::Object(information)];
+        self.send(actions, message::command(0, &reply));
+        Ok(())
+    }
+}
+
+fn status_object(level: &str, code: &str, description: &str) -> Amf0Value {
+    Amf0Value::object([
+        ("level", Amf0Value::string(level)),
+        ("code", Amf0Value::string(code)),
+        ("description", Amf0Value::string(description)),
+    ])
 }
 
 fn push_send(actions: &mut Vec<Action>, bytes: Vec<u8>) {
@@ -240,215 +433,4 @@ fn push_send(actions: &mut Vec<Action>, bytes: Vec<u8>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
-    use rml_rtmp::time::RtmpTimestamp;
-
-    const LIMITS: SessionLimits = SessionLimits { max_message_bytes: 64 * 1024 };
-
-    /// A publisher (rml_rtmp's client) wired to our session through byte vectors.
-    struct Peer {
-        client: ClientSession,
-        server: RtmpSession,
-        events: Vec<ClientSessionEvent>,
-        /// Everything but `Send` the server produced, in order.
-        server_actions: Vec<Action>,
-    }
-
-    impl Peer {
-        /// Handshake both ways; returns the peer and the server actions seen so far.
-        fn connected(limits: SessionLimits) -> (Peer, Vec<Action>) {
-            let mut server = RtmpSession::new(limits);
-            let mut client_handshake = Handshake::new(PeerType::Client);
-            let c0c1 = client_handshake.generate_outbound_p0_and_p1().expect("c0c1");
-            let mut to_client = sent(server.feed(&c0c1).expect("s0s1s2"));
-            let (c2, leftover) = match client_handshake.process_bytes(&to_client).expect("client handshake") {
-                HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => (response_bytes, remaining_bytes),
-                HandshakeProcessResult::InProgress { .. } => panic!("client handshake should complete on s0s1s2"),
-            };
-            let mut actions = server.feed(&c2).expect("c2");
-            assert!(!server.is_handshaking());
-            let (client, initial) = ClientSession::new(ClientSessionConfig::new()).expect("client session");
-            to_client = leftover;
-            to_client.extend(sent_ref(&actions));
-            let mut peer = Peer { client, server, events: Vec::new(), server_actions: Vec::new() };
-            actions.retain(|a| !matches!(a, Action::Send(_)));
-            peer.deliver_to_client(&to_client);
-            actions.extend(peer.send_results(initial));
-            (peer, actions)
-        }
-
-        fn deliver_to_client(&mut self, bytes: &[u8]) {
-            let results = self.client.handle_input(bytes).expect("client input");
-            for result in results {
-                match result {
-                    ClientSessionResult::OutboundResponse(packet) => self.feed_server(&packet.bytes),
-                    ClientSessionResult::RaisedEvent(event) => self.events.push(event),
-                    ClientSessionResult::UnhandleableMessageReceived(_) => {}
-                }
-            }
-        }
-
-        /// Feeds client output to the server, answers go back to the client; returns the server's
-        /// non-send actions.
-        fn feed_server(&mut self, bytes: &[u8]) {
-            let out = self.server.feed(bytes).expect("server input");
-            let back = sent_ref(&out);
-            self.server_actions.extend(out.into_iter().filter(|a| !matches!(a, Action::Send(_))));
-            if !back.is_empty() {
-                self.deliver_to_client(&back);
-            }
-        }
-
-        /// Feeds client output to the server (answers go back to the client, and so on until both
-        /// are quiet); returns the server's non-send actions.
-        fn send_results(&mut self, results: Vec<ClientSessionResult>) -> Vec<Action> {
-            for result in results {
-                if let ClientSessionResult::OutboundResponse(packet) = result {
-                    self.feed_server(&packet.bytes);
-                }
-            }
-            std::mem::take(&mut self.server_actions)
-        }
-
-        fn send(&mut self, result: ClientSessionResult) -> Vec<Action> {
-            self.send_results(vec![result])
-        }
-
-        fn send_server_actions(&mut self, actions: Vec<Action>) {
-            let bytes = sent_ref(&actions);
-            self.deliver_to_client(&bytes);
-        }
-    }
-
-    fn sent(actions: Vec<Action>) -> Vec<u8> {
-        sent_ref(&actions)
-    }
-
-    fn sent_ref(actions: &[Action]) -> Vec<u8> {
-        actions.iter().filter_map(|a| if let Action::Send(b) = a { Some(b.clone()) } else { None }).flatten().collect()
-    }
-
-    fn publish_request(peer: &mut Peer, key: &str) -> (u32, String) {
-        let connect = peer.client.request_connection("live".into()).expect("connect");
-        peer.send(connect);
-        assert!(peer.events.contains(&ClientSessionEvent::ConnectionRequestAccepted), "{:?}", peer.events);
-        let publish = peer.client.request_publishing(key.into(), PublishRequestType::Live).expect("publish");
-        let actions = peer.send(publish);
-        match actions.as_slice() {
-            [Action::PublishRequested { request_id, stream_name }] => (*request_id, stream_name.clone()),
-            other => panic!("expected one publish request, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn connect_publish_accept_and_media_flow() {
-        let (mut peer, _) = Peer::connected(LIMITS);
-        let (request_id, name) = publish_request(&mut peer, "live_abc?bw=6000");
-        assert_eq!(name, "live_abc?bw=6000");
-        let accepted = peer.server.accept_publish(request_id).expect("accept");
-        peer.send_server_actions(accepted);
-        assert!(peer.events.contains(&ClientSessionEvent::PublishRequestAccepted));
-        assert!(peer.server.is_publishing());
-
-        let video =
-            peer.client.publish_video_data(Bytes::from_static(&[0x17, 1, 0, 0, 0, 9, 9]), RtmpTimestamp::new(40), false).expect("video");
-        let actions = peer.send(video);
-        match actions.as_slice() {
-            [Action::Media { kind: MediaKind::Video, timestamp_ms: 40, payload }] => assert_eq!(&payload[..], &[0x17, 1, 0, 0, 0, 9, 9]),
-            other => panic!("expected the video tag, got {other:?}"),
-        }
-        let audio = peer.client.publish_audio_data(Bytes::from_static(&[0xaf, 1, 7]), RtmpTimestamp::new(23), false).expect("audio");
-        assert!(matches!(peer.send(audio).as_slice(), [Action::Media { kind: MediaKind::Audio, timestamp_ms: 23, .. }]));
-
-        let stop = peer.client.stop_publishing().expect("stop");
-        let actions = peer.send_results(stop);
-        assert!(actions.iter().any(|a| matches!(a, Action::PublishFinished)), "{actions:?}");
-    }
-
-    #[test]
-    fn a_rejected_publish_tells_the_client() {
-        let (mut peer, _) = Peer::connected(LIMITS);
-        let (request_id, _) = publish_request(&mut peer, "wrong");
-        let rejected = peer.server.reject_publish(request_id, "unknown stream key").expect("reject");
-        assert!(!sent_ref(&rejected).is_empty(), "the refusal is sent to the client");
-        assert!(!peer.server.is_publishing());
-    }
-
-    #[test]
-    fn other_apps_are_refused() {
-        let (mut peer, _) = Peer::connected(LIMITS);
-        let connect = peer.client.request_connection("vod".into()).expect("connect");
-        let ClientSessionResult::OutboundResponse(packet) = connect else { panic!("packet") };
-        assert!(matches!(peer.server.feed(&packet.bytes), Err(SessionError::UnknownApp(app)) if app == "vod"));
-    }
-
-    #[test]
-    fn oversized_messages_are_refused() {
-        let (mut peer, _) = Peer::connected(SessionLimits { max_message_bytes: 1000 });
-        let (request_id, _) = publish_request(&mut peer, "key");
-        let accepted = peer.server.accept_publish(request_id).expect("accept");
-        peer.send_server_actions(accepted);
-        let big = peer.client.publish_video_data(Bytes::from(vec![0x17; 5000]), RtmpTimestamp::new(0), false).expect("video");
-        let ClientSessionResult::OutboundResponse(packet) = big else { panic!("packet") };
-        let err = peer.server.feed(&packet.bytes).expect_err("too large");
-        assert!(matches!(err, SessionError::MessageTooLarge { size: 5000, limit: 1000 }), "{err}");
-    }
-
-    #[test]
-    fn garbage_fails_the_handshake_and_a_stalled_message_is_cut_off() {
-        let mut server = RtmpSession::new(LIMITS);
-        // Version byte 3 is RTMP; anything else is not.
-        let mut garbage = vec![0x47u8; 1537];
-        garbage[0] = 0x47;
-        assert!(server.feed(&garbage).is_err());
-
-        let (mut peer, _) = Peer::connected(SessionLimits { max_message_bytes: 1000 });
-        // A giant chunk size, then a header announcing a 16 MB video message, then endless payload.
-        let mut header = vec![0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
-        header.extend([0x05, 0, 0, 0, 0xff, 0xff, 0xff, 0x09, 1, 0, 0, 0]);
-        header.extend(vec![0u8; 100]);
-        let mut result = peer.server.feed(&header);
-        let mut fed = header.len();
-        while result.is_ok() && fed < 100_000 {
-            result = peer.server.feed(&[0u8; 1000]);
-            fed += 1000;
-        }
-        assert!(matches!(result, Err(SessionError::NoProgress(_))), "cut off after {fed} bytes: {result:?}");
-    }
-
-    #[test]
-    fn aggregate_messages_are_split_into_media() {
-        let (mut peer, _) = Peer::connected(LIMITS);
-        let (request_id, _) = publish_request(&mut peer, "key");
-        let accepted = peer.server.accept_publish(request_id).expect("accept");
-        peer.send_server_actions(accepted);
-        // Two FLV tags (video at 1000 ms, audio at 1020 ms) inside one aggregate message at 5000 ms.
-        let tag = |kind: u8, ts: u32, body: &[u8]| {
-            let mut t = vec![kind];
-            t.extend(&(body.len() as u32).to_be_bytes()[1..]);
-            t.extend(&ts.to_be_bytes()[1..]);
-            t.push((ts >> 24) as u8);
-            t.extend([0, 0, 0]);
-            t.extend(body);
-            t.extend((11 + body.len() as u32).to_be_bytes());
-            t
-        };
-        let mut body = tag(9, 1000, &[0x27, 1, 0, 0, 0, 5]);
-        body.extend(tag(8, 1020, &[0xaf, 1, 6]));
-        // Type 0 chunk header on chunk stream 6, message type 22, stream id 1.
-        let mut chunk = vec![0x06];
-        chunk.extend(&5000u32.to_be_bytes()[1..]);
-        chunk.extend(&(body.len() as u32).to_be_bytes()[1..]);
-        chunk.push(22);
-        chunk.extend(1u32.to_le_bytes());
-        chunk.extend(&body);
-        let actions = peer.server.feed(&chunk).expect("aggregate");
-        let media: Vec<(MediaKind, i64)> = actions
-            .iter()
-            .filter_map(|a| if let Action::Media { kind, timestamp_ms, .. } = a { Some((*kind, *timestamp_ms)) } else { None })
-            .collect();
-        assert_eq!(media, vec![(MediaKind::Video, 5000), (MediaKind::Audio, 5020)]);
-    }
-}
+mod tests;
