@@ -9,6 +9,7 @@ pub mod elements;
 pub mod file_pipeline;
 pub mod ladder;
 pub mod live_pipeline;
+pub mod package;
 pub mod pipeline;
 pub mod playlist;
 pub mod recording;
