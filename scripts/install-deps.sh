@@ -34,6 +34,8 @@ fi
 if $for_tests; then
   # Headless Chromium for tests/browser.rs (driven by playwright-core from web/node_modules).
   packages+=(chromium fonts-dejavu-core)
+  # tests/rtmps.rs: openssl makes the test certificate; glib-networking gives rtmp2sink its TLS.
+  packages+=(openssl glib-networking)
 fi
 
 missing=()

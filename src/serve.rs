@@ -1,6 +1,7 @@
 //! `ferrocast serve`: opens the database and storage, finalises videos a crash left live, binds the
-//! HTTP and RTMP listeners, runs until SIGINT/SIGTERM, then drains: stops accepting, ends every live
-//! video cleanly (ENDLIST written), lets requests in flight finish, closes the pool.
+//! HTTP, RTMP and (when configured) RTMPS listeners, runs until SIGINT/SIGTERM, then drains: stops
+//! accepting, ends every live video cleanly (ENDLIST written), lets requests in flight finish,
+//! closes the pool.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
+    let rtmps = bind_rtmps(&config).await?;
+    // The API tells the dashboard which ports were bound (the configured ones may be 0).
+    config.rtmp_addr = rtmp.local_addr()?;
+    if let Some((listener, _)) = &rtmps {
+        config.rtmp.tls_addr = Some(listener.local_addr()?);
+    }
     if config.public_url.is_none() {
         // Links must name the port actually bound (the configured one may be 0: any free port).
         config.public_url = Some(format!("http://localhost:{}", http.local_addr()?.port()));
@@ -58,6 +65,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     tracing::info!(
         http = %http.local_addr()?,
         rtmp = %rtmp.local_addr()?,
+        rtmps = config.rtmp.tls_addr.map(tracing::field::display),
         public_url = %config.public_url(),
         database = %config.database_description(),
         data_dir = %config.data_dir.display(),
@@ -78,6 +86,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     ferrocast_media::worker::spawn(worker, &shutdown);
     tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
     let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), spool_dir));
+    if let Some((listener, acceptor)) = rtmps {
+        shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
+    }
     shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
 
     let server = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown.signalled());
@@ -91,6 +102,17 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// The RTMPS listener and its TLS acceptor when `rtmp.tls_addr` is set (config validation made sure
+/// the certificate and key files are named too). An unreadable or unusable file is an error naming it.
+async fn bind_rtmps(config: &Config) -> anyhow::Result<Option<(TcpListener, ferrocast_ingest::TlsAcceptor)>> {
+    let (Some(addr), Some(cert), Some(key)) = (config.rtmp.tls_addr, &config.rtmp.tls_cert_file, &config.rtmp.tls_key_file) else {
+        return Ok(None);
+    };
+    let acceptor = ferrocast_ingest::tls::acceptor(cert, key).context("loading the RTMPS certificate and key")?;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding RTMPS on {addr}"))?;
+    Ok(Some((listener, acceptor)))
 }
 
 /// Videos still marked live belong to a process that died: end them with what was recorded.

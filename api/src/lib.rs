@@ -30,7 +30,7 @@ pub mod validate;
 pub use error::ApiError;
 pub use state::AppState;
 
-use routes::{auth, channels, health, uploads, videos};
+use routes::{auth, channels, health, server, uploads, videos};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,7 +41,7 @@ use routes::{auth, channels, health, uploads, videos};
         (name = "channels", description = "Channels and their stream keys"),
         (name = "videos", description = "Live recordings and uploads"),
         (name = "uploads", description = "Resumable uploads that become videos"),
-        (name = "operations", description = "Health checks"),
+        (name = "operations", description = "Health checks, and where to publish"),
     )
 )]
 struct ApiDoc;
@@ -63,6 +63,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(server::info))
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

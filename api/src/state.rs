@@ -47,6 +47,12 @@ pub struct Settings {
     /// Where parts of unfinished uploads are kept.
     pub uploads_dir: PathBuf,
     pub job_max_attempts: u32,
+    /// What streamers put in OBS's Server field, when the operator said (`rtmp.public_url`).
+    pub rtmp_public_url: Option<String>,
+    /// The RTMP listener's port (the binary passes the bound one).
+    pub rtmp_port: u16,
+    /// The RTMPS listener's port, when there is one.
+    pub rtmps_port: Option<u16>,
 }
 
 impl AppState {
@@ -79,6 +85,9 @@ impl AppState {
                 uploads: config.uploads.clone(),
                 uploads_dir: config.data_dir.join(UPLOADS_DIR),
                 job_max_attempts: config.jobs.max_attempts,
+                rtmp_public_url: config.rtmp.public_url(),
+                rtmp_port: config.rtmp_addr.port(),
+                rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),
             }),
         }
     }

@@ -456,12 +456,35 @@ api_test!(health_and_openapi, |app: TestApp| async move {
         ("/api/videos/{id}", "delete"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/api/server", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 });
+
+#[tokio::test]
+async fn the_server_says_where_obs_publishes() {
+    // Unset: no URL to show, so the dashboard builds one from its own host and the bound port.
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| {
+        config.rtmp_addr = "127.0.0.1:19350".parse().expect("address");
+    })
+    .await;
+    let info: Value = app.get("/api/server", None).await.json().await.expect("json");
+    assert_eq!(info, json!({"rtmp_url": null, "rtmp_port": 19350, "rtmps_port": null}));
+
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| {
+        config.rtmp.public_url = Some("rtmps://live.example.com:443/live/".into());
+        config.rtmp.tls_addr = Some("0.0.0.0:1936".parse().expect("address"));
+    })
+    .await;
+    let response = app.get("/api/server", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: Value = response.json().await.expect("json");
+    assert_eq!(info["rtmp_url"], "rtmps://live.example.com:443/live", "as configured, without the trailing slash");
+    assert_eq!((info["rtmp_port"].as_u64(), info["rtmps_port"].as_u64()), (Some(1935), Some(1936)));
+}
 
 #[tokio::test]
 async fn readyz_reports_an_unreachable_database() {

@@ -36,6 +36,7 @@ pub const DEFAULT_RTMP_MAX_CHUNK_STREAMS: usize = 64;
 pub const DEFAULT_RTMP_MAX_COMMAND_BYTES: usize = 64 << 10;
 pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 10;
 pub const DEFAULT_SEGMENT_DURATION_SECS: u64 = 2;
+pub const DEFAULT_PART_DURATION_MS: u64 = 500;
 pub const DEFAULT_LIVE_WINDOW_SEGMENTS: usize = 6;
 pub const DEFAULT_LIVE_X264_PRESET: &str = "superfast";
 pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
@@ -154,6 +155,18 @@ pub struct RtmpConfig {
     pub max_command_bytes: usize,
     /// A publisher that reconnects within this long continues the same live video.
     pub reconnect_grace_secs: u64,
+    /// Where the RTMPS (RTMP over TLS) listener accepts publishers. Unset (the default): no TLS
+    /// listener. Needs `tls_cert_file` and `tls_key_file`.
+    pub tls_addr: Option<SocketAddr>,
+    /// PEM certificate chain for RTMPS, leaf first. Unset by default; required with `tls_addr`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of `tls_cert_file`. Unset by default;
+    /// required with `tls_addr`.
+    pub tls_key_file: Option<PathBuf>,
+    /// What streamers are told to put in OBS's Server field (`rtmp://…` or `rtmps://…`, e.g.
+    /// `rtmps://live.example.com/live`). Unset by default: the web UI uses the host in the browser's
+    /// address bar and the bound RTMP port.
+    pub public_url: Option<String>,
 }
 
 /// The transcoding ladder and HLS output.
@@ -166,6 +179,8 @@ pub struct MediaConfig {
     pub include_source: bool,
     /// Target segment duration; also the keyframe interval of every rung.
     pub segment_duration_secs: u64,
+    /// LL-HLS part target: how often a live playlist gains a part. Players hold back three parts.
+    pub part_duration_ms: u64,
     /// Segments in a live playlist window.
     pub live_window_segments: usize,
     /// x264 speed preset for live encoding (`ultrafast` … `medium`).
@@ -289,7 +304,45 @@ impl Default for RtmpConfig {
             max_chunk_streams: DEFAULT_RTMP_MAX_CHUNK_STREAMS,
             max_command_bytes: DEFAULT_RTMP_MAX_COMMAND_BYTES,
             reconnect_grace_secs: DEFAULT_RECONNECT_GRACE_SECS,
+            tls_addr: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            public_url: None,
         }
+    }
+}
+
+impl RtmpConfig {
+    /// RTMPS takes all three of `tls_addr`, `tls_cert_file` and `tls_key_file`, or none of them; the
+    /// TLS listener cannot share the plain one's address; `public_url` is an RTMP URL. Whether the
+    /// files hold a usable certificate and key is checked when the listener starts (ingest's tls.rs).
+    fn validate_tls_and_public_url(&self, rtmp_addr: SocketAddr) -> Result<(), ConfigError> {
+        let (cert, key) = (self.tls_cert_file.is_some(), self.tls_key_file.is_some());
+        if self.tls_addr.is_some() && !(cert && key) {
+            let message = "rtmp.tls_addr is set, so RTMPS also needs both rtmp.tls_cert_file and rtmp.tls_key_file";
+            return Err(ConfigError::Rtmp(message.into()));
+        }
+        if self.tls_addr.is_none() && (cert || key) {
+            let message = "rtmp.tls_cert_file and rtmp.tls_key_file are only used with rtmp.tls_addr (the RTMPS address), which is not set";
+            return Err(ConfigError::Rtmp(message.into()));
+        }
+        if self.tls_addr.is_some_and(|tls| tls == rtmp_addr && tls.port() != 0) {
+            return Err(ConfigError::Rtmp(format!("rtmp.tls_addr must differ from rtmp_addr ({rtmp_addr})")));
+        }
+        if let Some(url) = &self.public_url {
+            let host = url.strip_prefix("rtmps://").or_else(|| url.strip_prefix("rtmp://"));
+            if host.is_none_or(|host| host.trim_matches('/').is_empty()) {
+                return Err(ConfigError::Rtmp(format!(
+                    "rtmp.public_url must be an rtmp:// or rtmps:// URL such as rtmps://live.example.com/live, got {url:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `public_url` without a trailing slash, as streamers paste it into OBS.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url.as_deref().map(|url| url.trim_end_matches('/').to_string())
     }
 }
 
@@ -300,6 +353,7 @@ impl Default for MediaConfig {
             ladder: vec![rung("low", 640, 360, 800), rung("mid", 854, 480, 1400), rung("high", 1280, 720, 2800)],
             include_source: false,
             segment_duration_secs: DEFAULT_SEGMENT_DURATION_SECS,
+            part_duration_ms: DEFAULT_PART_DURATION_MS,
             live_window_segments: DEFAULT_LIVE_WINDOW_SEGMENTS,
             live_x264_preset: DEFAULT_LIVE_X264_PRESET.into(),
             encoder_queue_frames: DEFAULT_ENCODER_QUEUE_FRAMES,
@@ -391,6 +445,9 @@ impl Config {
         if media.segment_duration_secs == 0 || media.live_window_segments < 3 || media.encoder_queue_frames == 0 {
             return Err(ConfigError::Media("segment_duration_secs must be ≥ 1, live_window_segments ≥ 3, encoder_queue_frames ≥ 1".into()));
         }
+        if media.part_duration_ms < 100 || media.part_duration_ms * 3 > media.segment_duration_secs * 1000 {
+            return Err(ConfigError::Media("part_duration_ms must be ≥ 100 and at most a third of segment_duration_secs".into()));
+        }
         const PRESETS: [&str; 7] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"];
         if !PRESETS.contains(&media.live_x264_preset.as_str()) || !PRESETS.contains(&self.jobs.vod_x264_preset.as_str()) {
             return Err(ConfigError::Media(format!("live_x264_preset and jobs.vod_x264_preset must be one of {PRESETS:?}")));
@@ -406,6 +463,7 @@ impl Config {
                 "rtmp.max_command_bytes must be ≥ 4096, rtmp.max_message_bytes ≥ rtmp.max_command_bytes, rtmp.max_chunk_streams ≥ 4".into(),
             ));
         }
+        rtmp.validate_tls_and_public_url(self.rtmp_addr)?;
         if media.ladder.is_empty() && !media.include_source {
             return Err(ConfigError::Media("the ladder needs at least one rung (or include_source = true for a relay)".into()));
         }
@@ -532,6 +590,55 @@ mod tests {
         figment::Jail::expect_with(|_jail| {
             let loaded = Config::load(Some(&sample)).expect("sample loads");
             assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()), "the sample documents the defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rtmps_needs_an_address_a_certificate_and_a_key_together() {
+        figment::Jail::expect_with(|jail| {
+            assert!(Config::load(None).expect("defaults load").rtmp.tls_addr.is_none(), "no TLS listener by default");
+
+            jail.set_env("FERROCAST_RTMP__TLS_ADDR", "0.0.0.0:1936");
+            let err = Config::load(None).expect_err("an address without files is refused");
+            assert!(matches!(err, ConfigError::Rtmp(_)), "{err}");
+            assert!(err.to_string().contains("tls_cert_file") && err.to_string().contains("tls_key_file"), "{err}");
+            jail.set_env("FERROCAST_RTMP__TLS_CERT_FILE", "/etc/ferrocast/cert.pem");
+            let err = Config::load(None).expect_err("a certificate without a key is refused");
+            assert!(err.to_string().contains("tls_key_file"), "{err}");
+
+            jail.set_env("FERROCAST_RTMP__TLS_KEY_FILE", "/etc/ferrocast/key.pem");
+            let config = Config::load(None).expect("all three load");
+            assert_eq!(config.rtmp.tls_addr.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:1936"));
+            assert_eq!(config.rtmp.tls_cert_file.as_deref(), Some(Path::new("/etc/ferrocast/cert.pem")));
+            assert_eq!(config.rtmp.tls_key_file.as_deref(), Some(Path::new("/etc/ferrocast/key.pem")));
+
+            jail.set_env("FERROCAST_RTMP__TLS_ADDR", DEFAULT_RTMP_ADDR);
+            let err = Config::load(None).expect_err("the plain listener's address is refused");
+            assert!(err.to_string().contains("rtmp.tls_addr must differ"), "{err}");
+
+            jail.clear_env();
+            jail.create_file("files-only.toml", "[rtmp]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n")?;
+            let err = Config::load(Some(Path::new("files-only.toml"))).expect_err("files without an address are refused");
+            assert!(err.to_string().contains("rtmp.tls_addr"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_rtmp_public_url_is_an_rtmp_url() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(Config::load(None).expect("defaults load").rtmp.public_url(), None);
+            jail.set_env("FERROCAST_RTMP__PUBLIC_URL", "rtmps://live.example.com/live/");
+            let config = Config::load(None).expect("rtmps URL loads");
+            assert_eq!(config.rtmp.public_url().as_deref(), Some("rtmps://live.example.com/live"));
+            jail.set_env("FERROCAST_RTMP__PUBLIC_URL", "rtmp://live.example.com:1935/live");
+            assert!(Config::load(None).is_ok());
+            for bad in ["https://live.example.com/live", "live.example.com/live", "rtmps://", "RTMP is on port 1935"] {
+                jail.set_env("FERROCAST_RTMP__PUBLIC_URL", bad);
+                let err = Config::load(None).expect_err("not an RTMP URL");
+                assert!(err.to_string().contains("rtmp.public_url"), "{bad}: {err}");
+            }
             Ok(())
         });
     }

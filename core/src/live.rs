@@ -3,7 +3,10 @@
 //!
 //! The live pipeline writes here; the origin and the API read. Playlists are swapped whole behind an
 //! `Arc`, so a reader never sees a half-written one and never holds a lock while it sends. No lock in
-//! this module is held across an `.await`.
+//! this module is held across an `.await`. Init segments and LL-HLS parts near the live edge are
+//! kept here as shared bytes (the origin serves them without touching storage), and every change
+//! bumps a watch counter, so a blocking playlist reload waits on it without a poll loop or a
+//! thread per viewer.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -11,8 +14,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use serde::Serialize;
+use tokio::sync::watch;
 
 /// Every live video of this process, by video id.
 #[derive(Default)]
@@ -57,14 +62,38 @@ impl LiveRegistry {
 pub struct RenditionPlaylists {
     /// The sliding live window (what `index.m3u8` serves while live).
     pub window: String,
+    /// The same window as a delta update (`_HLS_skip=YES`): old segments replaced by EXT-X-SKIP.
+    pub delta: String,
     /// Every segment since the start (EVENT while live), so viewers can seek back.
     pub recording: String,
+    /// Media sequence number of the segment in progress: every lower one is complete.
+    pub next_msn: u64,
+    /// Parts of the segment in progress listed so far.
+    pub open_parts: u32,
+}
+
+impl RenditionPlaylists {
+    /// Whether the playlist already lists segment `msn` (whole) or, with `part`, that part of it:
+    /// what a blocking reload (`_HLS_msn`, `_HLS_part`) waits for.
+    pub fn has(&self, msn: u64, part: Option<u32>) -> bool {
+        match part {
+            _ if msn < self.next_msn => true,
+            Some(part) => msn == self.next_msn && part < self.open_parts,
+            None => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct LivePlaylists {
     pub master: String,
     pub renditions: HashMap<String, RenditionPlaylists>,
+    /// EXT-X-TARGETDURATION: bounds how long a blocking reload is held.
+    pub target_duration: Duration,
+    /// PART-TARGET; `None` without LL-HLS parts.
+    pub part_target: Option<Duration>,
+    /// The stream ended: nothing more will be listed, so nothing is worth waiting for.
+    pub ended: bool,
 }
 
 /// What the owner sees about a live stream.
@@ -91,6 +120,10 @@ pub struct LiveVideo {
     playlists: RwLock<Arc<LivePlaylists>>,
     health: Mutex<StreamHealth>,
     viewers: DashMap<u64, Instant>,
+    /// Init segments and recent parts by `rendition/file`.
+    media: DashMap<String, Bytes>,
+    /// Bumped on every playlist or media change.
+    changes: watch::Sender<u64>,
 }
 
 impl LiveVideo {
@@ -107,6 +140,8 @@ impl LiveVideo {
             playlists: RwLock::new(Arc::new(LivePlaylists::default())),
             health: Mutex::new(StreamHealth::default()),
             viewers: DashMap::new(),
+            media: DashMap::new(),
+            changes: watch::Sender::new(0),
         }
     }
 
@@ -118,6 +153,32 @@ impl LiveVideo {
         if let Ok(mut current) = self.playlists.write() {
             *current = Arc::new(playlists);
         }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes on every playlist or media change; check, then `changed().await`.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// An init segment or part held in memory.
+    pub fn media(&self, rendition: &str, file: &str) -> Option<Bytes> {
+        self.media.get(&media_key(rendition, file)).map(|b| b.clone())
+    }
+
+    /// Keeps `bytes` for the origin; list it in a playlist only after this.
+    pub fn put_media(&self, rendition: &str, file: &str, bytes: Bytes) {
+        self.media.insert(media_key(rendition, file), bytes);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    pub fn remove_media(&self, rendition: &str, file: &str) {
+        self.media.remove(&media_key(rendition, file));
+    }
+
+    /// Bytes held in memory for this video (parts and init segments), for metrics and tests.
+    pub fn media_bytes(&self) -> usize {
+        self.media.iter().map(|entry| entry.value().len()).sum()
     }
 
     pub fn health(&self) -> StreamHealth {
@@ -146,6 +207,10 @@ impl LiveVideo {
     }
 }
 
+fn media_key(rendition: &str, file: &str) -> String {
+    format!("{rendition}/{file}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,9 +237,30 @@ mod tests {
         let video = registry.insert("v1");
         let before = video.playlists();
         let mut next = LivePlaylists { master: "#EXTM3U\n".into(), ..LivePlaylists::default() };
-        next.renditions.insert("low".into(), RenditionPlaylists { window: "w".into(), recording: "r".into() });
+        next.renditions
+            .insert("low".into(), RenditionPlaylists { window: "w".into(), recording: "r".into(), ..RenditionPlaylists::default() });
         video.set_playlists(next);
         assert!(before.master.is_empty(), "a reader keeps the version it took");
         assert_eq!(video.playlists().renditions["low"].window, "w");
+    }
+
+    #[test]
+    fn a_playlist_has_complete_segments_and_listed_parts_of_the_open_one() {
+        let p = RenditionPlaylists { next_msn: 5, open_parts: 2, ..RenditionPlaylists::default() };
+        assert!(p.has(4, None) && p.has(4, Some(9)), "a complete segment has all its parts");
+        assert!(p.has(5, Some(0)) && p.has(5, Some(1)));
+        assert!(!p.has(5, Some(2)) && !p.has(5, None) && !p.has(6, Some(0)));
+    }
+
+    #[tokio::test]
+    async fn media_changes_wake_subscribers() {
+        let video = LiveVideo::detached("v1");
+        let mut changes = video.subscribe();
+        video.put_media("low", "00000001-p0.m4s", Bytes::from_static(b"part"));
+        changes.changed().await.expect("woken");
+        assert_eq!(video.media("low", "00000001-p0.m4s").as_deref(), Some(&b"part"[..]));
+        assert_eq!(video.media_bytes(), 4);
+        video.remove_media("low", "00000001-p0.m4s");
+        assert!(video.media("low", "00000001-p0.m4s").is_none());
     }
 }

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocast_core::shutdown::Shutdown;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::live::{EndReason, Ingest};
 use crate::publish_auth::authorize_publish;
@@ -47,10 +46,15 @@ enum Ended {
     Publish(String),
 }
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, shutdown: Shutdown) {
+/// Runs one connection over `stream` (a TCP socket, or a TLS stream whose handshake is done) until
+/// it ends. `publish_deadline` was fixed at accept: the RTMP handshake, connect and publish must be
+/// done by then (for RTMPS the TLS handshake already spent part of it).
+pub async fn serve<S>(stream: S, peer: SocketAddr, publish_deadline: Instant, ingest: Arc<Ingest>, shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let connection_id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let rtmp = &ingest.rtmp;
     let mut session = RtmpSession::new(SessionLimits {
         max_message_bytes: rtmp.max_message_bytes,
@@ -60,9 +64,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, shu
     });
     let mut publisher: Option<Publisher> = None;
     let mut buffer = vec![0u8; READ_BUFFER];
-    // One deadline for the handshake, connect and publish together, fixed at accept: a client
-    // trickling a byte at a time cannot hold a connection slot past it.
-    let publish_deadline = tokio::time::Instant::now() + Duration::from_secs(rtmp.handshake_timeout_secs);
+    // Until a publish, reads wait at most until `publish_deadline`: a client trickling a byte at a
+    // time cannot hold a connection slot past it.
     let mut has_published = false;
     let idle_timeout = Duration::from_secs(rtmp.idle_timeout_secs);
     let shutdown_signal = shutdown.signalled();
@@ -70,7 +73,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, ingest: Arc<Ingest>, shu
 
     let ended = loop {
         has_published |= publisher.is_some();
-        let deadline = if has_published { tokio::time::Instant::now() + idle_timeout } else { publish_deadline };
+        let deadline = if has_published { Instant::now() + idle_timeout } else { publish_deadline };
         let kicked = publisher.as_ref().map(|p| p.lease.kick.clone());
         let read = tokio::select! {
             () = &mut shutdown_signal => break Ended::Shutdown,
@@ -116,7 +119,7 @@ async fn act(
     actions: Vec<Action>,
     session: &mut RtmpSession,
     publisher: &mut Option<Publisher>,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut (impl AsyncWrite + Unpin),
     ingest: &Arc<Ingest>,
     peer: SocketAddr,
     connection_id: u64,
@@ -178,7 +181,7 @@ async fn act(
     Ok(())
 }
 
-async fn send_all(writer: &mut OwnedWriteHalf, actions: Vec<Action>, timeout: Duration) -> Result<(), Ended> {
+async fn send_all(writer: &mut (impl AsyncWrite + Unpin), actions: Vec<Action>, timeout: Duration) -> Result<(), Ended> {
     for action in actions {
         if let Action::Send(bytes) = action {
             write(writer, &bytes, timeout).await?;
@@ -187,7 +190,7 @@ async fn send_all(writer: &mut OwnedWriteHalf, actions: Vec<Action>, timeout: Du
     Ok(())
 }
 
-async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> Result<(), Ended> {
+async fn write(writer: &mut (impl AsyncWrite + Unpin), bytes: &[u8], timeout: Duration) -> Result<(), Ended> {
     match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Ended::Io(e)),

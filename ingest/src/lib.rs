@@ -1,17 +1,20 @@
 //! ferrocast-ingest: the RTMP side of Ferrocast, where streamers publish.
 //!
-//! [`run`] accepts connections on a bound listener until shutdown, capped by a semaphore; each
-//! connection is one task (`connection.rs`) driving a sans-IO session (`session.rs`) over our own
-//! handshake, chunk layer and AMF0 (`rtmp/`). A publish is
+//! [`run`] accepts connections on a bound listener until shutdown, capped by a semaphore; [`run_tls`]
+//! does the same for RTMPS (`tls.rs`), under the same cap, with the TLS handshake inside the
+//! connection's task. Each connection is one task (`connection.rs`) driving a sans-IO session
+//! (`session.rs`) over our own handshake, chunk layer and AMF0 (`rtmp/`). A publish is
 //! authorised by one stream-key lookup through core's repositories (never through the REST layer),
 //! and its media goes to a ladder pipeline from ferrocast-media (`publisher.rs`). Which channel is
 //! live on which video lives in `live.rs`. Nothing here logs a stream key.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferrocast_core::shutdown::Shutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 pub mod connection;
 pub mod flv;
@@ -20,14 +23,26 @@ pub mod publish_auth;
 pub mod publisher;
 pub mod rtmp;
 pub mod session;
+pub mod tls;
 
 pub use live::Ingest;
+pub use tls::TlsAcceptor;
 
-/// Accepts RTMP connections until `shutdown` fires. Connections beyond `rtmp.max_connections` are
-/// closed right after accept. Each connection task is tracked by `shutdown`, so draining waits for
-/// live videos to be finalised.
+/// Accepts plain RTMP connections until `shutdown` fires. Connections beyond `rtmp.max_connections`
+/// (counted over this and any TLS listener together) are closed right after accept. Each connection
+/// task is tracked by `shutdown`, so draining waits for live videos to be finalised.
 pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, shutdown: Shutdown) {
-    let permits = Arc::new(Semaphore::new(ingest.rtmp.max_connections));
+    accept_loop(listener, None, ingest, shutdown).await;
+}
+
+/// [`run`] for RTMPS: the same, with a TLS handshake first. The handshake runs in the connection's
+/// task, under the same deadline as the RTMP handshake and publish, holding a connection permit.
+pub async fn run_tls(listener: TcpListener, acceptor: TlsAcceptor, ingest: Arc<Ingest>, shutdown: Shutdown) {
+    accept_loop(listener, Some(acceptor), ingest, shutdown).await;
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, ingest: Arc<Ingest>, shutdown: Shutdown) {
+    let scheme = if tls.is_some() { "rtmps" } else { "rtmp" };
     let stop = shutdown.signalled();
     tokio::pin!(stop);
     loop {
@@ -39,24 +54,52 @@ pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, shutdown: Shutdown)
             Ok(connection) => connection,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "RTMP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tracing::warn!(error = %e, scheme, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        // Fixed at accept: the TLS handshake, the RTMP handshake, connect and publish all fit in it.
+        let deadline = Instant::now() + Duration::from_secs(ingest.rtmp.handshake_timeout_secs);
         metrics::counter!("ferrocast_rtmp_connections_total").increment(1);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = ingest.rtmp.max_connections, "RTMP connection refused: too many connections");
+        let Ok(permit) = ingest.connection_permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, scheme, limit = ingest.rtmp.max_connections, "RTMP connection refused: too many connections");
             continue;
         };
-        let (ingest, task_shutdown) = (ingest.clone(), shutdown.clone());
+        let (ingest, task_shutdown, tls) = (ingest.clone(), shutdown.clone(), tls.clone());
         shutdown.spawn(async move {
             metrics::gauge!("ferrocast_rtmp_connections_active").increment(1.0);
-            connection::serve(stream, peer, ingest.clone(), task_shutdown).await;
+            connect(stream, peer, deadline, tls, ingest, task_shutdown).await;
             metrics::gauge!("ferrocast_rtmp_connections_active").decrement(1.0);
             drop(permit);
         });
     }
-    // Videos waiting out their grace period have no connection left to end them.
+    // Videos waiting out their grace period have no connection left to end them. Both listeners
+    // call this; ending a video is idempotent.
     ingest.end_all_idle().await;
+}
+
+/// One accepted connection: the TLS handshake when there is an acceptor, then the RTMP connection.
+async fn connect(
+    stream: TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+    tls: Option<TlsAcceptor>,
+    ingest: Arc<Ingest>,
+    shutdown: Shutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        return connection::serve(stream, peer, deadline, ingest, shutdown).await;
+    };
+    let handshake = tokio::select! {
+        () = shutdown.signalled() => return,
+        handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(stream)) => connection::serve(stream, peer, deadline, ingest, shutdown).await,
+        // Plain RTMP on the TLS port, a client that distrusts the certificate, a port scanner.
+        Ok(Err(e)) => tracing::info!(%peer, error = %e, "RTMPS connection closed: TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "RTMPS connection closed: TLS handshake timed out"),
+    }
 }

@@ -18,7 +18,7 @@ use ferrocast_core::live::{LiveRegistry, LiveVideo};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Db, DbError};
 use ferrocast_media::recording::{self, Outcome, RecordingHandle, RecordingSettings};
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::{oneshot, Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How long a replaced publisher may take to drain before the new one goes ahead anyway.
@@ -33,6 +33,8 @@ pub struct Ingest {
     pub media: MediaConfig,
     /// Where pipelines write segments before they are moved into storage.
     pub spool_dir: PathBuf,
+    /// `rtmp.max_connections` permits, shared by the plain and the TLS listener: one cap for both.
+    pub(crate) connection_permits: Arc<Semaphore>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -80,12 +82,14 @@ pub enum EndReason {
 
 impl Ingest {
     pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, spool_dir: PathBuf) -> Self {
-        Self { db, storage, live, rtmp, media, spool_dir, slots: Mutex::new(HashMap::new()) }
+        let connection_permits = Arc::new(Semaphore::new(rtmp.max_connections));
+        Self { db, storage, live, rtmp, media, spool_dir, connection_permits, slots: Mutex::new(HashMap::new()) }
     }
 
     fn recording_settings(&self) -> RecordingSettings {
         RecordingSettings {
             segment_duration: Duration::from_secs(self.media.segment_duration_secs),
+            part_duration: Duration::from_millis(self.media.part_duration_ms),
             live_window: self.media.live_window_segments,
         }
     }

@@ -1,9 +1,9 @@
-//! One accepted publish: turns FLV tags into pipeline input.
+//! One accepted publish: turns FLV tags into media's live ladder input.
 //!
-//! It collects the sequence headers and onMetaData, starts the ladder pipeline at the first coded
-//! video frame (when codecs and size are known), pushes frames with their DTS/PTS, keeps the
-//! stream's health up to date for the owner, and drains the pipeline when the publish ends. It
-//! never blocks on the pipeline: pushes only queue (see `live_pipeline.rs` for the drop policy).
+//! It collects the sequence headers and onMetaData, starts the ladder (`ferrocast_media::live`) at
+//! the first coded video frame (when codecs and size are known), pushes frames with their DTS/PTS,
+//! keeps the stream's health up to date for the owner, and drains the ladder when the publish
+//! ends. The drop policy is media's (see `media/src/live.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrocast_media::ladder::{self, Encoding};
-use ferrocast_media::live_pipeline::{AudioInput, LiveInput, LivePipeline, LiveSettings, PipelineStats, VideoInput};
+use ferrocast_media::live::LiveLadder;
+use ferrocast_media::live_pipeline::{AudioInput, LiveInput, LiveSettings, PipelineStats, VideoInput};
 use ferrocast_media::playlist::AAC_LC_CODEC;
 use ferrocast_media::recording::{encoded_codecs, RenditionInfo};
 
@@ -48,7 +49,7 @@ pub struct Publisher {
     audio: Option<AudioInput>,
     audio_codec: Option<String>,
     source_codec: Option<String>,
-    pipeline: Option<LivePipeline>,
+    ladder: Option<LiveLadder>,
     stats: Option<Arc<PipelineStats>>,
     warned_audio: bool,
     bytes_in_window: u64,
@@ -65,7 +66,7 @@ impl Publisher {
             audio: None,
             audio_codec: None,
             source_codec: None,
-            pipeline: None,
+            ladder: None,
             stats: None,
             warned_audio: false,
             bytes_in_window: 0,
@@ -87,13 +88,13 @@ impl Publisher {
 
     pub async fn media(&mut self, kind: MediaKind, timestamp_ms: i64, payload: Bytes) -> Result<(), PublishError> {
         self.measure(payload.len());
-        if self.pipeline.as_ref().is_some_and(LivePipeline::has_failed) {
+        if self.ladder.as_ref().is_some_and(LiveLadder::has_failed) {
             return Err(PublishError::PipelineFailed);
         }
         match kind {
             MediaKind::Video => self.video(timestamp_ms, payload).await,
             MediaKind::Audio => {
-                self.audio(timestamp_ms, payload);
+                self.audio(timestamp_ms, payload).await;
                 Ok(())
             }
         }
@@ -112,16 +113,16 @@ impl Publisher {
                 self.lease.live.update_health(|h| h.video_codec = codec.to_string());
             }
             VideoTag::Frame(frame) => {
-                if self.pipeline.is_none() {
+                if self.ladder.is_none() {
                     if self.video.is_none() {
                         // Frames before the sequence header cannot be decoded.
                         return Ok(());
                     }
-                    self.start_pipeline().await?;
+                    self.start_ladder().await?;
                 }
                 let data = payload.slice_ref(frame.data);
-                if let Some(pipeline) = self.pipeline.as_mut() {
-                    pipeline.push_video(frame.dts_ms, frame.pts_ms, frame.frame_type.is_key(), data);
+                if let Some(ladder) = self.ladder.as_mut() {
+                    ladder.push_video(frame.dts_ms, frame.pts_ms, frame.frame_type.is_key(), data).await;
                 }
             }
             VideoTag::Unsupported { codec } => return Err(PublishError::UnsupportedVideo(codec.to_string())),
@@ -130,14 +131,15 @@ impl Publisher {
         Ok(())
     }
 
-    fn audio(&mut self, timestamp_ms: i64, payload: Bytes) {
+    async fn audio(&mut self, timestamp_ms: i64, payload: Bytes) {
         let tag = match flv::parse_audio(&payload, timestamp_ms) {
             Ok(tag) => tag,
             Err(e) => return self.warn_audio(&format!("malformed audio: {e}")),
         };
         match tag {
             AudioTag::SequenceStart { codec: AudioCodec::Aac, config, aac } => {
-                self.audio = Some(AudioInput::Aac { codec_data: payload.slice_ref(config) });
+                let (sample_rate, channels) = aac.as_ref().map_or((44_100, 2), |a| (a.sample_rate_hz, u16::from(a.channel_config.max(1))));
+                self.audio = Some(AudioInput::Aac { codec_data: payload.slice_ref(config), sample_rate, channels });
                 self.audio_codec = Some(aac.map_or_else(|| AAC_LC_CODEC.to_string(), |a| a.codecs()));
                 self.lease.live.update_health(|h| h.audio_codec = "AAC".into());
             }
@@ -151,8 +153,8 @@ impl Publisher {
                     return self.warn_audio(&format!("audio codec {} is not supported; video only", frame.codec));
                 }
                 let data = payload.slice_ref(frame.data);
-                if let Some(pipeline) = self.pipeline.as_mut() {
-                    pipeline.push_audio(frame.timestamp_ms, data);
+                if let Some(ladder) = self.ladder.as_mut() {
+                    ladder.push_audio(frame.timestamp_ms, data).await;
                 }
             }
             AudioTag::Unsupported { codec } | AudioTag::SequenceStart { codec, .. } => {
@@ -169,7 +171,7 @@ impl Publisher {
         }
     }
 
-    async fn start_pipeline(&mut self) -> Result<(), PublishError> {
+    async fn start_ladder(&mut self) -> Result<(), PublishError> {
         let Some(video) = self.video.clone() else { return Ok(()) };
         let media = &self.ingest.media;
         let meta = self.metadata.as_ref();
@@ -205,18 +207,18 @@ impl Publisher {
         let input = LiveInput { video, audio: self.audio.clone(), width, height, frame_rate };
         let settings = LiveSettings {
             segment_duration: Duration::from_secs(media.segment_duration_secs),
+            part_duration: Duration::from_millis(media.part_duration_ms),
             x264_preset: media.live_x264_preset.clone(),
             encoder_queue_frames: media.encoder_queue_frames,
             thumbnail_interval: Duration::from_secs(media.thumbnail_interval_secs),
             max_input_bytes: self.ingest.rtmp.max_message_bytes as u64 * 4,
         };
-        let spool = self.ingest.spool_dir.join(&self.lease.video_id).join(self.lease.connection_id.to_string());
-        // The session is announced before its pipeline can report anything.
+        // The session is announced before anything of it can arrive.
         self.lease.recording.start_session(renditions).await;
-        let pipeline = LivePipeline::start(&input, &rungs, &settings, &spool, self.lease.recording.pipeline_events())?;
-        self.stats = Some(pipeline.stats());
-        self.pipeline = Some(pipeline);
-        tracing::info!(video_id = %self.lease.video_id, width, height, frame_rate, rungs = rungs.len(), "pipeline started");
+        let ladder = LiveLadder::start(&input, &rungs, &settings, self.lease.recording.events()).await?;
+        self.stats = Some(ladder.stats());
+        self.ladder = Some(ladder);
+        tracing::info!(video_id = %self.lease.video_id, width, height, frame_rate, rungs = rungs.len(), "ladder started");
         Ok(())
     }
 
@@ -235,11 +237,11 @@ impl Publisher {
         }
     }
 
-    /// Drains the pipeline (its last segments are listed) and lets go of the channel.
+    /// Drains the ladder (its last frames reach the recording) and lets go of the channel.
     pub async fn end(self, reason: EndReason) {
-        let failed = self.pipeline.as_ref().is_some_and(LivePipeline::has_failed);
-        if let Some(pipeline) = self.pipeline {
-            pipeline.finish().await;
+        let failed = self.ladder.as_ref().is_some_and(LiveLadder::has_failed);
+        if let Some(ladder) = self.ladder {
+            ladder.finish().await;
         }
         let reason = match reason {
             EndReason::Disconnected if failed => EndReason::Failed("the transcoding pipeline stopped".into()),

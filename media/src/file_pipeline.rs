@@ -1,6 +1,7 @@
 //! The same ladder for a file: probe it, then decode it once through the shared ladder branches as
 //! fast as the CPU allows (queues block instead of dropping: nothing may be lost), reporting
-//! progress as a share of the duration.
+//! progress as a share of the duration. Encoded frames leave through appsinks into the same
+//! recording (and so the same packager) as a live stream.
 //!
 //! Any container and codec GStreamer can decode works (decodebin picks the demuxer and decoder).
 //! AAC audio stops at the parser and is passed through; other audio is decoded and encoded once
@@ -17,8 +18,9 @@ use gstreamer_pbutils::prelude::*;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::events::RecordingEvent;
 use crate::ladder::PlannedRung;
-use crate::pipeline::{ladder_branches, Built, EncoderQueue, LadderSettings, PipelineEvent};
+use crate::pipeline::{ladder_branches, Built, EncoderQueue, LadderSettings};
 use crate::MediaError;
 
 /// The message a file without video fails with.
@@ -92,15 +94,15 @@ pub struct FileSettings {
 }
 
 /// The description: decodebin stops at AAC (so it is passed through) and decodes everything else.
-pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings, spool: &Path) -> String {
+pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {
     let location = path.display().to_string().replace('"', "\\\"");
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
          d. ! videoconvert ! tee name=vt "
     );
     match info.audio {
-        Some(SourceAudio::Aac { .. }) => d.push_str("d. ! aacparse ! tee name=at "),
-        Some(SourceAudio::Other) => d.push_str("d. ! audioconvert ! audioresample ! avenc_aac ! aacparse ! tee name=at "),
+        Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),
+        Some(SourceAudio::Other) => d.push_str(&format!("d. ! audioconvert ! audioresample ! avenc_aac ! aacparse ! {AAC_OUT} ")),
         None => {}
     }
     let ladder = LadderSettings {
@@ -114,30 +116,31 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
         source_width: info.width,
         source_height: info.height,
     };
-    d.push_str(&ladder_branches(rungs, &ladder, info.audio.is_some(), "h264parse", spool));
+    d.push_str(&ladder_branches(rungs, &ladder));
     d
 }
 
-/// What to transcode, how, and where the segments go first.
+/// Where AAC leaves a file pipeline: raw frames with their AudioSpecificConfig in the caps.
+const AAC_OUT: &str = "queue ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=audio_out sync=false";
+
+/// What to transcode, and how.
 pub struct TranscodeJob<'a> {
     pub path: &'a Path,
     pub info: &'a SourceInfo,
     pub rungs: &'a [PlannedRung],
     pub settings: &'a FileSettings,
-    pub spool: &'a Path,
 }
 
 /// Transcodes the file, publishing progress (0–100) to `progress` about once a second, until it is
-/// done (all segments reported), failed, or `cancel` fires. Segments and thumbnails go to `events`.
+/// done (every frame handed on), failed, or `cancel` fires. Frames and thumbnails go to `events`.
 pub async fn transcode(
     job: TranscodeJob<'_>,
-    events: mpsc::Sender<PipelineEvent>,
+    events: mpsc::Sender<RecordingEvent>,
     progress: watch::Sender<f64>,
     cancel: CancellationToken,
 ) -> Result<Outcome, MediaError> {
-    let TranscodeJob { path, info, rungs, settings, spool } = job;
-    std::fs::create_dir_all(spool)?;
-    let built = Built::new(&describe(path, info, rungs, settings, spool), rungs, events)?;
+    let TranscodeJob { path, info, rungs, settings } = job;
+    let built = Built::new(&describe(path, info, rungs, settings), rungs, settings.segment_duration, events)?;
     built.play()?;
     let Built { pipeline, stats, mut ended } = built;
     let _stop = StopOnDrop(pipeline.clone());
@@ -162,9 +165,9 @@ pub async fn transcode(
 /// How a file transcode ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every segment was written and reported.
+    /// Every frame was handed to the recording.
     Done,
-    /// The pipeline reported an error (the reason came as [`PipelineEvent::Failed`]).
+    /// The pipeline reported an error (the reason came as [`RecordingEvent::Failed`]).
     Failed,
     /// `cancel` fired.
     Cancelled,
@@ -191,20 +194,15 @@ mod tests {
     fn file_ladder_passes_aac_through_and_never_drops() {
         let rungs = plan(&default_ladder(), 1920, 1080, false).expect("plan");
         let settings = FileSettings { segment_duration: Duration::from_secs(4), x264_preset: "veryfast".into() };
-        let aac = describe(
-            Path::new("/in/clip.mp4"),
-            &info(Some(SourceAudio::Aac { codecs: "mp4a.40.2".into() })),
-            &rungs,
-            &settings,
-            Path::new("/s"),
-        );
-        assert!(aac.contains("d. ! aacparse ! tee name=at") && !aac.contains("avenc_aac"), "{aac}");
+        let aac = describe(Path::new("/in/clip.mp4"), &info(Some(SourceAudio::Aac { codecs: "mp4a.40.2".into() })), &rungs, &settings);
+        assert!(aac.contains("d. ! aacparse ! queue") && aac.contains("appsink name=audio_out") && !aac.contains("avenc_aac"), "{aac}");
         assert!(!aac.contains("leaky=downstream max-size-buffers=8"), "encoder queues block for files: {aac}");
-        assert!(!aac.contains("zerolatency") && aac.contains("speed-preset=veryfast") && aac.contains("max-size-time=4000000000 "));
-        let other = describe(Path::new("/in/clip.mkv"), &info(Some(SourceAudio::Other)), &rungs, &settings, Path::new("/s"));
+        assert!(!aac.contains("zerolatency") && aac.contains("speed-preset=veryfast"));
+        assert_eq!(aac.matches("! appsink name=").count(), 3 + 1 + 1, "three rungs, audio, thumbnail: {aac}");
+        let other = describe(Path::new("/in/clip.mkv"), &info(Some(SourceAudio::Other)), &rungs, &settings);
         assert_eq!(other.matches("avenc_aac").count(), 1, "other audio is encoded once");
-        let silent = describe(Path::new("/in/clip.webm"), &info(None), &rungs, &settings, Path::new("/s"));
-        assert!(!silent.contains("name=at") && !silent.contains("audio_0"));
+        let silent = describe(Path::new("/in/clip.webm"), &info(None), &rungs, &settings);
+        assert!(!silent.contains("audio_out"));
         crate::elements::init().expect("gstreamer");
         gst::parse::launch(&aac).expect("valid pipeline description");
     }

@@ -1,18 +1,26 @@
-//! ferrocast-media: the transcoding ladder and the HLS playlists it feeds.
+//! ferrocast-media: the transcoding ladder, our CMAF packager and the HLS playlists it feeds.
 //!
-//! Live feeds (and, later, uploaded files) go through one ladder plan (`ladder.rs`) built into a
-//! GStreamer pipeline (`live_pipeline.rs`); finished segments are moved into storage and listed by
-//! the playlist writer (`playlist.rs`, driven by `recording.rs`). Format logic is plain Rust with
-//! plain tests; GStreamer is confined to the pipeline module. Nothing here opens a socket.
+//! GStreamer does pixels; Rust does packaging. Live feeds (`live.rs`, the facade ingest talks to)
+//! and uploaded files (`file_pipeline.rs`, driven by `worker.rs`) go through one ladder plan
+//! (`ladder.rs`); rungs that need encoding are built into a GStreamer pipeline (`pipeline.rs`,
+//! `live_pipeline.rs`) whose appsinks hand encoded frames back, while a passthrough rung and AAC
+//! audio never enter GStreamer. Every frame flows as a [`events::RecordingEvent`] into one
+//! recording task per video (`recording/`), which cuts CMAF segments and LL-HLS parts
+//! (`package/`), stores them and lists them in the playlists (`playlist/`). Format logic is
+//! plain Rust with plain tests; GStreamer is confined to the pipeline modules and `thumbnail.rs`.
+//! Nothing here opens a socket.
 
 pub mod elements;
+pub mod events;
 pub mod file_pipeline;
 pub mod ladder;
+pub mod live;
 pub mod live_pipeline;
 pub mod package;
 pub mod pipeline;
 pub mod playlist;
 pub mod recording;
+pub mod thumbnail;
 pub mod worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,8 @@ pub enum MediaError {
     Ladder(#[from] ladder::LadderError),
     #[error(transparent)]
     Playlist(#[from] playlist::PlaylistError),
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
     #[error(transparent)]
     Storage(#[from] ferrocast_core::storage::StorageError),
     #[error(transparent)]

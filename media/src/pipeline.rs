@@ -1,13 +1,14 @@
-//! What live and file pipelines share: the ladder branches after the source (scale → x264 →
-//! splitmuxsink per rung, audio to every rung, a thumbnail branch), and running a pipeline: bus
-//! read as an async stream, thumbnails and dropped-frame counts, events on a bounded channel.
+//! What live and file pipelines share: the ladder branches after the decoded source (scale → x264 →
+//! h264parse → appsink per rung, and a thumbnail branch), keyframes forced at the same instants on
+//! every rung, and running a pipeline: appsinks and the bus turned into [`RecordingEvent`]s.
 //!
-//! Element names in every description: `vt` (decoded video tee), `at` (AAC tee), `vin` (coded
-//! video tee, live only), `q_{rung}` (encoder queues), `{rung}` (splitmuxsinks), `thumbnail`.
-//! Nothing here touches storage, playlists or the database.
+//! GStreamer does pixels only. Each rung's encoded access units leave the pipeline through an
+//! appsink (AVC, access-unit aligned, PTS/DTS kept) and are packaged in Rust (`package/`); audio
+//! that needs encoding leaves through the appsink `audio_out`. A passthrough rung never enters a
+//! pipeline. Element names in every description: `vt` (decoded video tee), `q_{rung}` (encoder
+//! queues), `{rung}` (appsinks), `audio_out`, `thumbnail`. Nothing here touches storage,
+//! playlists or the database.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,21 +18,13 @@ use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::events::{AudioConfig, Frame, RecordingEvent, VideoConfig};
 use crate::ladder::{Encoding, PlannedRung};
+use crate::package::VideoCodec;
 use crate::MediaError;
-
-/// What a running pipeline reports.
-#[derive(Debug)]
-pub enum PipelineEvent {
-    /// A segment file is complete on local disk (the spool); `start`/`end` are running times.
-    SegmentClosed { rung: String, path: PathBuf, start: Duration, end: Duration },
-    /// A JPEG of the current picture.
-    Thumbnail(Bytes),
-    /// The pipeline stopped with an error; no more events follow.
-    Failed(String),
-}
 
 /// Shared counters the owner can read while the pipeline runs.
 #[derive(Default)]
@@ -77,13 +70,12 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
     (THUMBNAIL_WIDTH, (h / 2 * 2).max(2))
 }
 
-/// Everything after `vt`/`at`/`vin`: one branch per rung and the thumbnail branch.
-/// `passthrough_parse` re-parses the coded source for a `source` rung (live only).
-pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings, audio: bool, passthrough_parse: &str, spool: &Path) -> String {
+/// Everything after `vt`: one encoder branch per transcoded rung and the thumbnail branch.
+/// Passthrough rungs are left out: their frames never enter GStreamer.
+pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> String {
     let mut d = String::new();
-    let segment_ns = settings.segment_duration.as_nanos();
-    // A backstop only: splitmuxsink requests a keyframe at every split, so all rungs cut at the
-    // same instants even when frames are dropped.
+    // A backstop only: keyframes are forced at every segment boundary (see `force_keyframes`), so
+    // all rungs cut at the same instants even when frames are dropped.
     let key_int_max = ((settings.frame_rate.max(1.0) * settings.segment_duration.as_secs_f64() * 2.0).round() as u32).max(2);
     let (leaky, queue_frames) = match settings.encoder_queue {
         EncoderQueue::Leaky(frames) => (" leaky=downstream", frames),
@@ -91,27 +83,17 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings, audio: 
     };
     let tune = if settings.zero_latency { " tune=zerolatency" } else { "" };
     for rung in rungs {
-        let name = &rung.name;
-        match rung.encoding {
-            Encoding::Transcode { video_bitrate_kbps } => d.push_str(&format!(
-                "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
-                 videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
-                 x264enc speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
-                 option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse config-interval=-1 ! queue ! {name}.video ",
-                w = rung.width,
-                h = rung.height,
-                preset = settings.x264_preset,
-            )),
-            Encoding::Passthrough => d.push_str(&format!(
-                "vin. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000 ! {passthrough_parse} config-interval=-1 ! {name}.video "
-            )),
-        }
-        if audio {
-            d.push_str(&format!("at. ! queue ! {name}.audio_0 "));
-        }
+        let Encoding::Transcode { video_bitrate_kbps } = rung.encoding else { continue };
         d.push_str(&format!(
-            "splitmuxsink name={name} muxer=mpegtsmux max-size-time={segment_ns} send-keyframe-requests=true location={location} ",
-            location = spool.join(format!("{name}_%05d.ts")).display(),
+            "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
+             videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+             x264enc speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
+             option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! \
+             video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false ",
+            name = rung.name,
+            w = rung.width,
+            h = rung.height,
+            preset = settings.x264_preset,
         ));
     }
     let (thumb_w, thumb_h) = thumbnail_size(settings.source_width, settings.source_height);
@@ -133,9 +115,18 @@ pub struct Built {
 }
 
 impl Built {
-    /// Parses `description`, counts drops at the leaky rung queues, sends thumbnails and segment
-    /// events to `events`, and starts reading the bus.
-    pub fn new(description: &str, rungs: &[PlannedRung], events: mpsc::Sender<PipelineEvent>) -> Result<Built, MediaError> {
+    /// Parses `description`, counts drops at the leaky rung queues, forces keyframes at every
+    /// `segment_duration` of the decoded video, turns every appsink's output into events on
+    /// `events`, and starts reading the bus.
+    ///
+    /// Appsink callbacks run on GStreamer's streaming threads and wait when the channel is full:
+    /// a stalled recording backs up into the (leaky, counted) encoder queues, never into memory.
+    pub fn new(
+        description: &str,
+        rungs: &[PlannedRung],
+        segment_duration: Duration,
+        events: mpsc::Sender<RecordingEvent>,
+    ) -> Result<Built, MediaError> {
         let pipeline = gst::parse::launch(description)
             .map_err(|e| MediaError::Build(e.to_string()))?
             .downcast::<gst::Pipeline>()
@@ -147,19 +138,25 @@ impl Built {
                 counter.dropped_frames.fetch_add(1, Ordering::Relaxed);
                 None
             });
+            let sink = appsink(&pipeline, &rung.name)?;
+            sink.set_callbacks(video_callbacks(Arc::from(rung.name.as_str()), events.clone()));
+        }
+        if let Some(audio) = pipeline.by_name("audio_out") {
+            let sink = audio.downcast::<gst_app::AppSink>().map_err(|_| MediaError::Build("audio_out is not an appsink".into()))?;
+            sink.set_callbacks(audio_callbacks(events.clone()));
+        }
+        if let Some(decoded) = pipeline.by_name("vt") {
+            force_keyframes(&decoded, segment_duration)?;
         }
         let thumbnails = events.clone();
-        let thumbnail_sink = by_name(&pipeline, "thumbnail")?
-            .downcast::<gst_app::AppSink>()
-            .map_err(|_| MediaError::Build("thumbnail is not an appsink".into()))?;
-        thumbnail_sink.set_callbacks(
+        appsink(&pipeline, "thumbnail")?.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     if let Some(buffer) = sample.buffer() {
                         if let Ok(map) = buffer.map_readable() {
                             // Dropping a thumbnail when the channel is full is harmless: another comes.
-                            let _ = thumbnails.try_send(PipelineEvent::Thumbnail(Bytes::copy_from_slice(map.as_slice())));
+                            let _ = thumbnails.try_send(RecordingEvent::Thumbnail(Bytes::copy_from_slice(map.as_slice())));
                         }
                     }
                     Ok(gst::FlowSuccess::Ok)
@@ -178,43 +175,157 @@ impl Built {
     }
 }
 
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, MediaError> {
+    by_name(pipeline, name)?.downcast::<gst_app::AppSink>().map_err(|_| MediaError::Build(format!("{name} is not an appsink")))
+}
+
+/// Sends a downstream force-key-unit event in front of the first decoded frame at or past every
+/// multiple of `segment_duration`. Every encoder behind the tee gets it in order with the frames
+/// (leaky queues drop buffers, never serialized events), so all rungs make a keyframe on the
+/// same picture, or the next one a full queue left them.
+fn force_keyframes(tee: &gst::Element, segment_duration: Duration) -> Result<(), MediaError> {
+    let sink = tee.static_pad("sink").ok_or_else(|| MediaError::Build("vt has no sink pad".into()))?;
+    let upstream = sink.peer().ok_or_else(|| MediaError::Build("vt is not linked".into()))?;
+    let step = gst::ClockTime::from_nseconds(segment_duration.as_nanos().max(1) as u64);
+    // (next boundary, keyframes forced so far); only the streaming thread touches it. Boundaries
+    // count from the first frame, where the packager's first segment starts. That frame is a
+    // keyframe anyway and is not asked for: GStreamer 1.22's encoder base class records the first
+    // request at x264enc's shifted running time (+1000 h) and then throttles every later request
+    // as "too soon" after it.
+    let state = std::sync::Mutex::new((None::<gst::ClockTime>, 0u32));
+    upstream.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
+        let count = {
+            let Ok(mut guard) = state.lock() else { return gst::PadProbeReturn::Ok };
+            let (next, count) = &mut *guard;
+            let next = next.get_or_insert(pts + step);
+            if pts < *next {
+                return gst::PadProbeReturn::Ok;
+            }
+            while *next <= pts {
+                *next += step;
+            }
+            *count += 1;
+            *count
+        };
+        let event =
+            gst_video::DownstreamForceKeyUnitEvent::builder().timestamp(pts).running_time(pts).all_headers(true).count(count).build();
+        pad.push_event(event);
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// A sample's payload without a copy: the mapped GStreamer buffer is the owner of the bytes.
+fn payload(buffer: &gst::BufferRef) -> Option<Bytes> {
+    let owned = buffer.to_owned().into_mapped_buffer_readable().ok()?;
+    Some(Bytes::from_owner(owned))
+}
+
+/// A buffer time as running time, the clock the whole session shares. Encoders may shift their
+/// output timestamps (x264enc adds 1000 hours so a DTS before the first PTS stays positive) and
+/// say so in the segment; running time undoes that.
+fn media_time(sample: &gst::SampleRef, t: Option<gst::ClockTime>) -> Option<i64> {
+    let t = t?;
+    let nanos = |c: gst::ClockTime| i64::try_from(c.nseconds()).unwrap_or(i64::MAX);
+    let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>());
+    match segment.map(|s| s.to_running_time_full(t)) {
+        Some(Some(gst::Signed::Positive(rt))) => Some(nanos(rt)),
+        Some(Some(gst::Signed::Negative(rt))) => Some(-nanos(rt)),
+        Some(None) => None,
+        None => Some(nanos(t)),
+    }
+}
+
+fn video_callbacks(rung: Arc<str>, events: mpsc::Sender<RecordingEvent>) -> gst_app::AppSinkCallbacks {
+    let mut last_caps: Option<gst::Caps> = None;
+    gst_app::AppSinkCallbacks::builder()
+        .new_sample(move |sink| {
+            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+            if let Some(caps) = sample.caps().filter(|c| last_caps.as_ref().is_none_or(|last| last.as_ref() != *c)) {
+                last_caps = Some(caps.to_owned());
+                if let Some(config) = video_config(caps) {
+                    let _ = events.blocking_send(RecordingEvent::VideoConfig { rung: rung.clone(), config });
+                }
+            }
+            let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+            let (Some(pts), Some(data)) = (media_time(&sample, buffer.pts()), payload(buffer)) else { return Ok(gst::FlowSuccess::Ok) };
+            let dts = media_time(&sample, buffer.dts()).unwrap_or(pts);
+            let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            let frame = Frame { dts, pts, keyframe, data };
+            // Closed means the recording is gone: nothing left to do with frames.
+            if events.blocking_send(RecordingEvent::Video { rung: rung.clone(), frame }).is_err() {
+                return Err(gst::FlowError::Eos);
+            }
+            Ok(gst::FlowSuccess::Ok)
+        })
+        .build()
+}
+
+fn audio_callbacks(events: mpsc::Sender<RecordingEvent>) -> gst_app::AppSinkCallbacks {
+    let mut last_caps: Option<gst::Caps> = None;
+    gst_app::AppSinkCallbacks::builder()
+        .new_sample(move |sink| {
+            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+            if let Some(caps) = sample.caps().filter(|c| last_caps.as_ref().is_none_or(|last| last.as_ref() != *c)) {
+                last_caps = Some(caps.to_owned());
+                if let Some(config) = audio_config(caps) {
+                    let _ = events.blocking_send(RecordingEvent::AudioConfig(config));
+                }
+            }
+            let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+            let (Some(pts), Some(data)) = (media_time(&sample, buffer.pts()), payload(buffer)) else { return Ok(gst::FlowSuccess::Ok) };
+            if events.blocking_send(RecordingEvent::Audio(Frame { dts: pts, pts, keyframe: true, data })).is_err() {
+                return Err(gst::FlowError::Eos);
+            }
+            Ok(gst::FlowSuccess::Ok)
+        })
+        .build()
+}
+
+fn codec_data(structure: &gst::StructureRef) -> Option<Bytes> {
+    let buffer = structure.get::<gst::Buffer>("codec_data").ok()?;
+    let map = buffer.map_readable().ok()?;
+    Some(Bytes::copy_from_slice(map.as_slice()))
+}
+
+/// The codec record and size from `video/x-h264,stream-format=avc` (or `x-h265,hvc1`) caps.
+fn video_config(caps: &gst::CapsRef) -> Option<VideoConfig> {
+    let s = caps.structure(0)?;
+    let codec = match s.name().as_str() {
+        "video/x-h264" => VideoCodec::Avc,
+        "video/x-h265" => VideoCodec::Hevc,
+        _ => return None,
+    };
+    let dimension = |name: &str| s.get::<i32>(name).ok().and_then(|v| u16::try_from(v).ok()).unwrap_or(0);
+    Some(VideoConfig { codec, record: codec_data(s)?, width: dimension("width"), height: dimension("height") })
+}
+
+/// The AudioSpecificConfig, rate and channels from `audio/mpeg,mpegversion=4,stream-format=raw` caps.
+fn audio_config(caps: &gst::CapsRef) -> Option<AudioConfig> {
+    let s = caps.structure(0)?;
+    let rate = s.get::<i32>("rate").ok().and_then(|r| u32::try_from(r).ok())?;
+    let channels = s.get::<i32>("channels").ok().and_then(|c| u16::try_from(c).ok()).unwrap_or(2);
+    Some(AudioConfig { record: codec_data(s)?, sample_rate: rate, channels })
+}
+
 pub fn by_name(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, MediaError> {
     pipeline.by_name(name).ok_or_else(|| MediaError::Build(format!("no element {name}")))
 }
 
-/// Reads the bus until end-of-stream or an error, turning splitmuxsink's fragment messages into
-/// [`PipelineEvent::SegmentClosed`].
-async fn watch_bus(bus: gst::Bus, events: mpsc::Sender<PipelineEvent>, stats: Arc<PipelineStats>, ended: oneshot::Sender<()>) {
-    let mut opened: HashMap<String, Duration> = HashMap::new();
+/// Reads the bus until end-of-stream or an error; an error is reported as
+/// [`RecordingEvent::Failed`].
+async fn watch_bus(bus: gst::Bus, events: mpsc::Sender<RecordingEvent>, stats: Arc<PipelineStats>, ended: oneshot::Sender<()>) {
     let mut messages = bus.stream();
     while let Some(message) = messages.next().await {
         use gst::MessageView;
         match message.view() {
-            MessageView::Element(element) => {
-                let (Some(structure), Some(source)) = (element.structure(), element.src()) else { continue };
-                let rung = source.name().to_string();
-                let running_time = structure.get::<u64>("running-time").map(Duration::from_nanos);
-                match (structure.name().as_str(), running_time) {
-                    ("splitmuxsink-fragment-opened", Ok(at)) => {
-                        opened.insert(rung, at);
-                    }
-                    ("splitmuxsink-fragment-closed", Ok(end)) => {
-                        let Ok(location) = structure.get::<String>("location") else { continue };
-                        let start = opened.remove(&rung).unwrap_or(end);
-                        let closed = PipelineEvent::SegmentClosed { rung, path: PathBuf::from(location), start, end };
-                        if events.send(closed).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
             MessageView::Error(error) => {
                 let source = error.src().map(|s| s.name().to_string()).unwrap_or_default();
                 let reason = format!("{source}: {}", error.error());
                 tracing::warn!(%reason, debug = ?error.debug(), "pipeline failed");
                 stats.failed.store(true, Ordering::Relaxed);
-                let _ = events.send(PipelineEvent::Failed(reason)).await;
+                let _ = events.send(RecordingEvent::Failed(reason)).await;
                 break;
             }
             MessageView::Eos(_) => break,

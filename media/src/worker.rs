@@ -184,18 +184,21 @@ impl Worker {
             })
             .collect();
         let segment_duration = Duration::from_secs(self.jobs.vod_segment_duration_secs);
-        let settings = RecordingSettings { segment_duration, live_window: self.media.live_window_segments };
+        let settings = RecordingSettings {
+            segment_duration,
+            part_duration: Duration::from_millis(self.media.part_duration_ms),
+            live_window: self.media.live_window_segments,
+        };
         let video = Arc::new(LiveVideo::detached(&video_id));
         let recording = recording::spawn(&video_id, self.db.clone(), self.storage.clone(), video, settings);
         recording.start_session(renditions).await;
 
-        let spool = self.spool_dir.join(format!("job-{}", job.id));
         let file_settings = FileSettings { segment_duration, x264_preset: self.jobs.vod_x264_preset.clone() };
         let lease = Duration::from_secs(self.jobs.lease_secs);
         let (progress, progress_rx) = watch::channel(0.0);
         let cancel = CancellationToken::new();
-        let job_input = TranscodeJob { path: &source, info: &info, rungs: &rungs, settings: &file_settings, spool: &spool };
-        let transcode = file_pipeline::transcode(job_input, recording.pipeline_events(), progress, cancel.clone());
+        let job_input = TranscodeJob { path: &source, info: &info, rungs: &rungs, settings: &file_settings };
+        let transcode = file_pipeline::transcode(job_input, recording.events(), progress, cancel.clone());
         tokio::pin!(transcode);
         // Renew well within the lease; each renewal also records the progress for the owner.
         let mut renewals = tokio::time::interval((lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)));
@@ -213,7 +216,6 @@ impl Worker {
                 }
             }
         };
-        let _ = tokio::fs::remove_dir_all(&spool).await;
         match outcome {
             Ok(Outcome::Done) => {
                 recording.finish(recording::Outcome::Ended).await;

@@ -98,6 +98,12 @@ pub fn parse(path: &str) -> Option<HlsPath> {
     }
 }
 
+/// The segment number and part index of an LL-HLS part file name (`00000012-p3.m4s`).
+pub fn part_of(file: &str) -> Option<(u64, u32)> {
+    let (segment, part) = file.strip_suffix(".m4s")?.split_once("-p")?;
+    Some((segment.parse().ok()?, part.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +126,15 @@ mod tests {
             parse(&format!("{ID}/low/00000042.ts")),
             Some(HlsPath::Segment { video_id: ID.into(), rendition: "low".into(), file: "00000042.ts".into(), kind: SegmentKind::MpegTs })
         );
+    }
+
+    #[test]
+    fn part_names_give_their_segment_and_index() {
+        assert_eq!(part_of("00000012-p3.m4s"), Some((12, 3)));
+        assert_eq!(part_of("00000012.m4s"), None);
+        assert_eq!(part_of("init-00000000.mp4"), None);
+        assert_eq!(part_of("x-p1.m4s"), None);
+        assert!(matches!(parse(&format!("{ID}/low/00000012-p3.m4s")), Some(HlsPath::Segment { kind: SegmentKind::Fmp4, .. })));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! ferrocast-origin: serves HLS playlists, segments and thumbnails over HTTP at `/hls/…`.
 //!
 //! Request paths are parsed into typed values before anything is looked up, so a path can only ever
-//! name a known video's file inside the media root. Live playlists come from this process's memory
-//! (the live registry); finished playlists, segments and thumbnails from storage. Private and
+//! name a known video's file inside the media root. Live playlists, init segments and LL-HLS parts
+//! come from this process's memory (the live registry), blocking reloads included; finished
+//! playlists, segments and thumbnails from storage. Private and
 //! unlisted videos need a playback token, which is carried onto every URI of the playlists served.
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 use tower_http::cors::{Any, CorsLayer};
 
+mod blocking;
 pub mod hls_path;
 pub mod range;
 mod serve;

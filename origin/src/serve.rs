@@ -1,5 +1,7 @@
 //! The `/hls/…` handler: access check, then the playlist from memory or storage, or a segment with
-//! Range and ETag support.
+//! Range and ETag support. While a video is live its playlists, init segments and LL-HLS parts
+//! come from memory, and a blocking reload (`_HLS_msn`/`_HLS_part`) or a request for the hinted
+//! next part is held until it exists (`blocking.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -14,6 +16,7 @@ use ferrocast_core::db::videos::{self, Video, VideoStatus, Visibility};
 use ferrocast_core::storage::{Storage, StorageError};
 use serde::Deserialize;
 
+use crate::blocking;
 use crate::hls_path::{self, HlsPath, PlaylistKind};
 use crate::range::{self, RangeRequest};
 use crate::OriginState;
@@ -21,13 +24,27 @@ use crate::OriginState;
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Finished playlists and segments never change once listed.
 const IMMUTABLE: &str = "max-age=31536000, immutable";
-/// Live playlists change every segment; one second is at most half a target duration.
-const LIVE_PLAYLIST_MAX_AGE: &str = "max-age=1";
+/// Live playlists change with every part: a cache must ask again each time.
+const LIVE_PLAYLIST_CACHE: &str = "no-cache";
+/// A blocking reload's answer is for one `_HLS_msn`/`_HLS_part` URL and already holds what it asked
+/// for; a CDN may hand it to every player asking the same within a second.
+const BLOCKING_PLAYLIST_MAX_AGE: &str = "max-age=1";
+/// A part that is not made yet may be soon.
+const MISSING_PART_MAX_AGE: &str = "max-age=1";
 const THUMBNAIL_MAX_AGE: &str = "max-age=30";
 
 #[derive(Deserialize)]
-pub struct TokenQuery {
+pub struct HlsQuery {
     token: Option<String>,
+    /// Blocking reload: hold until the playlist has this media sequence number…
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    /// …and this part of it.
+    #[serde(rename = "_HLS_part")]
+    part: Option<u32>,
+    /// `YES` (or `v2`): a delta update, old segments replaced by EXT-X-SKIP.
+    #[serde(rename = "_HLS_skip")]
+    skip: Option<String>,
 }
 
 fn status(code: StatusCode) -> Response {
@@ -37,7 +54,7 @@ fn status(code: StatusCode) -> Response {
 pub async fn hls(
     State(state): State<OriginState>,
     Path(path): Path<String>,
-    Query(query): Query<TokenQuery>,
+    Query(query): Query<HlsQuery>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
 ) -> Response {
@@ -65,9 +82,23 @@ pub async fn hls(
             let (text, cache) = match live {
                 Some(live) => {
                     live.saw_viewer(client, user_agent, Instant::now());
-                    let playlists = live.playlists();
+                    let mut playlists = live.playlists();
+                    let mut cache = LIVE_PLAYLIST_CACHE;
+                    if let HlsPath::MediaPlaylist { rendition, kind: PlaylistKind::Index, .. } = &request {
+                        match blocking_reload(&live, playlists, rendition, query.msn, query.part).await {
+                            Ok((held, blocked)) => {
+                                playlists = held;
+                                if blocked {
+                                    cache = BLOCKING_PLAYLIST_MAX_AGE;
+                                }
+                            }
+                            Err(code) => return status(code),
+                        }
+                    }
+                    let delta = matches!(query.skip.as_deref(), Some("YES" | "v2"));
                     let text = match &request {
                         HlsPath::MediaPlaylist { rendition, kind, .. } => match playlists.renditions.get(rendition) {
+                            Some(p) if *kind == PlaylistKind::Index && delta && !p.delta.is_empty() => p.delta.clone(),
                             Some(p) if *kind == PlaylistKind::Index => p.window.clone(),
                             Some(p) => p.recording.clone(),
                             None => return status(StatusCode::NOT_FOUND),
@@ -75,10 +106,10 @@ pub async fn hls(
                         _ => playlists.master.clone(),
                     };
                     if text.is_empty() {
-                        // Live, but the first segment is not written yet.
+                        // Live, but nothing is made yet.
                         return status(StatusCode::NOT_FOUND);
                     }
-                    (text, LIVE_PLAYLIST_MAX_AGE)
+                    (text, cache)
                 }
                 None => {
                     let key = match &request {
@@ -100,6 +131,23 @@ pub async fn hls(
             ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache.as_str())], body).into_response()
         }
         HlsPath::Segment { rendition, file, kind, .. } => {
+            let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
+            if let Some(live) = live {
+                match live_media(&live, &rendition, &file).await {
+                    Some(bytes) => {
+                        let cache = format!("{scope}, {IMMUTABLE}");
+                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes)
+                            .into_response();
+                    }
+                    None if hls_path::part_of(&file).is_some() => {
+                        let mut response = status(StatusCode::NOT_FOUND);
+                        set(&mut response, header::CACHE_CONTROL, MISSING_PART_MAX_AGE);
+                        return response;
+                    }
+                    // Whole segments and init segments are in storage.
+                    None => {}
+                }
+            }
             let key = Storage::key(&[&video.id, &rendition, &file]);
             serve_object(&state.storage, &key, kind.content_type(), &format!("{scope}, {IMMUTABLE}"), &headers).await
         }
@@ -108,6 +156,59 @@ pub async fn hls(
             serve_object(&state.storage, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), &headers).await
         }
     }
+}
+
+/// Holds a blocking playlist reload until the rendition lists segment `msn` (and part `part`).
+/// Returns the playlists to answer from and whether the request was a blocking one, or the status
+/// to answer with: 400 for a part without a segment or a segment more than two ahead of the live
+/// edge (RFC 8216bis 6.2.5.2), 503 when it did not come within three target durations.
+async fn blocking_reload(
+    live: &ferrocast_core::live::LiveVideo,
+    playlists: std::sync::Arc<ferrocast_core::live::LivePlaylists>,
+    rendition: &str,
+    msn: Option<u64>,
+    part: Option<u32>,
+) -> Result<(std::sync::Arc<ferrocast_core::live::LivePlaylists>, bool), StatusCode> {
+    let Some(msn) = msn else {
+        return if part.is_some() { Err(StatusCode::BAD_REQUEST) } else { Ok((playlists, false)) };
+    };
+    let Some(current) = playlists.renditions.get(rendition) else { return Err(StatusCode::NOT_FOUND) };
+    if msn > current.next_msn + 2 {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    if current.has(msn, part) || playlists.ended {
+        return Ok((playlists, true));
+    }
+    let limit = blocking::limit(&playlists);
+    match blocking::until(live, limit, |p| p.renditions.get(rendition).is_some_and(|r| r.has(msn, part))).await {
+        Some(held) => Ok((held, true)),
+        None => {
+            let now = live.playlists();
+            if now.ended {
+                Ok((now, true))
+            } else {
+                Err(StatusCode::SERVICE_UNAVAILABLE)
+            }
+        }
+    }
+}
+
+/// An init segment or part of a live video from memory. A part that is not made yet but is the
+/// next one (what EXT-X-PRELOAD-HINT names) is waited for, like a blocking reload.
+async fn live_media(live: &ferrocast_core::live::LiveVideo, rendition: &str, file: &str) -> Option<Bytes> {
+    if let Some(bytes) = live.media(rendition, file) {
+        return Some(bytes);
+    }
+    let (msn, part) = hls_path::part_of(file)?;
+    let playlists = live.playlists();
+    let current = playlists.renditions.get(rendition)?;
+    // Only the next part or two are worth waiting for; anything else is gone or far off.
+    let upcoming = !current.has(msn, Some(part)) && msn <= current.next_msn + 1;
+    if !upcoming {
+        return None;
+    }
+    blocking::until(live, blocking::limit(&playlists), |_| live.media(rendition, file).is_some()).await?;
+    live.media(rendition, file)
 }
 
 /// `Ok(None)` for a public video, `Ok(Some(token))` when a valid token unlocks a private or unlisted
@@ -125,14 +226,28 @@ fn access_token(state: &OriginState, video: &Video, token: Option<&str>) -> Resu
     }
 }
 
-/// The playlist with `?token=…` on every URI line, so a player that follows it stays authorised.
+/// The playlist with `?token=…` on every URI, so a player that follows it stays authorised: URI
+/// lines, and the `URI="…"` attribute of tags (EXT-X-MAP, EXT-X-PART, EXT-X-PRELOAD-HINT,
+/// EXT-X-RENDITION-REPORT).
 pub fn with_token(playlist: &str, token: &str) -> String {
+    let signed = |uri: &str| format!("{uri}{}token={token}", if uri.contains('?') { '&' } else { '?' });
     let mut out = String::with_capacity(playlist.len() + 64);
     for line in playlist.lines() {
-        out.push_str(line);
         if !line.is_empty() && !line.starts_with('#') {
-            out.push_str(if line.contains('?') { "&token=" } else { "?token=" });
-            out.push_str(token);
+            out.push_str(&signed(line));
+        } else if let Some((before, rest)) = line.split_once("URI=\"") {
+            match rest.split_once('"') {
+                Some((uri, after)) => {
+                    out.push_str(before);
+                    out.push_str("URI=\"");
+                    out.push_str(&signed(uri));
+                    out.push('"');
+                    out.push_str(after);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
         }
         out.push('\n');
     }
@@ -214,5 +329,12 @@ mod tests {
         );
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlow/index.m3u8\n";
         assert!(with_token(master, "t").contains("low/index.m3u8?token=t\n"));
+        let ll = "#EXT-X-MAP:URI=\"init-00000000.mp4\"\n#EXT-X-PART:DURATION=0.500,URI=\"00000003-p0.m4s\",INDEPENDENT=YES\n\
+                  #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"00000003-p1.m4s\"\n#EXT-X-RENDITION-REPORT:URI=\"../mid/index.m3u8\",LAST-MSN=3\n";
+        assert_eq!(
+            with_token(ll, "t"),
+            "#EXT-X-MAP:URI=\"init-00000000.mp4?token=t\"\n#EXT-X-PART:DURATION=0.500,URI=\"00000003-p0.m4s?token=t\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"00000003-p1.m4s?token=t\"\n#EXT-X-RENDITION-REPORT:URI=\"../mid/index.m3u8?token=t\",LAST-MSN=3\n"
+        );
     }
 }

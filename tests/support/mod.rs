@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod rtmp_publisher;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferrocast");
 
 pub struct Server {
     child: Child,
     pub http: String,
     pub rtmp: String,
+    /// The RTMPS listener's address, when the server was started with one.
+    pub rtmps: Option<String>,
     pub data_dir: PathBuf,
     lines: mpsc::Receiver<String>,
     pub client: reqwest::Client,
@@ -79,6 +83,7 @@ impl Server {
             child,
             http: String::new(),
             rtmp: String::new(),
+            rtmps: None,
             data_dir: data_dir.to_path_buf(),
             lines,
             client: reqwest::Client::new(),
@@ -87,6 +92,7 @@ impl Server {
         let event: Value = serde_json::from_str(&listening).expect("JSON log line");
         server.http = format!("http://{}", event["http"].as_str().expect("http address"));
         server.rtmp = event["rtmp"].as_str().expect("rtmp address").to_string();
+        server.rtmps = event["rtmps"].as_str().map(str::to_string);
         server
     }
 
@@ -227,13 +233,20 @@ impl Drop for Server {
 
 /// ffmpeg publishing a synthetic source in real time: H.264 High with B-frames and AAC.
 pub fn ffmpeg_publish(url: &str, width: u32, height: u32, seconds: u32) -> Child {
+    ffmpeg_publish_with(url, width, height, seconds, &[])
+}
+
+/// [`ffmpeg_publish`] with `output_options` right before the URL (`-tls_verify 0` for rtmps).
+pub fn ffmpeg_publish_with(url: &str, width: u32, height: u32, seconds: u32, output_options: &[&str]) -> Child {
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", &format!("testsrc2=size={width}x{height}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
         .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .args(output_options)
+        .arg(url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,11 +1,14 @@
 // The video player: hls.js (loaded only when a page plays something) over a native <video>, with
 // automatic quality plus a menu listing the renditions, and for live streams a LIVE badge that
-// doubles as "go to the live edge". Safari and other browsers with HLS built in play it natively.
-// Recoverable hls.js errors are retried; anything else is said in words under the video.
+// doubles as "go to live". Live plays in hls.js's low-latency mode (LL-HLS parts, blocking
+// reloads), about a second behind the streamer; the badge dims when the player has fallen well
+// behind that target. Safari and other browsers with HLS built in play it natively. Recoverable
+// hls.js errors are retried; anything else is said in words under the video.
 
 import { h, replace } from './dom.js';
 
-const LIVE_EDGE_SLACK_SECS = 8;
+// How far behind its target latency the player may drift before the badge offers "Go to live".
+const BEHIND_TARGET_SLACK_SECS = 2;
 
 /**
  * Mounts a player for `src` (an HLS master playlist URL) into `container`. `live` says whether the
@@ -55,17 +58,25 @@ export function mountPlayer(container, { src, live, title, poster, signal }) {
     }
   }
 
+  // Where "live" is: hls.js's position at its target latency (PART-HOLD-BACK from the playlist),
+  // or the end of what a native player can seek to.
   function liveEdge() {
     if (hls && Number.isFinite(hls.liveSyncPosition)) return hls.liveSyncPosition;
     const ranges = video.seekable;
     return ranges.length ? ranges.end(ranges.length - 1) : NaN;
   }
 
+  // Seconds behind where live playback should be.
+  function behindLive() {
+    if (hls && Number.isFinite(hls.latency) && Number.isFinite(hls.targetLatency)) return hls.latency - hls.targetLatency;
+    const edge = liveEdge();
+    return Number.isFinite(edge) ? edge - video.currentTime : NaN;
+  }
+
   function updateLiveButton() {
     liveButton.hidden = !isLive;
     if (!isLive) return;
-    const edge = liveEdge();
-    const behind = video.paused || (Number.isFinite(edge) && edge - video.currentTime > LIVE_EDGE_SLACK_SECS);
+    const behind = video.paused || behindLive() > BEHIND_TARGET_SLACK_SECS;
     liveButton.classList.toggle('behind', behind);
     liveButton.textContent = behind ? 'Go to live' : 'LIVE';
     liveButton.setAttribute('aria-label', behind ? 'Go to the live edge' : 'Playing live');
@@ -123,7 +134,9 @@ export function mountPlayer(container, { src, live, title, poster, signal }) {
       fail('This browser cannot play HLS video. Try a current Chrome, Firefox, Edge or Safari.');
       return;
     }
-    hls = new Hls({ capLevelToPlayerSize: true, backBufferLength: 60, liveSyncDurationCount: 3, enableWorker: true });
+    // Low-latency mode follows the playlist's PART-HOLD-BACK; a player that fell behind (a stall, a
+    // background tab) catches up by playing up to 1.25x instead of jumping.
+    hls = new Hls({ capLevelToPlayerSize: true, backBufferLength: 60, enableWorker: true, lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.25 });
     let networkRetries = 0;
     let manifestRetries = 0;
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {

@@ -3,5 +3,6 @@
 pub mod auth;
 pub mod channels;
 pub mod health;
+pub mod server;
 pub mod uploads;
 pub mod videos;

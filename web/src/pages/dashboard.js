@@ -16,9 +16,27 @@ import { onSessionChange } from '../session.js';
 const knownKeys = new Map();
 onSessionChange((user) => user || knownKeys.clear());
 
+/** What `GET /api/server` said about where to publish: asked once per page load, null until then. */
+let serverInfo = null;
+let serverInfoRequest = null;
+
+function loadServerInfo() {
+  serverInfoRequest ??= api('/api/server').then(
+    (info) => {
+      serverInfo = info;
+    },
+    () => {
+      serverInfoRequest = null; // asked again next time; meanwhile the port in the page is used
+    },
+  );
+  return serverInfoRequest;
+}
+
+/** OBS's Server field: the operator's `rtmp.public_url`, else this host with the bound RTMP port. */
 export function rtmpServerUrl() {
-  const port = document.querySelector('meta[name="ferrocast-rtmp-port"]')?.content;
-  const valid = port && /^\d+$/.test(port);
+  if (serverInfo?.rtmp_url) return serverInfo.rtmp_url;
+  const port = String(serverInfo?.rtmp_port ?? document.querySelector('meta[name="ferrocast-rtmp-port"]')?.content ?? '');
+  const valid = /^\d+$/.test(port);
   return `rtmp://${location.hostname}${valid ? `:${port}` : ''}/live`;
 }
 
@@ -42,9 +60,11 @@ export async function dashboardPage(main, ctx) {
     }),
   );
 
+  const serverInfoLoaded = loadServerInfo();
   let channels;
   try {
     channels = (await api('/api/channels', { signal: ctx.signal })).items;
+    await serverInfoLoaded;
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     replace(status, message('error', `Could not load your channels. ${e.message}`));
