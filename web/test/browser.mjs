@@ -72,6 +72,11 @@ let refreshes = 0;
 page.on('response', (response) => {
   if (response.url().endsWith('/api/auth/refresh') && response.status() === 200) refreshes += 1;
 });
+// LL-HLS at work: hls.js asks for the next part with blocking reloads (`_HLS_msn`, `_HLS_part`).
+const blockingReloads = [];
+page.on('request', (request) => {
+  if (request.url().includes('_HLS_msn=')) blockingReloads.push(request.url());
+});
 
 async function step(name, fn) {
   const t0 = Date.now();
@@ -225,6 +230,7 @@ try {
     await page.locator('.player[data-levels="3"]').waitFor({ timeout: 40 * SECOND });
     const played = await playsFor('.player video', 3.5);
     log(`     live: played to ${played.currentTime.toFixed(1)} s at ${played.width}x${played.height}`);
+    assert.ok(blockingReloads.some((url) => url.includes('_HLS_part=')), 'hls.js plays in low-latency mode: blocking reloads for parts');
     const options = await page.getByLabel('Quality').locator('option').allInnerTexts();
     assert.equal(options.length, 4, `Auto + 3 rungs: ${options}`);
     assert.deepEqual(options.slice(1), ['720p', '480p', '360p']);
@@ -244,6 +250,44 @@ try {
     await page.waitForFunction(() => document.querySelector('.player video').videoHeight === 360, null, { timeout: 30 * SECOND });
     await playsFor('.player video', 1);
     await page.getByLabel('Quality').selectOption({ index: 0 });
+  });
+
+  await step('a second player (Shaka Player, LL-HLS) plays the same live stream', async () => {
+    const channel = await (await context.request.get(`/api/channels/${slug}`)).json();
+    assert.ok(channel.live_video_id, 'the channel is live');
+    const master = new URL(`/hls/${channel.live_video_id}/master.m3u8`, base).href;
+    const shaka = await context.newPage();
+    const errors = [];
+    shaka.on('pageerror', (error) => errors.push(String(error)));
+    // A bare page on the server's own origin (a secure context, as Shaka needs) without the UI's CSP.
+    await shaka.goto('/healthz');
+    await shaka.setContent('<video id="v" muted autoplay playsinline style="width:640px"></video>');
+    await shaka.addScriptTag({ path: path.resolve('node_modules/shaka-player/dist/shaka-player.compiled.js') });
+    const result = await shaka.evaluate(async (src) => {
+      const video = document.getElementById('v');
+      const player = new window.shaka.Player();
+      await player.attach(video);
+      player.configure({ streaming: { lowLatencyMode: true } });
+      const failures = [];
+      player.addEventListener('error', (event) => failures.push(`${event.detail.code}`));
+      await player.load(src);
+      const from = video.currentTime;
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`stuck at ${video.currentTime} (errors: ${failures})`)), 30000);
+        video.addEventListener('timeupdate', () => {
+          if (video.currentTime > from + 2) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        video.play().catch(() => {});
+      });
+      return { live: player.isLive(), variants: player.getVariantTracks().length, height: video.videoHeight, failures };
+    }, master);
+    await shaka.close();
+    assert.deepEqual(errors, [], 'no page errors in the Shaka page');
+    assert.ok(result.live && result.variants === 3 && result.height > 0, `Shaka: ${JSON.stringify(result)}`);
+    log(`     shaka: live with ${result.variants} variants at ${result.height}p`);
   });
 
   await step('the header and pages work from the keyboard', async () => {
@@ -282,6 +326,15 @@ try {
     const played = await playsFor('.player video', 3.5);
     log(`     recording: played to ${played.currentTime.toFixed(1)} s of ${played.duration.toFixed(1)} s`);
     assert.ok(Number.isFinite(played.duration) && played.duration > 5, `a VOD with a duration: ${played.duration}`);
+    // Seeking into the middle of the recording plays from there.
+    const middle = played.duration / 2;
+    await page.locator('.player video').evaluate((el, t) => {
+      el.currentTime = t;
+    }, middle);
+    await page.waitForFunction((t) => {
+      const el = document.querySelector('.player video');
+      return el.currentTime > t + 1 && !el.paused;
+    }, middle, { timeout: 30 * SECOND });
     assert.equal(await page.locator('.live-button').isVisible(), false, 'no LIVE badge on a recording');
     await shot('watch');
   });
