@@ -54,6 +54,18 @@ async fn blocking_reloads_preload_hints_and_delta_updates() {
     let body = response.bytes().await.expect("body");
     assert_eq!(&body[4..8], b"moof", "a part is one CMAF fragment");
 
+    // Once its segment is complete, a part is served from the stored segment: the same bytes.
+    let later = server.get_text(&format!("{index}?_HLS_msn={}", next_segment + 1)).await.1;
+    assert!(later.contains(&format!("{next_segment:08}.m4s")), "{later}");
+    let get = |file: String| {
+        let url = server.url(&format!("/hls/{video_id}/source/{file}"));
+        let client = server.client.clone();
+        async move { client.get(url).send().await.expect("get").bytes().await.expect("body") }
+    };
+    let whole = get(format!("{next_segment:08}.m4s")).await;
+    let first_part = get(part_uri(next_segment, 0)).await;
+    assert!(!first_part.is_empty() && whole.starts_with(&first_part), "a segment is its parts back to back");
+
     // RFC 8216bis: a part without a segment, or a segment more than two ahead, is a 400.
     assert_eq!(server.get_text(&format!("{index}?_HLS_part=0")).await.0, 400);
     assert_eq!(server.get_text(&format!("{index}?_HLS_msn={}", next_segment + 5)).await.0, 400);

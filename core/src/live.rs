@@ -120,8 +120,11 @@ pub struct LiveVideo {
     playlists: RwLock<Arc<LivePlaylists>>,
     health: Mutex<StreamHealth>,
     viewers: DashMap<u64, Instant>,
-    /// Init segments and recent parts by `rendition/file`.
+    /// Init segments and the open segments' parts by `rendition/file`.
     media: DashMap<String, Bytes>,
+    /// Parts of completed segments, by `rendition/file`: where their bytes are inside the stored
+    /// segment (a segment is exactly its parts, back to back), so they need no memory of their own.
+    part_ranges: DashMap<String, PartRange>,
     /// Bumped on every playlist or media change.
     changes: watch::Sender<u64>,
 }
@@ -141,6 +144,7 @@ impl LiveVideo {
             health: Mutex::new(StreamHealth::default()),
             viewers: DashMap::new(),
             media: DashMap::new(),
+            part_ranges: DashMap::new(),
             changes: watch::Sender::new(0),
         }
     }
@@ -176,6 +180,22 @@ impl LiveVideo {
         self.media.remove(&media_key(rendition, file));
     }
 
+    /// A part of a stored segment: from now on it is served from the segment's bytes and its own
+    /// copy is dropped.
+    pub fn part_stored(&self, rendition: &str, file: &str, range: PartRange) {
+        self.part_ranges.insert(media_key(rendition, file), range);
+        self.media.remove(&media_key(rendition, file));
+    }
+
+    /// Where a part of a completed segment is stored.
+    pub fn part_range(&self, rendition: &str, file: &str) -> Option<PartRange> {
+        self.part_ranges.get(&media_key(rendition, file)).map(|r| r.clone())
+    }
+
+    pub fn forget_part(&self, rendition: &str, file: &str) {
+        self.part_ranges.remove(&media_key(rendition, file));
+    }
+
     /// Bytes held in memory for this video (parts and init segments), for metrics and tests.
     pub fn media_bytes(&self) -> usize {
         self.media.iter().map(|entry| entry.value().len()).sum()
@@ -205,6 +225,14 @@ impl LiveVideo {
         self.viewers.retain(|_, seen| now.saturating_duration_since(*seen) <= window);
         self.viewers.len()
     }
+}
+
+/// A part inside its stored segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartRange {
+    /// The segment's file name beside the part (`00000012.m4s`).
+    pub segment: String,
+    pub bytes: std::ops::Range<u64>,
 }
 
 fn media_key(rendition: &str, file: &str) -> String {
@@ -260,7 +288,11 @@ mod tests {
         changes.changed().await.expect("woken");
         assert_eq!(video.media("low", "00000001-p0.m4s").as_deref(), Some(&b"part"[..]));
         assert_eq!(video.media_bytes(), 4);
-        video.remove_media("low", "00000001-p0.m4s");
-        assert!(video.media("low", "00000001-p0.m4s").is_none());
+        let range = PartRange { segment: "00000001.m4s".into(), bytes: 0..4 };
+        video.part_stored("low", "00000001-p0.m4s", range.clone());
+        assert!(video.media("low", "00000001-p0.m4s").is_none(), "the copy is dropped once stored");
+        assert_eq!(video.part_range("low", "00000001-p0.m4s"), Some(range));
+        video.forget_part("low", "00000001-p0.m4s");
+        assert!(video.part_range("low", "00000001-p0.m4s").is_none());
     }
 }

@@ -133,12 +133,12 @@ pub async fn hls(
         HlsPath::Segment { rendition, file, kind, .. } => {
             let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
             if let Some(live) = live {
-                match live_media(&live, &rendition, &file).await {
-                    Some(bytes) => {
-                        let cache = format!("{scope}, {IMMUTABLE}");
-                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes)
-                            .into_response();
+                let cache = format!("{scope}, {IMMUTABLE}");
+                match live_media(&state.storage, &live, &video.id, &rendition, &file).await {
+                    Some(Ok(bytes)) => {
+                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes).into_response();
                     }
+                    Some(Err(e)) => return storage_error(e),
                     None if hls_path::part_of(&file).is_some() => {
                         let mut response = status(StatusCode::NOT_FOUND);
                         set(&mut response, header::CACHE_CONTROL, MISSING_PART_MAX_AGE);
@@ -193,22 +193,44 @@ async fn blocking_reload(
     }
 }
 
-/// An init segment or part of a live video from memory. A part that is not made yet but is the
-/// next one (what EXT-X-PRELOAD-HINT names) is waited for, like a blocking reload.
-async fn live_media(live: &ferrocast_core::live::LiveVideo, rendition: &str, file: &str) -> Option<Bytes> {
-    if let Some(bytes) = live.media(rendition, file) {
-        return Some(bytes);
+/// An init segment or part of a live video: from memory while its segment is open, from the
+/// stored segment's bytes once it is complete. A part that is not made yet but is the next one
+/// (what EXT-X-PRELOAD-HINT names) is waited for, like a blocking reload.
+async fn live_media(
+    storage: &Storage,
+    live: &ferrocast_core::live::LiveVideo,
+    video_id: &str,
+    rendition: &str,
+    file: &str,
+) -> Option<Result<Bytes, StorageError>> {
+    enum Held {
+        InMemory(Bytes),
+        InSegment(ferrocast_core::live::PartRange),
     }
-    let (msn, part) = hls_path::part_of(file)?;
-    let playlists = live.playlists();
-    let current = playlists.renditions.get(rendition)?;
-    // Only the next part or two are worth waiting for; anything else is gone or far off.
-    let upcoming = !current.has(msn, Some(part)) && msn <= current.next_msn + 1;
-    if !upcoming {
-        return None;
+    let found = |live: &ferrocast_core::live::LiveVideo| {
+        live.media(rendition, file).map(Held::InMemory).or_else(|| live.part_range(rendition, file).map(Held::InSegment))
+    };
+    let found = match found(live) {
+        Some(found) => found,
+        None => {
+            let (msn, part) = hls_path::part_of(file)?;
+            let playlists = live.playlists();
+            let current = playlists.renditions.get(rendition)?;
+            // Only the next part or two are worth waiting for; anything else is gone or far off.
+            if current.has(msn, Some(part)) || msn > current.next_msn + 1 {
+                return None;
+            }
+            blocking::until(live, blocking::limit(&playlists), |_| found(live).is_some()).await?;
+            found(live)?
+        }
+    };
+    match found {
+        Held::InMemory(bytes) => Some(Ok(bytes)),
+        Held::InSegment(stored) => {
+            let key = Storage::key(&[video_id, rendition, &stored.segment]);
+            Some(storage.get(&key, Some(stored.bytes)).await.map(|object| Bytes::clone(&object.bytes)))
+        }
     }
-    blocking::until(live, blocking::limit(&playlists), |_| live.media(rendition, file).is_some()).await?;
-    live.media(rendition, file)
 }
 
 /// `Ok(None)` for a public video, `Ok(Some(token))` when a valid token unlocks a private or unlisted

@@ -3,9 +3,10 @@
 //! A [`Recording`] runs as one task per video (live, across every reconnect of its publisher, or
 //! an uploaded file). It reads one ordered stream of [`RecordingEvent`]s, packages every rendition
 //! (`rendition.rs` owns the cutters), and for what comes out: an init segment goes to storage and
-//! memory; a part to memory only (the origin serves it from there while it is near the live edge),
-//! then into the LL-HLS playlist; a segment to storage and the database, and only then into the
-//! playlists. The playlists' new text goes to the live registry for the origin after every part.
+//! memory; a part to memory only (the origin serves it from there), then into the LL-HLS
+//! playlist; a segment to storage and the database, and only then into the playlists — after
+//! which its parts are served as byte ranges of the stored segment and their copies dropped, so
+//! a live stream holds about one open segment per rendition in memory. The playlists' new text goes to the live registry for the origin after every part.
 //! At the end `vod.rs` writes the VOD playlists over the same segment files.
 //!
 //! Nothing here knows about RTMP or GStreamer elements.
@@ -21,7 +22,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use ferrocast_core::db::recordings::{self, RenditionRow, SegmentRow};
 use ferrocast_core::db::videos::{self, VideoStatus};
-use ferrocast_core::live::{LivePlaylists, LiveVideo, RenditionPlaylists};
+use ferrocast_core::live::{LivePlaylists, LiveVideo, PartRange, RenditionPlaylists};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 use tokio::sync::{mpsc, oneshot};
@@ -70,8 +71,9 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Segments whose parts stay in memory after they complete. Players near the live edge fetch
-/// parts of the last three target durations; one more covers a slow one.
+/// Segments whose parts stay servable after they complete (from the stored segment's bytes, not
+/// memory). Players near the live edge fetch parts of the last three target durations; one more
+/// covers a slow one.
 const SEGMENTS_WITH_PARTS_KEPT: usize = 4;
 
 /// The handle producers keep; cheap to clone.
@@ -321,10 +323,19 @@ impl Recording {
                 state.next_msn = sequence + 1;
                 state.open_parts = 0;
                 state.recording_text = state.playlist.render_full();
+                // The segment is stored, and it is its parts back to back: serve them from it.
+                if let Some((_, uris)) = state.parts_in_memory.back().filter(|(s, _)| *s == sequence) {
+                    let mut offset = 0u64;
+                    for uri in uris {
+                        let len = self.live.media(rung, uri).map_or(0, |b| b.len() as u64);
+                        self.live.part_stored(rung, uri, PartRange { segment: segment_uri(sequence), bytes: offset..offset + len });
+                        offset += len;
+                    }
+                }
                 while state.parts_in_memory.len() > SEGMENTS_WITH_PARTS_KEPT {
                     if let Some((_, uris)) = state.parts_in_memory.pop_front() {
                         for uri in uris {
-                            self.live.remove_media(rung, &uri);
+                            self.live.forget_part(rung, &uri);
                         }
                     }
                 }
