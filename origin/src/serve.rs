@@ -136,7 +136,8 @@ pub async fn hls(
                 let cache = format!("{scope}, {IMMUTABLE}");
                 match live_media(&state.storage, &live, &video.id, &rendition, &file).await {
                     Some(Ok(bytes)) => {
-                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes).into_response();
+                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes)
+                            .into_response();
                     }
                     Some(Err(e)) => return storage_error(e),
                     None if hls_path::part_of(&file).is_some() => {
