@@ -7,8 +7,8 @@ CARGO ?= cargo
 run: deps web
 	$(CARGO) run --release --locked -- serve
 
-# Formatting is checked after the tests, so a formatting slip never hides the test results; it still
-# fails the target.
+# Formatting and clippy are checked after the tests, so a lint never hides the test results; either
+# still fails the target, so CI enforces what `make check` promises.
 test: deps-test web
 	url="$$(scripts/ensure-postgres.sh)" || exit 1; \
 	export FERROCAST_TEST_POSTGRES_URL="$$url"; \
@@ -19,6 +19,7 @@ test: deps-test web
 		$(CARGO) test --workspace --locked --no-fail-fast || status=$$?; \
 	fi; \
 	$(CARGO) fmt --all --check || { echo "formatting differs: run 'make fmt'" >&2; [ $$status -ne 0 ] || status=1; }; \
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings || { echo "clippy found problems: run 'make check'" >&2; [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
 deps:
