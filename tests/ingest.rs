@@ -80,7 +80,10 @@ async fn a_relay_records_interleaved_publishes_frame_for_frame_whatever_the_chun
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_rtmp_input_closes_only_its_own_connection() {
     let dir = DataDir::new();
-    let server = Server::start(&dir.0, &[GRACE, ("FERROCAST_RTMP__HANDSHAKE_TIMEOUT_SECS", "3")]);
+    let server = Server::start(
+        &dir.0,
+        &[GRACE, ("FERROCAST_RTMP__HANDSHAKE_TIMEOUT_SECS", "3"), ("FERROCAST_RTMP__MAX_CONNECTIONS_PER_ADDRESS", "3")],
+    );
     let (_token, key) = server.streamer("mallory", "mallory-live").await;
 
     // The review's process killer: after the handshake, a connect command of 80 KB of AMF0 objects
@@ -132,7 +135,19 @@ async fn hostile_rtmp_input_closes_only_its_own_connection() {
     let dir2 = DataDir::new();
     std::fs::create_dir_all(&dir2.0).expect("dir");
     let tags = read_flv(&std::fs::read(source_flv(&dir2.0)).expect("flv"));
+    // One address (127.0.0.2) holding its three slots does not keep a streamer elsewhere out;
+    // its fourth connection is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.2:0".parse().expect("address")).expect("bind 127.0.0.2");
+        held.push(socket.connect(server.rtmp.parse().expect("rtmp address")).await.expect("connect"));
+    }
+    let mut probe = [0u8; 1];
+    let fourth = tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read(&mut held[3], &mut probe)).await;
+    assert!(matches!(fourth, Ok(Ok(0)) | Ok(Err(_))), "the fourth connection from one address is closed: {fourth:?}");
     publish(&server.rtmp, &key, &tags, PublishOptions { chunk_size: 4096, interleave: false }).await.expect("published");
+    drop(held);
     let refused = publish(
         &server.rtmp,
         "live_0000000000000000000000000000000000000000",

@@ -28,6 +28,7 @@ pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
+pub const DEFAULT_RTMP_MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_RTMP_MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -138,6 +139,8 @@ pub struct JobsConfig {
 pub struct RtmpConfig {
     /// Concurrent RTMP connections; one more is closed right after accept.
     pub max_connections: usize,
+    /// Concurrent RTMP connections from one client address (behind NAT, several encoders share one).
+    pub max_connections_per_address: usize,
     /// A client must finish the RTMP handshake and ask to publish within this long of connecting,
     /// however slowly it trickles bytes.
     pub handshake_timeout_secs: u64,
@@ -297,6 +300,7 @@ impl Default for RtmpConfig {
     fn default() -> Self {
         Self {
             max_connections: DEFAULT_RTMP_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_RTMP_MAX_CONNECTIONS_PER_ADDRESS,
             handshake_timeout_secs: DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS,
             idle_timeout_secs: DEFAULT_RTMP_IDLE_TIMEOUT_SECS,
             max_message_bytes: DEFAULT_RTMP_MAX_MESSAGE_BYTES,

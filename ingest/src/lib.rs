@@ -16,6 +16,7 @@ use ferrocast_core::shutdown::Shutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+mod admission;
 pub mod connection;
 pub mod flv;
 pub mod live;
@@ -29,7 +30,8 @@ pub use live::Ingest;
 pub use tls::TlsAcceptor;
 
 /// Accepts plain RTMP connections until `shutdown` fires. Connections beyond `rtmp.max_connections`
-/// (counted over this and any TLS listener together) are closed right after accept. Each connection
+/// (counted over this and any TLS listener together), or beyond `rtmp.max_connections_per_address`
+/// from one address (`admission.rs`), are closed right after accept. Each connection
 /// task is tracked by `shutdown`, so draining waits for live videos to be finalised.
 pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, shutdown: Shutdown) {
     accept_loop(listener, None, ingest, shutdown).await;
@@ -62,9 +64,13 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, ingest: Ar
         // Fixed at accept: the TLS handshake, the RTMP handshake, connect and publish all fit in it.
         let deadline = Instant::now() + Duration::from_secs(ingest.rtmp.handshake_timeout_secs);
         metrics::counter!("ferrocast_rtmp_connections_total").increment(1);
-        let Ok(permit) = ingest.connection_permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, scheme, limit = ingest.rtmp.max_connections, "RTMP connection refused: too many connections");
-            continue;
+        let permit = match ingest.admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                metrics::counter!("ferrocast_rtmp_connections_refused_total").increment(1);
+                tracing::warn!(%peer, scheme, %refusal, "RTMP connection refused");
+                continue;
+            }
         };
         let (ingest, task_shutdown, tls) = (ingest.clone(), shutdown.clone(), tls.clone());
         shutdown.spawn(async move {

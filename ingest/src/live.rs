@@ -18,7 +18,7 @@ use ferrocast_core::live::{LiveRegistry, LiveVideo};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Db, DbError};
 use ferrocast_media::recording::{self, Outcome, RecordingHandle, RecordingSettings};
-use tokio::sync::{oneshot, Mutex, Semaphore};
+use tokio::sync::{oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// How long a replaced publisher may take to drain before the new one goes ahead anyway.
@@ -34,7 +34,7 @@ pub struct Ingest {
     /// Where pipelines write segments before they are moved into storage.
     pub spool_dir: PathBuf,
     /// `rtmp.max_connections` permits, shared by the plain and the TLS listener: one cap for both.
-    pub(crate) connection_permits: Arc<Semaphore>,
+    pub(crate) admission: Arc<crate::admission::Admission>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -82,8 +82,8 @@ pub enum EndReason {
 
 impl Ingest {
     pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, spool_dir: PathBuf) -> Self {
-        let connection_permits = Arc::new(Semaphore::new(rtmp.max_connections));
-        Self { db, storage, live, rtmp, media, spool_dir, connection_permits, slots: Mutex::new(HashMap::new()) }
+        let admission = crate::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
+        Self { db, storage, live, rtmp, media, spool_dir, admission, slots: Mutex::new(HashMap::new()) }
     }
 
     fn recording_settings(&self) -> RecordingSettings {
