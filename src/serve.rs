@@ -60,7 +60,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     });
     let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
     let app = crate::web::WebUi::from_env(rtmp.local_addr()?.port()).serve(app);
-    let app = http_metrics::layer(app);
+    let app = http_metrics::layer(app).layer(axum::middleware::map_response(nosniff));
 
     tracing::info!(
         http = %http.local_addr()?,
@@ -172,4 +172,11 @@ async fn trigger_on_signal(shutdown: Shutdown) {
         () = terminate => tracing::info!("SIGTERM received; shutting down"),
     }
     shutdown.trigger();
+}
+
+/// Every response means exactly its content type: browsers must not sniff API JSON, playlists or
+/// media into something they would run.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().entry(axum::http::header::X_CONTENT_TYPE_OPTIONS).or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    response
 }

@@ -38,6 +38,7 @@ async fn obs_like_publish_plays_live_in_three_renditions_then_as_a_recording() {
     let response = server.client.get(server.url(&format!("/hls/{video_id}/low/index.m3u8"))).send().await.expect("playlist");
     assert_eq!(response.headers()["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(response.headers()["cache-control"], "public, no-cache", "a live playlist changes with every part");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let (_, recording_so_far) = server.get_text(&format!("/hls/{video_id}/high/recording.m3u8")).await;
     assert!(recording_so_far.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && recording_so_far.contains("00000000.m4s"), "{recording_so_far}");

@@ -30,6 +30,10 @@ async fn serve_with_defaults_on_sqlite_then_sigterm() {
         assert_eq!(mode & 0o777, 0o600);
         let mode = std::fs::metadata(&dir).expect("data dir").permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "the data dir the server created is private too");
+        for file in ["ferrocast.db", "ferrocast.db-wal", "ferrocast.db-shm"] {
+            let mode = std::fs::metadata(dir.join(file)).map(|m| m.permissions().mode()).unwrap_or(0o600);
+            assert_eq!(mode & 0o777, 0o600, "{file} is readable by the server's user only");
+        }
     }
     assert!(dir.join("ferrocast.db").exists());
 

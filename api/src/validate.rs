@@ -43,7 +43,7 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
         }
         None => false,
     };
-    if !well_formed || value.len() > EMAIL_MAX_BYTES || value.chars().any(char::is_whitespace) {
+    if !well_formed || value.len() > EMAIL_MAX_BYTES || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::validation("email", "must be an email address like name@example.com"));
     }
     Ok(value)
@@ -66,8 +66,18 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
     Ok(value)
 }
 
+/// Control characters have no place in text a person types; NUL in particular is refused by
+/// Postgres (a 500 there) and stored by SQLite, so both engines refuse it here alike.
+fn no_control_characters(field: &str, value: &str, newlines: bool) -> Result<(), ApiError> {
+    if value.chars().any(|c| c.is_control() && !(newlines && (c == '\n' || c == '\r' || c == '\t'))) {
+        return Err(ApiError::validation(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
 pub fn title(raw: &str) -> Result<String, ApiError> {
     let value = raw.trim();
+    no_control_characters("title", value, false)?;
     let chars = value.chars().count();
     if chars == 0 || chars > TITLE_MAX_CHARS {
         return Err(ApiError::validation("title", format!("must be 1 to {TITLE_MAX_CHARS} characters long")));
@@ -77,6 +87,7 @@ pub fn title(raw: &str) -> Result<String, ApiError> {
 
 pub fn description(raw: &str) -> Result<String, ApiError> {
     let value = raw.trim();
+    no_control_characters("description", value, true)?;
     if value.chars().count() > DESCRIPTION_MAX_CHARS {
         return Err(ApiError::validation("description", format!("must be at most {DESCRIPTION_MAX_CHARS} characters long")));
     }
@@ -112,5 +123,14 @@ mod tests {
         assert_eq!(slug("My-Show").ok().as_deref(), Some("my-show"));
         assert!(slug("my_show").is_err());
         assert!(title("   ").is_err());
+    }
+
+    #[test]
+    fn nul_and_other_control_characters_are_refused() {
+        assert!(title("a\0b").is_err());
+        assert!(title("tab\there").is_err());
+        assert!(description("line one\nline two\ttabbed").is_ok());
+        assert!(description("nul\0").is_err());
+        assert!(email("k\0@example.com").is_err());
     }
 }

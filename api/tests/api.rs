@@ -144,11 +144,20 @@ api_test!(duplicates_conflict_and_bad_input_names_the_field, |app: TestApp| asyn
         (json!({"username": "alice3", "email": "a@example.com", "password": "short"}), "password"),
         (json!({"username": "alice3", "email": "a@example.com"}), "password"),
         (json!({"username": 7, "email": "a@example.com", "password": "12345678"}), "username"),
+        (json!({"username": "alice3", "email": "a\0@example.com", "password": "12345678"}), "email"),
     ] {
         let body =
             expect_error(app.post("/api/auth/signup", request, None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert_eq!(body["error"]["field"], field, "{body}");
     }
+    // A NUL in a text field is the same 422 on both engines (Postgres would refuse to store it).
+    let body = expect_error(
+        app.post("/api/channels", json!({"slug": "nul-show", "title": "before\0after"}), Some(&token)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "title", "{body}");
 
     // Not JSON at all is a 400 with a JSON error, not a crash or an HTML page.
     let response = app

@@ -20,6 +20,20 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
+/// Makes sure `path` exists and only its owner may read or write it (0600): created empty if
+/// missing, tightened if an older version created it wider. For the SQLite database, whose WAL and
+/// shared-memory files SQLite creates with the database file's own permissions.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?;
+    #[cfg(unix)]
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
+}
+
 /// How often a lost race (another process linked its secret first) is retried before giving up.
 const ATTEMPTS: usize = 5;
 

@@ -74,13 +74,17 @@ mod tests {
         let attacker: IpAddr = [10, 0, 0, 9].into();
         let streamer: IpAddr = [10, 0, 0, 1].into();
         let a1 = admission.admit(attacker).expect("first");
-        let _a2 = admission.admit(attacker).expect("second");
+        let a2 = admission.admit(attacker).expect("second");
         assert_eq!(admission.admit(attacker).err(), Some(Refusal::AddressFull));
         let s1 = admission.admit(streamer).expect("another address still gets in");
         assert_eq!(admission.admit(streamer).err(), Some(Refusal::Full), "the total cap holds");
         drop(a1);
         drop(s1);
-        assert!(admission.admit(streamer).is_ok() && admission.admit(attacker).is_ok());
+        let s2 = admission.admit(streamer).expect("room again");
+        let a3 = admission.admit(attacker).expect("room again");
         assert_eq!(admission.per_address.lock().map(|c| c.len()).unwrap_or(0), 2);
+        drop((s2, a3));
+        drop(a2);
+        assert_eq!(admission.per_address.lock().map(|c| c.len()).unwrap_or(1), 0, "no address is remembered once its connections end");
     }
 }

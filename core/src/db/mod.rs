@@ -154,7 +154,9 @@ impl Db {
             Some(url) => Db::Sqlite(Self::sqlite_pool(SqliteConnectOptions::from_str(url)?, max, acquire_timeout).await?),
             None => {
                 crate::secret::create_private_dir(&config.data_dir).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
-                let options = SqliteConnectOptions::new().filename(config.data_dir.join(SQLITE_FILE));
+                let path = config.data_dir.join(SQLITE_FILE);
+                crate::secret::create_private_file(&path).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
+                let options = SqliteConnectOptions::new().filename(path);
                 Db::Sqlite(Self::sqlite_pool(options, max, acquire_timeout).await?)
             }
         };
