@@ -11,8 +11,9 @@
 //! It must never panic or slice out of bounds on what a publisher sends: every length is checked,
 //! and a short or lying one is an [`FlvError`]. It never does I/O, never touches GStreamer and never
 //! copies media: frames borrow from the message payload, so the caller decides when to copy.
-//! Enhanced RTMP multitrack and ModEx packets are not supported yet; they are reported as
-//! [`FlvError::NotSupportedYet`].
+//! Enhanced RTMP v2 multitrack messages are read, but only one track of each media type is taken
+//! ([`TrackSelector`]); the others are skipped without error. ModEx packets are not supported yet;
+//! they are reported as [`FlvError::NotSupportedYet`].
 
 use std::fmt;
 
@@ -33,6 +34,11 @@ pub enum FlvError {
     InvalidAvcConfig(&'static str),
     #[error("invalid AAC AudioSpecificConfig: {0}")]
     InvalidAacConfig(&'static str),
+    #[error("invalid HEVCDecoderConfigurationRecord: {0}")]
+    InvalidHevcConfig(&'static str),
+    /// An Enhanced RTMP multitrack header the specification does not allow.
+    #[error("invalid Enhanced RTMP multitrack packet: {0}")]
+    InvalidMultitrack(&'static str),
     /// An aggregate sub-tag's trailing size disagrees with its header, so the framing of
     /// everything after it cannot be trusted.
     #[error("aggregate sub-tag at byte {offset} ends with previous-tag-size {found}, expected {expected}")]
@@ -254,6 +260,10 @@ pub enum VideoTag<'a> {
     Unsupported {
         codec: VideoCodec,
     },
+    /// A message of tracks the [`TrackSelector`] does not take (`track_id` is its first one).
+    OtherTrack {
+        track_id: u8,
+    },
 }
 
 /// The Enhanced RTMP video packet types this module reads.
@@ -267,6 +277,13 @@ enum ExVideoPacket {
     Mpeg2TsSequenceStart,
 }
 
+/// VideoPacketType.Multitrack: an AvMultitrackType and the packet type of every track follow.
+const VIDEO_PACKET_MULTITRACK: u8 = 6;
+/// VideoPacketType.ModEx.
+const VIDEO_PACKET_MOD_EX: u8 = 7;
+/// VideoPacketType.Metadata, the one packet type a command frame type does not turn into a command.
+const VIDEO_PACKET_METADATA: u8 = 4;
+
 impl ExVideoPacket {
     fn from_bits(bits: u8) -> Result<Self, FlvError> {
         match bits {
@@ -276,20 +293,128 @@ impl ExVideoPacket {
             3 => Ok(Self::CodedFramesX),
             4 => Ok(Self::Metadata),
             5 => Ok(Self::Mpeg2TsSequenceStart),
-            6 => Err(FlvError::NotSupportedYet("Enhanced RTMP video multitrack")),
-            7 => Err(FlvError::NotSupportedYet("Enhanced RTMP video ModEx")),
+            VIDEO_PACKET_MULTITRACK => Err(FlvError::InvalidMultitrack("a track's video packet type is Multitrack again")),
+            VIDEO_PACKET_MOD_EX => Err(FlvError::NotSupportedYet("Enhanced RTMP video ModEx")),
             other => Err(FlvError::UnknownPacketType { what: "Enhanced RTMP video", packet_type: other }),
         }
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Multitrack
+// ---------------------------------------------------------------------------------------------
+
+/// AvMultitrackType (E-RTMP v2): how the tracks of one multitrack message are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Multitrack {
+    /// One track: FourCC once, then track id and body, no size.
+    OneTrack,
+    /// Several tracks of one codec: FourCC once, then per track an id, a 24-bit size and the body.
+    ManyTracks,
+    /// Several tracks, each with its own FourCC in front of its id, size and body.
+    ManyTracksManyCodecs,
+}
+
+impl Multitrack {
+    fn from_bits(bits: u8) -> Result<Self, FlvError> {
+        match bits {
+            0 => Ok(Self::OneTrack),
+            1 => Ok(Self::ManyTracks),
+            2 => Ok(Self::ManyTracksManyCodecs),
+            _ => Err(FlvError::InvalidMultitrack("reserved AvMultitrackType")),
+        }
+    }
+}
+
+/// One track's part of a multitrack message.
+struct Track<'a> {
+    id: u8,
+    fourcc: [u8; 4],
+    /// Positioned at the track's body and ending with it, so errors still count from the start
+    /// of the message payload.
+    body: Reader<'a>,
+}
+
+/// Reads the tracks after a multitrack header byte (the FourCC, if shared, not yet read).
+fn read_tracks<'a>(reader: &mut Reader<'a>, layout: Multitrack) -> Result<Vec<Track<'a>>, FlvError> {
+    let shared_fourcc = match layout {
+        Multitrack::ManyTracksManyCodecs => None,
+        _ => Some(reader.array("Enhanced RTMP multitrack FourCC")?),
+    };
+    let mut tracks = Vec::new();
+    loop {
+        let fourcc = match shared_fourcc {
+            Some(fourcc) => fourcc,
+            None => reader.array("Enhanced RTMP track FourCC")?,
+        };
+        let id = reader.u8("Enhanced RTMP track id")?;
+        let body = match layout {
+            Multitrack::OneTrack => reader.take_rest(),
+            // The size counts from right after itself to the next track's FourCC or id.
+            _ => {
+                let size = u24(reader.array("Enhanced RTMP track size")?);
+                reader.take_reader(size as usize, "Enhanced RTMP track data")?
+            }
+        };
+        tracks.push(Track { id, fourcc, body });
+        if layout == Multitrack::OneTrack || reader.is_at_end() {
+            return Ok(tracks);
+        }
+    }
+}
+
+/// Which track of an Enhanced RTMP multitrack stream a publish takes, one per media type.
+///
+/// The specification recommends track id 0 for the default track, and a message without a track
+/// id (legacy FLV, single-track Enhanced RTMP) is that track. The first message fixes the choice:
+/// track 0 if it carries one, otherwise its first track. Every other track is skipped from then
+/// on, so frames of two tracks (two resolutions, two languages) never mix in one decoder.
+#[derive(Debug, Clone, Default)]
+pub struct TrackSelector {
+    chosen: Option<u8>,
+}
+
+impl TrackSelector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The track this selector takes, once a message has fixed it.
+    pub fn chosen(&self) -> Option<u8> {
+        self.chosen
+    }
+
+    /// The position in `ids` of the track to read, if the message carries it.
+    fn pick(&mut self, ids: impl Iterator<Item = u8> + Clone) -> Option<usize> {
+        let chosen = *self.chosen.get_or_insert_with(|| {
+            let mut all = ids.clone();
+            if all.clone().any(|id| id == 0) {
+                0
+            } else {
+                all.next().unwrap_or(0)
+            }
+        });
+        ids.into_iter().position(|id| id == chosen)
+    }
+}
+
 /// Reads the payload of one RTMP video message. `timestamp_ms` is its timestamp after
-/// [`TimestampUnwrapper::extend`], and becomes the frame's DTS.
+/// [`TimestampUnwrapper::extend`], and becomes the frame's DTS. A multitrack message gives its
+/// track 0, or its first track; a publish keeps one [`TrackSelector`] and calls
+/// [`parse_video_track`] instead.
 pub fn parse_video(payload: &[u8], timestamp_ms: i64) -> Result<VideoTag<'_>, FlvError> {
+    parse_video_track(payload, timestamp_ms, &mut TrackSelector::new())
+}
+
+/// [`parse_video`] for the track `tracks` chose; a message without it is
+/// [`VideoTag::OtherTrack`].
+pub fn parse_video_track<'a>(payload: &'a [u8], timestamp_ms: i64, tracks: &mut TrackSelector) -> Result<VideoTag<'a>, FlvError> {
     let mut reader = Reader::new(payload);
     let first = reader.u8("video tag header")?;
     if first & 0x80 != 0 {
-        parse_enhanced_video(first, reader, timestamp_ms)
+        parse_enhanced_video(first, reader, timestamp_ms, tracks)
+    } else if tracks.pick(std::iter::once(0)).is_none() {
+        Ok(VideoTag::OtherTrack { track_id: 0 })
     } else {
         parse_legacy_video(first, reader, timestamp_ms)
     }
@@ -316,21 +441,58 @@ fn parse_legacy_video(first: u8, mut reader: Reader<'_>, dts_ms: i64) -> Result<
     }
 }
 
-fn parse_enhanced_video(first: u8, mut reader: Reader<'_>, dts_ms: i64) -> Result<VideoTag<'_>, FlvError> {
+fn parse_enhanced_video<'a>(first: u8, mut reader: Reader<'a>, dts_ms: i64, tracks: &mut TrackSelector) -> Result<VideoTag<'a>, FlvError> {
     // Three bits of frame type, not four: the top bit is the IsExHeader flag.
     let frame_type = FrameType::from_bits((first >> 4) & 0x07);
-    let packet = ExVideoPacket::from_bits(first & 0x0F)?;
-    // A command frame has no FourCC or body; a metadata packet ignores the frame type.
-    if frame_type == FrameType::Command && packet != ExVideoPacket::Metadata {
+    let packet_bits = first & 0x0F;
+    match packet_bits {
+        VIDEO_PACKET_MOD_EX => return Err(FlvError::NotSupportedYet("Enhanced RTMP video ModEx")),
+        8.. => return Err(FlvError::UnknownPacketType { what: "Enhanced RTMP video", packet_type: packet_bits }),
+        _ => {}
+    }
+    // A command frame has no FourCC or body (multitrack or not); a metadata packet ignores the
+    // frame type.
+    if frame_type == FrameType::Command && packet_bits != VIDEO_PACKET_METADATA {
         return Ok(VideoTag::Command);
     }
-    let codec = VideoCodec::from_fourcc(reader.array("Enhanced RTMP video FourCC")?);
+    if packet_bits != VIDEO_PACKET_MULTITRACK {
+        let packet = ExVideoPacket::from_bits(packet_bits)?;
+        let fourcc = reader.array("Enhanced RTMP video FourCC")?;
+        if tracks.pick(std::iter::once(0)).is_none() {
+            return Ok(VideoTag::OtherTrack { track_id: 0 });
+        }
+        return video_track_body(frame_type, packet, fourcc, reader, dts_ms);
+    }
+    // Multitrack: the high nibble is the layout, the low one the packet type of every track.
+    let header = reader.u8("Enhanced RTMP multitrack header")?;
+    let layout = Multitrack::from_bits(header >> 4)?;
+    let packet = ExVideoPacket::from_bits(header & 0x0F)?;
+    let mut all = read_tracks(&mut reader, layout)?;
+    match tracks.pick(all.iter().map(|t| t.id)) {
+        Some(index) => {
+            let track = all.swap_remove(index);
+            video_track_body(frame_type, packet, track.fourcc, track.body, dts_ms)
+        }
+        None => Ok(VideoTag::OtherTrack { track_id: all[0].id }),
+    }
+}
+
+/// One track's body after its FourCC (and, in a multitrack message, its id and size).
+fn video_track_body(
+    frame_type: FrameType,
+    packet: ExVideoPacket,
+    fourcc: [u8; 4],
+    mut reader: Reader<'_>,
+    dts_ms: i64,
+) -> Result<VideoTag<'_>, FlvError> {
+    let codec = VideoCodec::from_fourcc(fourcc);
     if let VideoCodec::Other(_) = codec {
         // How an unknown codec lays out its coded frames (composition time or not) is unknown.
         return Ok(VideoTag::Unsupported { codec });
     }
+    let body = reader.rest();
     match packet {
-        ExVideoPacket::SequenceStart => video_sequence_start(codec, reader.rest()),
+        ExVideoPacket::SequenceStart => video_sequence_start(codec, body),
         ExVideoPacket::CodedFrames | ExVideoPacket::CodedFramesX => {
             // Only codecs with B-frames in their FLV mapping carry a composition time, and
             // CodedFramesX exists to leave out a zero one.
@@ -339,8 +501,8 @@ fn parse_enhanced_video(first: u8, mut reader: Reader<'_>, dts_ms: i64) -> Resul
             Ok(VideoTag::Frame(VideoFrame { codec, frame_type, dts_ms, pts_ms: dts_ms + i64::from(composition_ms), data: reader.rest() }))
         }
         ExVideoPacket::SequenceEnd => Ok(VideoTag::SequenceEnd { codec }),
-        ExVideoPacket::Metadata => Ok(VideoTag::Metadata { codec, amf: reader.rest() }),
-        ExVideoPacket::Mpeg2TsSequenceStart => Ok(VideoTag::Mpeg2TsSequenceStart { codec, descriptor: reader.rest() }),
+        ExVideoPacket::Metadata => Ok(VideoTag::Metadata { codec, amf: body }),
+        ExVideoPacket::Mpeg2TsSequenceStart => Ok(VideoTag::Mpeg2TsSequenceStart { codec, descriptor: body }),
     }
 }
 
@@ -369,6 +531,29 @@ pub fn parse_avc_config(record: &[u8]) -> Result<AvcConfig, FlvError> {
     }
     // High profiles append chroma format and bit depths; the decoder reads those from codec_data.
     Ok(AvcConfig { profile_idc, profile_compatibility, level_idc, nal_length_size: (length_size & 0x03) + 1 })
+}
+
+/// The RFC 6381 codec string of an HEVCDecoderConfigurationRecord (ISO/IEC 14496-15, 8.3.3.1,
+/// and its Annex E), e.g. `hvc1.1.6.L93.B0` for Main profile level 3.1.
+pub fn hevc_codecs(record: &[u8]) -> Result<String, FlvError> {
+    let mut reader = Reader::new(record);
+    let [version, profile, compat_0, compat_1, compat_2, compat_3] = reader.array("HEVCDecoderConfigurationRecord")?;
+    let constraints: [u8; 6] = reader.array("HEVCDecoderConfigurationRecord constraint flags")?;
+    let level = reader.u8("HEVCDecoderConfigurationRecord level")?;
+    if version != 1 {
+        return Err(FlvError::InvalidHevcConfig("configurationVersion is not 1"));
+    }
+    let space = ["", "A", "B", "C"][usize::from(profile >> 6)];
+    let tier = if profile & 0x20 != 0 { 'H' } else { 'L' };
+    // The 32 compatibility flags are written in reverse bit order, as hex without leading zeros.
+    let compatibility = u32::from_be_bytes([compat_0, compat_1, compat_2, compat_3]).reverse_bits();
+    let mut codecs = format!("hvc1.{space}{}.{compatibility:X}.{tier}{level}", profile & 0x1F);
+    // Constraint bytes up to the last non-zero one, each as hex.
+    let used = constraints.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    for byte in &constraints[..used] {
+        codecs.push_str(&format!(".{byte:X}"));
+    }
+    Ok(codecs)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,6 +717,10 @@ pub enum AudioTag<'a> {
     Unsupported {
         codec: AudioCodec,
     },
+    /// A message of tracks the [`TrackSelector`] does not take (`track_id` is its first one).
+    OtherTrack {
+        track_id: u8,
+    },
 }
 
 /// The Enhanced RTMP audio packet types this module reads.
@@ -543,6 +732,11 @@ enum ExAudioPacket {
     MultichannelConfig,
 }
 
+/// AudioPacketType.Multitrack.
+const AUDIO_PACKET_MULTITRACK: u8 = 5;
+/// AudioPacketType.ModEx.
+const AUDIO_PACKET_MOD_EX: u8 = 7;
+
 impl ExAudioPacket {
     fn from_bits(bits: u8) -> Result<Self, FlvError> {
         match bits {
@@ -550,8 +744,8 @@ impl ExAudioPacket {
             1 => Ok(Self::CodedFrames),
             2 => Ok(Self::SequenceEnd),
             4 => Ok(Self::MultichannelConfig),
-            5 => Err(FlvError::NotSupportedYet("Enhanced RTMP audio multitrack")),
-            7 => Err(FlvError::NotSupportedYet("Enhanced RTMP audio ModEx")),
+            AUDIO_PACKET_MULTITRACK => Err(FlvError::InvalidMultitrack("a track's audio packet type is Multitrack again")),
+            AUDIO_PACKET_MOD_EX => Err(FlvError::NotSupportedYet("Enhanced RTMP audio ModEx")),
             other => Err(FlvError::UnknownPacketType { what: "Enhanced RTMP audio", packet_type: other }),
         }
     }
@@ -561,8 +755,15 @@ impl ExAudioPacket {
 const SOUND_FORMAT_EX_HEADER: u8 = 9;
 
 /// Reads the payload of one RTMP audio message. `timestamp_ms` is its timestamp after
-/// [`TimestampUnwrapper::extend`].
+/// [`TimestampUnwrapper::extend`]. A multitrack message gives its track 0, or its first track; a
+/// publish keeps one [`TrackSelector`] and calls [`parse_audio_track`] instead.
 pub fn parse_audio(payload: &[u8], timestamp_ms: i64) -> Result<AudioTag<'_>, FlvError> {
+    parse_audio_track(payload, timestamp_ms, &mut TrackSelector::new())
+}
+
+/// [`parse_audio`] for the track `tracks` chose; a message without it is
+/// [`AudioTag::OtherTrack`].
+pub fn parse_audio_track<'a>(payload: &'a [u8], timestamp_ms: i64, tracks: &mut TrackSelector) -> Result<AudioTag<'a>, FlvError> {
     if payload.is_empty() {
         return Ok(AudioTag::Silence);
     }
@@ -570,7 +771,10 @@ pub fn parse_audio(payload: &[u8], timestamp_ms: i64) -> Result<AudioTag<'_>, Fl
     let first = reader.u8("audio tag header")?;
     let sound_format = first >> 4;
     if sound_format == SOUND_FORMAT_EX_HEADER {
-        return parse_enhanced_audio(first & 0x0F, reader, timestamp_ms);
+        return parse_enhanced_audio(first & 0x0F, reader, timestamp_ms, tracks);
+    }
+    if tracks.pick(std::iter::once(0)).is_none() {
+        return Ok(AudioTag::OtherTrack { track_id: 0 });
     }
     // The low four bits (rate, size, channels) are not exposed: AAC ignores them in favour of its
     // AudioSpecificConfig, MP3 frames describe themselves, and the rest are not taken anyway.
@@ -586,18 +790,47 @@ pub fn parse_audio(payload: &[u8], timestamp_ms: i64) -> Result<AudioTag<'_>, Fl
     }
 }
 
-fn parse_enhanced_audio(packet_bits: u8, mut reader: Reader<'_>, timestamp_ms: i64) -> Result<AudioTag<'_>, FlvError> {
-    // Checked before the FourCC is read, because multitrack and ModEx move it.
-    let packet = ExAudioPacket::from_bits(packet_bits)?;
-    let codec = AudioCodec::from_fourcc(reader.array("Enhanced RTMP audio FourCC")?);
+fn parse_enhanced_audio<'a>(
+    packet_bits: u8,
+    mut reader: Reader<'a>,
+    timestamp_ms: i64,
+    tracks: &mut TrackSelector,
+) -> Result<AudioTag<'a>, FlvError> {
+    if packet_bits != AUDIO_PACKET_MULTITRACK {
+        // Checked before the FourCC is read, because ModEx moves it.
+        let packet = ExAudioPacket::from_bits(packet_bits)?;
+        let fourcc = reader.array("Enhanced RTMP audio FourCC")?;
+        if tracks.pick(std::iter::once(0)).is_none() {
+            return Ok(AudioTag::OtherTrack { track_id: 0 });
+        }
+        return audio_track_body(packet, fourcc, reader, timestamp_ms);
+    }
+    // Multitrack: the high nibble is the layout, the low one the packet type of every track.
+    let header = reader.u8("Enhanced RTMP multitrack header")?;
+    let layout = Multitrack::from_bits(header >> 4)?;
+    let packet = ExAudioPacket::from_bits(header & 0x0F)?;
+    let mut all = read_tracks(&mut reader, layout)?;
+    match tracks.pick(all.iter().map(|t| t.id)) {
+        Some(index) => {
+            let track = all.swap_remove(index);
+            audio_track_body(packet, track.fourcc, track.body, timestamp_ms)
+        }
+        None => Ok(AudioTag::OtherTrack { track_id: all[0].id }),
+    }
+}
+
+/// One track's body after its FourCC (and, in a multitrack message, its id and size).
+fn audio_track_body(packet: ExAudioPacket, fourcc: [u8; 4], reader: Reader<'_>, timestamp_ms: i64) -> Result<AudioTag<'_>, FlvError> {
+    let codec = AudioCodec::from_fourcc(fourcc);
     if let AudioCodec::Other(_) = codec {
         return Ok(AudioTag::Unsupported { codec });
     }
+    let body = reader.rest();
     match packet {
-        ExAudioPacket::SequenceStart => audio_sequence_start(codec, reader.rest()),
-        ExAudioPacket::CodedFrames => Ok(AudioTag::Frame(AudioFrame { codec, timestamp_ms, data: reader.rest() })),
+        ExAudioPacket::SequenceStart => audio_sequence_start(codec, body),
+        ExAudioPacket::CodedFrames => Ok(AudioTag::Frame(AudioFrame { codec, timestamp_ms, data: body })),
         ExAudioPacket::SequenceEnd => Ok(AudioTag::SequenceEnd { codec }),
-        ExAudioPacket::MultichannelConfig => Ok(AudioTag::MultichannelConfig { codec, data: reader.rest() }),
+        ExAudioPacket::MultichannelConfig => Ok(AudioTag::MultichannelConfig { codec, data: body }),
     }
 }
 
@@ -758,6 +991,21 @@ impl<'a> Reader<'a> {
     /// Everything not read yet.
     fn rest(&self) -> &'a [u8] {
         self.bytes.get(self.position..).unwrap_or_default()
+    }
+
+    /// A reader over everything not read yet, which this one then skips.
+    fn take_rest(&mut self) -> Reader<'a> {
+        let rest = Reader { bytes: self.bytes, position: self.position };
+        self.position = self.bytes.len();
+        rest
+    }
+
+    /// A reader over the next `len` bytes, positioned at their start but counting from the start
+    /// of this reader's buffer, which this one then skips.
+    fn take_reader(&mut self, len: usize, what: &'static str) -> Result<Reader<'a>, FlvError> {
+        let start = self.position;
+        self.take(len, what)?;
+        Ok(Reader { bytes: self.bytes.get(..self.position).unwrap_or_default(), position: start })
     }
 }
 
@@ -1047,10 +1295,155 @@ mod tests {
     }
 
     #[test]
-    fn enhanced_multitrack_modex_and_reserved_packet_types_are_errors() {
-        assert_eq!(parse_video(&[0x96, 0x00], 0), Err(FlvError::NotSupportedYet("Enhanced RTMP video multitrack")));
+    fn enhanced_modex_and_reserved_packet_types_are_errors() {
         assert_eq!(parse_video(&[0x97, 0x00], 0), Err(FlvError::NotSupportedYet("Enhanced RTMP video ModEx")));
         assert_eq!(parse_video(&[0x98], 0), Err(FlvError::UnknownPacketType { what: "Enhanced RTMP video", packet_type: 8 }));
+    }
+
+    /// One track of a ManyTracks / ManyTracksManyCodecs message: [FourCC], id, UI24 size, body.
+    fn sized_track(fourcc: Option<&[u8; 4]>, id: u8, body: &[u8]) -> Vec<u8> {
+        let mut track = fourcc.map(|f| f.to_vec()).unwrap_or_default();
+        track.push(id);
+        track.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        track.extend_from_slice(body);
+        track
+    }
+
+    #[test]
+    fn multitrack_one_track_reads_the_track_after_its_id() -> Result<(), FlvError> {
+        // IsExHeader | key frame | Multitrack; OneTrack | CodedFrames; "hvc1"; track 0; no size;
+        // composition time +40 ms; one length-prefixed NAL unit.
+        let payload = [0x96, 0x01, b'h', b'v', b'c', b'1', 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x26, 0x01];
+        assert_eq!(
+            parse_video(&payload, 1_000)?,
+            VideoTag::Frame(VideoFrame {
+                codec: VideoCodec::Hevc,
+                frame_type: FrameType::Key,
+                dts_ms: 1_000,
+                pts_ms: 1_040,
+                data: &[0x00, 0x00, 0x00, 0x02, 0x26, 0x01],
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn multitrack_many_tracks_takes_track_zero_wherever_it_is() -> Result<(), FlvError> {
+        // ManyTracks | SequenceStart, shared "hvc1": track 1 (a junk record) first, then track 0.
+        let mut payload = vec![0x96, 0x10, b'h', b'v', b'c', b'1'];
+        payload.extend(sized_track(None, 1, &[0xAA, 0xBB, 0xCC]));
+        payload.extend(sized_track(None, 0, HEVC_RECORD));
+        assert_eq!(parse_video(&payload, 0)?, VideoTag::SequenceStart { codec: VideoCodec::Hevc, config: HEVC_RECORD, avc: None });
+        Ok(())
+    }
+
+    #[test]
+    fn multitrack_many_codecs_reads_each_tracks_fourcc() -> Result<(), FlvError> {
+        // IsExHeader | inter frame | Multitrack; ManyTracksManyCodecs | CodedFrames.
+        let mut payload = vec![0xA6, 0x21];
+        payload.extend(sized_track(Some(b"av01"), 2, &[0x12, 0x00, 0x0A]));
+        payload.extend(sized_track(Some(b"hvc1"), 0, &[0xFF, 0xFF, 0xD8, 0x00, 0x00, 0x00, 0x01, 0x02]));
+        payload.extend(sized_track(Some(b"vp09"), 1, &[0x82]));
+        let VideoTag::Frame(frame) = parse_video(&payload, 500)? else { panic!("expected a frame") };
+        assert_eq!((frame.codec, frame.frame_type, frame.pts_ms), (VideoCodec::Hevc, FrameType::Inter, 460));
+        assert_eq!(frame.data, &[0x00, 0x00, 0x00, 0x01, 0x02]);
+        Ok(())
+    }
+
+    #[test]
+    fn without_track_zero_the_first_track_is_kept_for_the_whole_publish() -> Result<(), FlvError> {
+        let mut tracks = TrackSelector::new();
+        // ManyTracks | CodedFramesX, "av01": tracks 3 and 5.
+        let mut first = vec![0x96, 0x13, b'a', b'v', b'0', b'1'];
+        first.extend(sized_track(None, 3, &[0x30]));
+        first.extend(sized_track(None, 5, &[0x50]));
+        let VideoTag::Frame(frame) = parse_video_track(&first, 0, &mut tracks)? else { panic!("expected a frame") };
+        assert_eq!((frame.codec, frame.data), (VideoCodec::Av1, &[0x30][..]));
+        assert_eq!(tracks.chosen(), Some(3));
+
+        // Later messages of other tracks are skipped, a single-track message (track 0) too.
+        let track_5 = [0xA6, 0x03, b'a', b'v', b'0', b'1', 5, 0x51];
+        assert_eq!(parse_video_track(&track_5, 33, &mut tracks)?, VideoTag::OtherTrack { track_id: 5 });
+        let plain = enhanced_video(0xA3, b"av01", &[0x00]);
+        assert_eq!(parse_video_track(&plain, 33, &mut tracks)?, VideoTag::OtherTrack { track_id: 0 });
+        let track_3 = [0xA6, 0x03, b'a', b'v', b'0', b'1', 3, 0x31];
+        assert!(matches!(parse_video_track(&track_3, 33, &mut tracks)?, VideoTag::Frame(VideoFrame { data: &[0x31], .. })));
+
+        // A publish that starts without multitrack stays on track 0.
+        let mut tracks = TrackSelector::new();
+        assert!(matches!(parse_video_track(&plain, 0, &mut tracks)?, VideoTag::Frame(_)));
+        assert_eq!(parse_video_track(&track_3, 33, &mut tracks)?, VideoTag::OtherTrack { track_id: 3 });
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_multitrack_is_an_error_naming_the_field() {
+        // A track size reaching past the message.
+        let mut payload = vec![0x96, 0x11, b'h', b'v', b'c', b'1'];
+        payload.extend(sized_track(None, 0, &[0x00, 0x00, 0x00, 0x01]));
+        payload[9] = 0x09;
+        assert_eq!(parse_video(&payload, 0), Err(FlvError::TooShort { what: "Enhanced RTMP track data", expected: 19, actual: 14 }));
+        // A composition time cut short inside a sized track counts from the start of the message.
+        let mut payload = vec![0x96, 0x11, b'h', b'v', b'c', b'1'];
+        payload.extend(sized_track(None, 0, &[0x00, 0x00]));
+        payload.extend(sized_track(None, 1, &[0x00, 0x00, 0x00]));
+        assert_eq!(parse_video(&payload, 0), Err(FlvError::TooShort { what: "Enhanced RTMP composition time", expected: 13, actual: 12 }));
+        // Reserved AvMultitrackType, nested multitrack, and a header cut before the track id.
+        assert_eq!(parse_video(&[0x96, 0x31, b'h', b'v', b'c', b'1'], 0), Err(FlvError::InvalidMultitrack("reserved AvMultitrackType")));
+        assert!(matches!(parse_video(&[0x96, 0x06, b'h', b'v', b'c', b'1', 0], 0), Err(FlvError::InvalidMultitrack(_))));
+        assert_eq!(
+            parse_video(&[0x96, 0x00], 0),
+            Err(FlvError::TooShort { what: "Enhanced RTMP multitrack FourCC", expected: 6, actual: 2 })
+        );
+        assert_eq!(
+            parse_video(&[0x96, 0x20, b'h', b'v', b'c', b'1'], 0),
+            Err(FlvError::TooShort { what: "Enhanced RTMP track id", expected: 7, actual: 6 })
+        );
+        // A command frame carries no tracks, multitrack or not.
+        assert_eq!(parse_video(&[0xD6, 0x00], 0), Ok(VideoTag::Command));
+    }
+
+    #[test]
+    fn multitrack_audio_takes_track_zero() -> Result<(), FlvError> {
+        // ExHeader | Multitrack; OneTrack | CodedFrames; "Opus"; track 0; one Opus packet.
+        let payload = [0x95, 0x01, b'O', b'p', b'u', b's', 0x00, 0xFC, 0xFF, 0xFE];
+        assert_eq!(
+            parse_audio(&payload, 20)?,
+            AudioTag::Frame(AudioFrame { codec: AudioCodec::Opus, timestamp_ms: 20, data: &[0xFC, 0xFF, 0xFE] })
+        );
+        // ManyTracks | SequenceStart, shared "mp4a": track 1 at 44.1 kHz, track 0 at 48 kHz.
+        let mut payload = vec![0x95, 0x10, b'm', b'p', b'4', b'a'];
+        payload.extend(sized_track(None, 1, &[0x12, 0x10]));
+        payload.extend(sized_track(None, 0, &[0x11, 0x90]));
+        let AudioTag::SequenceStart { aac: Some(aac), .. } = parse_audio(&payload, 0)? else { panic!("expected an AAC sequence start") };
+        assert_eq!(aac.sample_rate_hz, 48_000);
+        // ManyTracksManyCodecs: "Opus" track 4 then ".mp3" track 7; no track 0, so the first.
+        let mut tracks = TrackSelector::new();
+        let mut payload = vec![0x95, 0x21];
+        payload.extend(sized_track(Some(b"Opus"), 4, &[0x01]));
+        payload.extend(sized_track(Some(b".mp3"), 7, &[0x02]));
+        assert_eq!(
+            parse_audio_track(&payload, 0, &mut tracks)?,
+            AudioTag::Frame(AudioFrame { codec: AudioCodec::Opus, timestamp_ms: 0, data: &[0x01] })
+        );
+        assert_eq!(parse_audio_track(&[0xAF, 0x01, 0x21], 0, &mut tracks)?, AudioTag::OtherTrack { track_id: 0 });
+        assert_eq!(parse_audio(&[0x95, 0x41, b'O', b'p', b'u', b's', 0], 0), Err(FlvError::InvalidMultitrack("reserved AvMultitrackType")));
+        Ok(())
+    }
+
+    #[test]
+    fn hevc_codec_string_from_the_record() -> Result<(), FlvError> {
+        // Main profile (1), compatibility flags 0x60000000 (reversed: 6), level 93 (3.1).
+        assert_eq!(hevc_codecs(HEVC_RECORD)?, "hvc1.1.6.L93.90");
+        // Main 10 in the high tier with profile space 1 and no constraint flags.
+        let mut record = HEVC_RECORD.to_vec();
+        record[1] = 0x40 | 0x20 | 0x02;
+        record[2..6].copy_from_slice(&0x2000_0000u32.to_be_bytes());
+        record[6..12].fill(0);
+        record[12] = 120;
+        assert_eq!(hevc_codecs(&record)?, "hvc1.A2.4.H120");
+        assert!(matches!(hevc_codecs(&HEVC_RECORD[..12]), Err(FlvError::TooShort { .. })));
+        Ok(())
     }
 
     #[test]
@@ -1191,7 +1584,7 @@ mod tests {
     fn enhanced_audio_unknown_fourcc_and_unsupported_packet_types() -> Result<(), FlvError> {
         assert_eq!(parse_audio(b"\x91vorb\x00", 0)?, AudioTag::Unsupported { codec: AudioCodec::Other(*b"vorb") });
         assert_eq!(AudioCodec::Other(*b"vorb").to_string(), "unknown audio FourCC \"vorb\"");
-        assert_eq!(parse_audio(&[0x95, 0x00], 0), Err(FlvError::NotSupportedYet("Enhanced RTMP audio multitrack")));
+        assert!(matches!(parse_audio(&[0x95, 0x00], 0), Err(FlvError::TooShort { what: "Enhanced RTMP multitrack FourCC", .. })));
         assert_eq!(parse_audio(&[0x97, 0x00], 0), Err(FlvError::NotSupportedYet("Enhanced RTMP audio ModEx")));
         assert_eq!(parse_audio(&[0x93], 0), Err(FlvError::UnknownPacketType { what: "Enhanced RTMP audio", packet_type: 3 }));
         assert_eq!(parse_audio(b"\x91Op", 0), Err(FlvError::TooShort { what: "Enhanced RTMP audio FourCC", expected: 5, actual: 3 }));

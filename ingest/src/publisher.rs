@@ -1,9 +1,14 @@
 //! One accepted publish: turns FLV tags into media's live ladder input.
 //!
 //! It collects the sequence headers and onMetaData, starts the ladder (`ferrocast_media::live`) at
-//! the first coded video frame (when codecs and size are known), pushes frames with their DTS/PTS,
+//! the first coded video frame once codecs and size are known (held up to half a second while the
+//! audio codec is not: MP3 announces itself only with its first frame), pushes frames with their DTS/PTS,
 //! keeps the stream's health up to date for the owner, and drains the ladder when the publish
 //! ends. The drop policy is media's (see `media/src/live.rs`).
+//!
+//! Video is H.264, HEVC or AV1 (Enhanced RTMP); audio AAC, MP3 or Opus. Of a multitrack publish
+//! one video and one audio track are taken (see [`flv::TrackSelector`]). A source the packager
+//! cannot carry (AV1) gets no passthrough `source` rung, and a relay-only ladder refuses it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use ferrocast_media::live_pipeline::{AudioInput, LiveInput, LiveSettings, Pipeli
 use ferrocast_media::playlist::AAC_LC_CODEC;
 use ferrocast_media::recording::{encoded_codecs, RenditionInfo};
 
-use crate::flv::{self, AudioCodec, AudioTag, VideoCodec, VideoTag};
+use crate::flv::{self, AudioCodec, AudioTag, TrackSelector, VideoCodec, VideoTag};
 use crate::live::{EndReason, Ingest, PublishLease};
 use crate::session::{MediaKind, StreamMetadata};
 
@@ -25,6 +30,11 @@ const FALLBACK_SIZE: (u32, u32) = (1280, 720);
 const FALLBACK_FRAME_RATE: f64 = 30.0;
 /// Announced for AAC in the master playlist until segments are measured.
 const NOMINAL_AUDIO_BPS: u64 = 160_000;
+/// How long (in the publisher's clock) the ladder waits for the audio codec when video frames
+/// arrive first: MP3 has no sequence header, and ffmpeg sends the first video frame before it.
+const AUDIO_WAIT_MS: i64 = 500;
+/// At most this many video frames are held meanwhile.
+const MAX_HELD_FRAMES: usize = 64;
 /// How often the input bitrate shown to the owner is recomputed.
 const BITRATE_WINDOW: Duration = Duration::from_secs(2);
 
@@ -33,6 +43,9 @@ const BITRATE_WINDOW: Duration = Duration::from_secs(2);
 pub enum PublishError {
     #[error("unsupported video codec {0}")]
     UnsupportedVideo(String),
+    /// A relay (`ladder = []`) can only repackage, and the packager cannot carry this codec.
+    #[error("{0} cannot be relayed as it is and the ladder has no rungs to transcode it into; configure [media] ladder")]
+    NothingToEncode(String),
     #[error("malformed media: {0}")]
     Malformed(#[from] flv::FlvError),
     #[error("the transcoding pipeline failed")]
@@ -51,6 +64,10 @@ pub struct Publisher {
     source_codec: Option<String>,
     ladder: Option<LiveLadder>,
     stats: Option<Arc<PipelineStats>>,
+    video_track: TrackSelector,
+    audio_track: TrackSelector,
+    /// Video frames (DTS, PTS, keyframe, data) waiting for the ladder while the audio is unknown.
+    held: Vec<(i64, i64, bool, Bytes)>,
     warned_audio: bool,
     bytes_in_window: u64,
     window_started: Instant,
@@ -68,6 +85,9 @@ impl Publisher {
             source_codec: None,
             ladder: None,
             stats: None,
+            video_track: TrackSelector::new(),
+            audio_track: TrackSelector::new(),
+            held: Vec::new(),
             warned_audio: false,
             bytes_in_window: 0,
             window_started: Instant::now(),
@@ -95,44 +115,63 @@ impl Publisher {
             MediaKind::Video => self.video(timestamp_ms, payload).await,
             MediaKind::Audio => {
                 self.audio(timestamp_ms, payload).await;
+                if self.audio.is_some() && !self.held.is_empty() {
+                    self.start_with_held().await?;
+                }
                 Ok(())
             }
         }
     }
 
     async fn video(&mut self, timestamp_ms: i64, payload: Bytes) -> Result<(), PublishError> {
-        match flv::parse_video(&payload, timestamp_ms)? {
+        match flv::parse_video_track(&payload, timestamp_ms, &mut self.video_track)? {
             VideoTag::SequenceStart { codec, config, avc } => {
                 let codec_data = payload.slice_ref(config);
                 self.video = Some(match codec {
                     VideoCodec::Avc => VideoInput::H264 { codec_data },
                     VideoCodec::Hevc => VideoInput::H265 { codec_data },
+                    VideoCodec::Av1 => VideoInput::Av1 { codec_data },
                     other => return Err(PublishError::UnsupportedVideo(other.to_string())),
                 });
-                self.source_codec = avc.map(|a| a.codecs());
+                self.source_codec = match codec {
+                    VideoCodec::Hevc => flv::hevc_codecs(config).ok(),
+                    _ => avc.map(|a| a.codecs()),
+                };
                 self.lease.live.update_health(|h| h.video_codec = codec.to_string());
+                if self.ingest.media.ladder.is_empty() && self.video.as_ref().is_some_and(|v| !v.can_pass_through()) {
+                    return Err(PublishError::NothingToEncode(codec.to_string()));
+                }
             }
             VideoTag::Frame(frame) => {
+                let data = payload.slice_ref(frame.data);
                 if self.ladder.is_none() {
                     if self.video.is_none() {
                         // Frames before the sequence header cannot be decoded.
                         return Ok(());
                     }
-                    self.start_ladder().await?;
+                    let waited = self.held.first().map_or(0, |held| frame.dts_ms - held.0);
+                    if self.audio.is_none() && waited < AUDIO_WAIT_MS && self.held.len() < MAX_HELD_FRAMES {
+                        self.held.push((frame.dts_ms, frame.pts_ms, frame.frame_type.is_key(), data));
+                        return Ok(());
+                    }
+                    self.start_with_held().await?;
                 }
-                let data = payload.slice_ref(frame.data);
                 if let Some(ladder) = self.ladder.as_mut() {
                     ladder.push_video(frame.dts_ms, frame.pts_ms, frame.frame_type.is_key(), data).await;
                 }
             }
             VideoTag::Unsupported { codec } => return Err(PublishError::UnsupportedVideo(codec.to_string())),
-            VideoTag::SequenceEnd { .. } | VideoTag::Metadata { .. } | VideoTag::Mpeg2TsSequenceStart { .. } | VideoTag::Command => {}
+            VideoTag::SequenceEnd { .. }
+            | VideoTag::Metadata { .. }
+            | VideoTag::Mpeg2TsSequenceStart { .. }
+            | VideoTag::Command
+            | VideoTag::OtherTrack { .. } => {}
         }
         Ok(())
     }
 
     async fn audio(&mut self, timestamp_ms: i64, payload: Bytes) {
-        let tag = match flv::parse_audio(&payload, timestamp_ms) {
+        let tag = match flv::parse_audio_track(&payload, timestamp_ms, &mut self.audio_track) {
             Ok(tag) => tag,
             Err(e) => return self.warn_audio(&format!("malformed audio: {e}")),
         };
@@ -143,13 +182,21 @@ impl Publisher {
                 self.audio_codec = Some(aac.map_or_else(|| AAC_LC_CODEC.to_string(), |a| a.codecs()));
                 self.lease.live.update_health(|h| h.audio_codec = "AAC".into());
             }
+            AudioTag::SequenceStart { codec: AudioCodec::Opus, config, .. } => match opus_channels(config) {
+                Some(channels) => self.use_encoded_audio(AudioInput::Opus { channels }, "Opus"),
+                None => self.warn_audio("Opus with more than two channels is not supported; video only"),
+            },
             AudioTag::Frame(frame) => {
-                if frame.codec == AudioCodec::Mp3 && self.audio.is_none() {
-                    self.audio = Some(AudioInput::Mp3);
-                    self.audio_codec = Some(AAC_LC_CODEC.to_string());
-                    self.lease.live.update_health(|h| h.audio_codec = "MP3 (encoded to AAC)".into());
+                if self.audio.is_none() {
+                    // Neither needs a sequence header: MP3 frames describe themselves, and an Opus
+                    // stream without an ID header is mono or stereo (E-RTMP); stereo decodes both.
+                    match frame.codec {
+                        AudioCodec::Mp3 => self.use_encoded_audio(AudioInput::Mp3, "MP3"),
+                        AudioCodec::Opus => self.use_encoded_audio(AudioInput::Opus { channels: 2 }, "Opus"),
+                        _ => {}
+                    }
                 }
-                if !matches!(frame.codec, AudioCodec::Aac | AudioCodec::Mp3) {
+                if !matches!(frame.codec, AudioCodec::Aac | AudioCodec::Mp3 | AudioCodec::Opus) {
                     return self.warn_audio(&format!("audio codec {} is not supported; video only", frame.codec));
                 }
                 let data = payload.slice_ref(frame.data);
@@ -160,8 +207,15 @@ impl Publisher {
             AudioTag::Unsupported { codec } | AudioTag::SequenceStart { codec, .. } => {
                 self.warn_audio(&format!("audio codec {codec} is not supported; video only"))
             }
-            AudioTag::SequenceEnd { .. } | AudioTag::MultichannelConfig { .. } | AudioTag::Silence => {}
+            AudioTag::SequenceEnd { .. } | AudioTag::MultichannelConfig { .. } | AudioTag::Silence | AudioTag::OtherTrack { .. } => {}
         }
+    }
+
+    /// Audio the ladder decodes and encodes once to AAC.
+    fn use_encoded_audio(&mut self, input: AudioInput, name: &str) {
+        self.audio = Some(input);
+        self.audio_codec = Some(AAC_LC_CODEC.to_string());
+        self.lease.live.update_health(|h| h.audio_codec = format!("{name} (encoded to AAC)"));
     }
 
     fn warn_audio(&mut self, message: &str) {
@@ -171,6 +225,17 @@ impl Publisher {
         }
     }
 
+    /// Starts the ladder and hands it the video frames held so far.
+    async fn start_with_held(&mut self) -> Result<(), PublishError> {
+        self.start_ladder().await?;
+        if let Some(ladder) = self.ladder.as_mut() {
+            for (dts_ms, pts_ms, keyframe, data) in std::mem::take(&mut self.held) {
+                ladder.push_video(dts_ms, pts_ms, keyframe, data).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn start_ladder(&mut self) -> Result<(), PublishError> {
         let Some(video) = self.video.clone() else { return Ok(()) };
         let media = &self.ingest.media;
@@ -178,7 +243,10 @@ impl Publisher {
         let width = meta.and_then(|m| m.video_width).filter(|w| *w > 0).unwrap_or(FALLBACK_SIZE.0);
         let height = meta.and_then(|m| m.video_height).filter(|h| *h > 0).unwrap_or(FALLBACK_SIZE.1);
         let frame_rate = meta.and_then(|m| m.video_frame_rate).map(f64::from).filter(|f| *f > 0.0).unwrap_or(FALLBACK_FRAME_RATE);
-        let rungs = ladder::plan(&media.ladder, width, height, media.include_source).map_err(ferrocast_media::MediaError::from)?;
+        // The packager cannot carry every codec the decoder takes; such a source is only transcoded
+        // (a relay refused it at its sequence start).
+        let include_source = media.include_source && video.can_pass_through();
+        let rungs = ladder::plan(&media.ladder, width, height, include_source).map_err(ferrocast_media::MediaError::from)?;
         let audio_codec = self.audio.as_ref().and(self.audio_codec.as_deref());
         let renditions: Vec<RenditionInfo> = rungs
             .iter()
@@ -248,5 +316,39 @@ impl Publisher {
             other => other,
         };
         self.ingest.end_publish(self.lease, reason).await;
+    }
+}
+
+/// The channel count of an Opus ID header (RFC 7845, 5.1) when it is mono or stereo in channel
+/// mapping family 0, the layout the pipeline decodes; `None` for anything else. An empty header
+/// means mono or stereo (E-RTMP), decoded as stereo.
+fn opus_channels(head: &[u8]) -> Option<u8> {
+    if head.is_empty() {
+        return Some(2);
+    }
+    match (head.get(..8), head.get(9), head.get(18)) {
+        (Some(b"OpusHead"), Some(&channels @ 1..=2), Some(0)) => Some(channels),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opus_channels;
+
+    #[test]
+    fn opus_id_headers_of_mono_and_stereo_are_taken_and_others_refused() {
+        // RFC 7845 5.1: magic, version 1, channels, pre-skip 312, 48 kHz, gain 0, family 0.
+        let stereo = b"OpusHead\x01\x02\x38\x01\x80\xBB\x00\x00\x00\x00\x00";
+        assert_eq!(opus_channels(stereo), Some(2));
+        let mut mono = stereo.to_vec();
+        mono[9] = 1;
+        assert_eq!(opus_channels(&mono), Some(1));
+        assert_eq!(opus_channels(&[]), Some(2), "no ID header: mono or stereo");
+        let mut surround = stereo.to_vec();
+        surround[9] = 6;
+        surround[18] = 1;
+        assert_eq!(opus_channels(&surround), None);
+        assert_eq!(opus_channels(b"OpusTags\x01\x02"), None);
     }
 }

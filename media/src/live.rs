@@ -4,7 +4,8 @@
 //! packager sees is the publisher's own, shifted), sends the passthrough rung's frames and the
 //! publisher's AAC straight to the recording, and starts a GStreamer pipeline only when a rung
 //! must be encoded or the audio is not AAC. A relay therefore builds no pipeline at all; its
-//! thumbnails come from the latest keyframe, decoded once per thumbnail interval.
+//! thumbnails come from the latest keyframe, decoded once per thumbnail interval. A source the
+//! packager cannot carry (AV1) has no passthrough rung and is always decoded.
 //!
 //! Drop policy: frames go to the recording through its bounded channel; when the recording is
 //! more than [`EVENT_CAPACITY`](crate::events::EVENT_CAPACITY) events behind (storage stalled),
@@ -27,12 +28,14 @@ pub struct LiveLadder {
     pipeline: Option<LivePipeline>,
     stats: Arc<PipelineStats>,
     passthrough: Vec<Arc<str>>,
-    /// The passthrough rungs' codec record, also what relay thumbnails decode with.
-    source: VideoConfig,
+    /// The passthrough rungs' codec record, also what relay thumbnails decode with; `None` for a
+    /// codec the packager cannot carry.
+    source: Option<VideoConfig>,
     /// RTMP time (ms) of the session's first video frame: the media clock's zero.
     anchor_ms: Option<i64>,
     aac: bool,
-    /// Relay thumbnails: when the last one was taken (none while a pipeline makes them).
+    /// Relay thumbnails: when the last one was taken. Off while a pipeline makes them.
+    thumbnails_from_keyframes: bool,
     thumbnail_interval: Duration,
     last_thumbnail: Option<Instant>,
 }
@@ -46,16 +49,23 @@ impl LiveLadder {
         settings: &LiveSettings,
         events: mpsc::Sender<RecordingEvent>,
     ) -> Result<LiveLadder, MediaError> {
-        let (codec, record) = match &input.video {
-            VideoInput::H264 { codec_data } => (VideoCodec::Avc, codec_data.clone()),
-            VideoInput::H265 { codec_data } => (VideoCodec::Hevc, codec_data.clone()),
-        };
         let size = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-        let source = VideoConfig { codec, record, width: size(input.width), height: size(input.height) };
+        let source = match &input.video {
+            VideoInput::H264 { codec_data } => Some((VideoCodec::Avc, codec_data.clone())),
+            VideoInput::H265 { codec_data } => Some((VideoCodec::Hevc, codec_data.clone())),
+            VideoInput::Av1 { .. } => None,
+        }
+        .map(|(codec, record)| VideoConfig { codec, record, width: size(input.width), height: size(input.height) });
         let passthrough: Vec<Arc<str>> =
             rungs.iter().filter(|r| matches!(r.encoding, Encoding::Passthrough)).map(|r| Arc::from(r.name.as_str())).collect();
+        if !passthrough.is_empty() && source.is_none() {
+            // ladder::plan is told to leave the source rung out for such a codec; this is the backstop.
+            return Err(MediaError::Unsupported("this video codec cannot be passed through; only transcoded rungs".into()));
+        }
         for rung in &passthrough {
-            send(&events, RecordingEvent::VideoConfig { rung: rung.clone(), config: source.clone() }).await;
+            if let Some(config) = &source {
+                send(&events, RecordingEvent::VideoConfig { rung: rung.clone(), config: config.clone() }).await;
+            }
         }
         let aac = match &input.audio {
             Some(AudioInput::Aac { codec_data, sample_rate, channels }) => {
@@ -73,12 +83,13 @@ impl LiveLadder {
             pipeline,
             stats,
             passthrough,
+            // A pipeline with a ladder makes thumbnails from decoded frames already.
+            thumbnails_from_keyframes: !makes_thumbnails && source.is_some(),
             source,
             anchor_ms: None,
             aac,
             thumbnail_interval: settings.thumbnail_interval,
-            // A pipeline with a ladder makes thumbnails from decoded frames already.
-            last_thumbnail: makes_thumbnails.then(Instant::now),
+            last_thumbnail: None,
         })
     }
 
@@ -96,7 +107,7 @@ impl LiveLadder {
         (ms - anchor).saturating_mul(1_000_000)
     }
 
-    /// One coded video frame (length-prefixed NAL units).
+    /// One coded video frame (length-prefixed NAL units, or AV1 OBUs).
     pub async fn push_video(&mut self, dts_ms: i64, pts_ms: i64, keyframe: bool, data: Bytes) {
         let (dts, pts) = (self.media_time(dts_ms), self.media_time(pts_ms));
         if let Some(pipeline) = self.pipeline.as_mut() {
@@ -106,9 +117,10 @@ impl LiveLadder {
             let frame = Frame { dts, pts, keyframe, data: data.clone() };
             send(&self.events, RecordingEvent::Video { rung: rung.clone(), frame }).await;
         }
+        let Some(config) = self.source.clone().filter(|_| self.thumbnails_from_keyframes) else { return };
         if keyframe && self.last_thumbnail.is_none_or(|t| t.elapsed() >= self.thumbnail_interval) {
             self.last_thumbnail = Some(Instant::now());
-            let (config, events) = (self.source.clone(), self.events.clone());
+            let events = self.events.clone();
             tokio::task::spawn_blocking(move || match crate::thumbnail::from_keyframe(&config, &data) {
                 Ok(jpeg) => {
                     let _ = events.try_send(RecordingEvent::Thumbnail(jpeg));
@@ -118,7 +130,7 @@ impl LiveLadder {
         }
     }
 
-    /// One coded audio frame: AAC goes to every rendition as it is, MP3 to the encoder.
+    /// One coded audio frame: AAC goes to every rendition as it is, MP3 and Opus to the encoder.
     pub async fn push_audio(&mut self, timestamp_ms: i64, data: Bytes) {
         // Audio before the first video frame has no place on the clock yet; segments start on video.
         if self.anchor_ms.is_none() {

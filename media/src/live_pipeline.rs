@@ -1,7 +1,9 @@
 //! The GStreamer pipeline of one live publish, built only when something needs pixels or audio
 //! encoding: appsrc → parse → decode once → tee → per transcoded rung: leaky queue → scale → x264
-//! → appsink (see `pipeline.rs`), a thumbnail branch, and MP3 → AAC when the publisher sends MP3.
-//! The passthrough rung and AAC audio never come here (`live.rs` hands them to the packager).
+//! → appsink (see `pipeline.rs`), a thumbnail branch, and MP3 or Opus → AAC when the publisher
+//! sends those. H.264, HEVC and AV1 sources are decoded here (AV1 by aom's `av1dec`, the one AV1
+//! decoder Debian 12's GStreamer has), always into the same x264 ladder. The passthrough rung and
+//! AAC audio never come here (`live.rs` hands them to the packager).
 //!
 //! Drop policy: the ingest socket is never blocked. Raw frames queue in front of each encoder up to
 //! `encoder_queue_frames`; beyond that the oldest are dropped (counted). If the input queue itself
@@ -32,6 +34,16 @@ pub enum VideoInput {
     H264 { codec_data: Bytes },
     /// HEVCDecoderConfigurationRecord (Enhanced RTMP `hvc1`).
     H265 { codec_data: Bytes },
+    /// AV1CodecConfigurationRecord (Enhanced RTMP `av01`); frames are OBUs of one temporal unit
+    /// in the low-overhead format. The packager cannot carry AV1, so it is only ever decoded.
+    Av1 { codec_data: Bytes },
+}
+
+impl VideoInput {
+    /// Whether our CMAF packager can carry this video as it is (a passthrough rung).
+    pub fn can_pass_through(&self) -> bool {
+        !matches!(self, VideoInput::Av1 { .. })
+    }
 }
 
 /// The audio as the publisher sends it.
@@ -41,6 +53,16 @@ pub enum AudioInput {
     Aac { codec_data: Bytes, sample_rate: u32, channels: u16 },
     /// MP3 frames; decoded and encoded once to AAC.
     Mp3,
+    /// Opus packets (Enhanced RTMP `Opus`, channel mapping family 0: mono or stereo); decoded and
+    /// encoded once to AAC.
+    Opus { channels: u8 },
+}
+
+impl AudioInput {
+    /// Whether this audio must go through the AAC encoder.
+    fn needs_encoding(&self) -> bool {
+        !matches!(self, AudioInput::Aac { .. })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -81,15 +103,16 @@ pub struct LivePipeline {
 
 /// Whether a publish needs a pipeline at all: a rung to encode, or audio to encode.
 pub fn needs_pipeline(input: &LiveInput, rungs: &[PlannedRung]) -> bool {
-    rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. })) || matches!(input.audio, Some(AudioInput::Mp3))
+    rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. })) || input.audio.as_ref().is_some_and(AudioInput::needs_encoding)
 }
 
 /// The `gst-launch` description: appsrcs (`video`, `audio`) in front of the shared ladder
-/// branches (see `pipeline.rs`), and the MP3 → AAC chain when needed.
+/// branches (see `pipeline.rs`), and the MP3 or Opus → AAC chain when needed.
 pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSettings) -> String {
     let (parse, decode) = match input.video {
         VideoInput::H264 { .. } => ("h264parse", "avdec_h264"),
         VideoInput::H265 { .. } => ("h265parse", "avdec_h265"),
+        VideoInput::Av1 { .. } => ("av1parse", "av1dec"),
     };
     let mut d = String::new();
     if rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. })) {
@@ -111,14 +134,30 @@ pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSetting
         d.push_str(&ladder_branches(rungs, &ladder));
         d.push(' ');
     }
-    if let Some(AudioInput::Mp3) = input.audio {
-        d.push_str(
-            "appsrc name=audio is-live=true format=time do-timestamp=false max-bytes=2000000 ! mpegaudioparse ! decodebin ! \
-             audioconvert ! audioresample ! avenc_aac ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! \
-             appsink name=audio_out sync=false",
-        );
-    }
+    let decode_audio = match input.audio {
+        Some(AudioInput::Mp3) => "mpegaudioparse ! decodebin",
+        Some(AudioInput::Opus { .. }) => "opusdec",
+        Some(AudioInput::Aac { .. }) | None => return d,
+    };
+    d.push_str(&format!(
+        "appsrc name=audio is-live=true format=time do-timestamp=false max-bytes=2000000 ! {decode_audio} ! \
+         audioconvert ! audioresample ! avenc_aac ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! \
+         appsink name=audio_out sync=false",
+    ));
     d
+}
+
+/// (element, Debian package) for what only some sources need, checked when such a source is
+/// published: a missing one is a clear publish error naming the package.
+fn optional_elements(input: &LiveInput) -> Vec<(&'static str, &'static str)> {
+    let mut elements = Vec::new();
+    if let VideoInput::Av1 { .. } = input.video {
+        elements.extend([("av1parse", "gstreamer1.0-plugins-bad"), ("av1dec", "gstreamer1.0-plugins-bad")]);
+    }
+    if let Some(AudioInput::Opus { .. }) = input.audio {
+        elements.push(("opusdec", "gstreamer1.0-plugins-base"));
+    }
+    elements
 }
 
 impl LivePipeline {
@@ -129,21 +168,29 @@ impl LivePipeline {
         settings: &LiveSettings,
         events: mpsc::Sender<RecordingEvent>,
     ) -> Result<LivePipeline, MediaError> {
+        let missing: Vec<String> = optional_elements(input)
+            .into_iter()
+            .filter(|(element, _)| gst::ElementFactory::find(element).is_none())
+            .map(|(element, package)| format!("{element} (from {package})"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(MediaError::MissingElements(missing.join(", ")));
+        }
         let built = Built::new(&describe(input, rungs, settings), rungs, settings.segment_duration, events)?;
         let video_src = match built.pipeline.by_name("video") {
             Some(src) => {
                 let src = src.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("video is not an appsrc".into()))?;
-                src.set_caps(Some(&video_caps(&input.video)));
+                src.set_caps(Some(&video_caps(input)));
                 Some(src)
             }
             None => None,
         };
         let audio_src = match &input.audio {
-            Some(AudioInput::Mp3) => {
+            Some(audio) if audio.needs_encoding() => {
                 let src = by_name(&built.pipeline, "audio")?
                     .downcast::<gst_app::AppSrc>()
                     .map_err(|_| MediaError::Build("audio is not an appsrc".into()))?;
-                src.set_caps(Some(&gst::Caps::builder("audio/mpeg").field("mpegversion", 1i32).field("layer", 3i32).build()));
+                src.set_caps(Some(&audio_caps(audio)));
                 Some(src)
             }
             _ => None,
@@ -190,7 +237,7 @@ impl LivePipeline {
         let _ = src.push_buffer(buffer);
     }
 
-    /// Pushes one MP3 frame to be encoded to AAC.
+    /// Pushes one MP3 frame or Opus packet to be encoded to AAC.
     pub fn push_audio(&mut self, pts: MediaTime, data: Bytes) {
         let Some(src) = &self.audio_src else { return };
         let mut buffer = gst::Buffer::from_slice(data);
@@ -227,8 +274,8 @@ impl Drop for LivePipeline {
     }
 }
 
-fn video_caps(video: &VideoInput) -> gst::Caps {
-    match video {
+fn video_caps(input: &LiveInput) -> gst::Caps {
+    match &input.video {
         VideoInput::H264 { codec_data } => gst::Caps::builder("video/x-h264")
             .field("stream-format", "avc")
             .field("alignment", "au")
@@ -239,6 +286,34 @@ fn video_caps(video: &VideoInput) -> gst::Caps {
             .field("alignment", "au")
             .field("codec_data", gst::Buffer::from_slice(codec_data.clone()))
             .build(),
+        // An AV1 sequence header rarely carries timing info, and a decoded frame rate of 0/1 is
+        // one the ladder's scaling and rate branches refuse; the publisher's rate fills it in.
+        VideoInput::Av1 { codec_data } => gst::Caps::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .field("codec_data", gst::Buffer::from_slice(codec_data.clone()))
+            .field("framerate", frame_rate(input.frame_rate))
+            .build(),
+    }
+}
+
+/// A frame rate as GStreamer's fraction, to the millihertz (29.97 is 29970/1000).
+fn frame_rate(rate: f64) -> gst::Fraction {
+    let millihertz = (rate.max(1.0) * 1000.0).round().min(f64::from(i32::MAX)) as i32;
+    gst::Fraction::new(millihertz, 1000)
+}
+
+fn audio_caps(audio: &AudioInput) -> gst::Caps {
+    match audio {
+        AudioInput::Opus { channels } => gst::Caps::builder("audio/x-opus")
+            .field("channel-mapping-family", 0i32)
+            .field("channels", i32::from(*channels))
+            .field("rate", 48_000i32)
+            .build(),
+        // AAC never reaches the pipeline; MP3 is the only other input.
+        AudioInput::Mp3 | AudioInput::Aac { .. } => {
+            gst::Caps::builder("audio/mpeg").field("mpegversion", 1i32).field("layer", 3i32).build()
+        }
     }
 }
 
@@ -294,6 +369,23 @@ mod tests {
         assert!(!d.contains("x264enc") && !d.contains("avdec_h264"), "{d}");
         assert_eq!(d.matches("avenc_aac").count(), 1);
         crate::elements::init().expect("gstreamer");
+        gst::parse::launch(&d).expect("valid pipeline description");
+    }
+
+    #[test]
+    fn av1_and_opus_are_decoded_once_into_the_x264_ladder_and_aac() {
+        let rungs = plan(&default_ladder(), 1280, 720, false).expect("plan");
+        let input =
+            LiveInput { video: VideoInput::Av1 { codec_data: Bytes::new() }, audio: Some(AudioInput::Opus { channels: 2 }), ..input() };
+        assert!(!input.video.can_pass_through());
+        assert!(needs_pipeline(&input, &rungs));
+        let d = describe(&input, &rungs, &settings());
+        assert_eq!(d.matches("av1parse ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! av1dec").count(), 1, "{d}");
+        assert_eq!(d.matches("x264enc").count(), 3, "{d}");
+        assert_eq!(d.matches("opusdec ! audioconvert").count(), 1, "{d}");
+        assert_eq!(d.matches("avenc_aac").count(), 1, "{d}");
+        crate::elements::init().expect("gstreamer");
+        assert!(optional_elements(&input).iter().all(|(e, _)| gst::ElementFactory::find(e).is_some()));
         gst::parse::launch(&d).expect("valid pipeline description");
     }
 

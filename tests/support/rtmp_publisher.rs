@@ -1,7 +1,8 @@
 //! An RTMP publisher for tests, written from the RTMP 1.0 and AMF0 specifications on our own chunk
 //! encoder (`ferrocast_ingest::rtmp`), so a test chooses what real encoders vary: the chunk size,
 //! whether audio chunks interleave with the chunks of a video message, and the stream name. It
-//! publishes the tags of an FLV file as fast as the socket takes them.
+//! publishes the tags of an FLV file as fast as the socket takes them ([`publish`]), or at the pace
+//! of their timestamps like a live encoder ([`publish_paced`]).
 
 use std::time::Duration;
 
@@ -93,6 +94,16 @@ impl Connection {
 /// Publishes `tags` to `rtmp://{addr}/live/{stream_name}`. Returns the server's refusal code
 /// (`NetStream.Publish.BadName`, …) as an error.
 pub async fn publish(addr: &str, stream_name: &str, tags: &[FlvTag], options: PublishOptions) -> Result<(), String> {
+    publish_with_pace(addr, stream_name, tags, options, false).await
+}
+
+/// [`publish`], sending each tag no earlier than its timestamp after the first one: what a live
+/// encoder does, and what a server that transcodes in real time expects.
+pub async fn publish_paced(addr: &str, stream_name: &str, tags: &[FlvTag], options: PublishOptions) -> Result<(), String> {
+    publish_with_pace(addr, stream_name, tags, options, true).await
+}
+
+async fn publish_with_pace(addr: &str, stream_name: &str, tags: &[FlvTag], options: PublishOptions, paced: bool) -> Result<(), String> {
     let mut socket = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     socket.set_nodelay(true).map_err(|e| e.to_string())?;
     // Plain handshake: C0 + C1, read S0 + S1 + S2, answer C2 = S1.
@@ -114,7 +125,7 @@ pub async fn publish(addr: &str, stream_name: &str, tags: &[FlvTag], options: Pu
         ("type", Amf0Value::string("nonprivate")),
         ("flashVer", Amf0Value::string("FMLE/3.0 (compatible; ferrocast-test)")),
         ("tcUrl", Amf0Value::string(&tc_url)),
-        ("fourCcList", Amf0Value::StrictArray(vec![Amf0Value::string("avc1"), Amf0Value::string("hvc1")])),
+        ("fourCcList", Amf0Value::StrictArray(["avc1", "hvc1", "av01", "Opus"].into_iter().map(Amf0Value::string).collect())),
     ]);
     c.command(0, &[Amf0Value::string("connect"), Amf0Value::Number(1.0), connect]).await;
     let result = c.answer().await?;
@@ -151,7 +162,15 @@ pub async fn publish(addr: &str, stream_name: &str, tags: &[FlvTag], options: Pu
     };
     let mut pending_audio: Vec<Vec<u8>> = Vec::new();
     let mut out = Vec::new();
+    let started = tokio::time::Instant::now();
+    let first_timestamp = tags.first().map_or(0, |t| t.timestamp);
     for tag in tags {
+        if paced {
+            writer.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+            let due = Duration::from_millis(u64::from(tag.timestamp.saturating_sub(first_timestamp)));
+            tokio::time::sleep_until(started + due).await;
+        }
         match tag.kind {
             type_id::VIDEO => {
                 for chunk in encoder.chunks(&message(VIDEO_CHUNK_STREAM, tag, tag.body.clone())) {
