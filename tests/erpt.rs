@@ -21,7 +21,7 @@ use ferrocast_ingest::flv::{self, AudioCodec, AudioTag, VideoCodec, VideoTag};
 use ferrocast_ingest::rtmp::amf0::{self, Amf0Value};
 use serde_json::Value;
 use support::rtmp_publisher::{publish_paced, FlvTag, PublishOptions};
-use support::{probe, DataDir, Server};
+use support::{frame_hashes, probe, write_config, DataDir, Server, RELAY_CONFIG};
 
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1");
 const SECONDS: u32 = 4;
@@ -106,20 +106,6 @@ fn ffprobe_stream(path: &Path, selector: &str) -> Stream {
         })
         .collect();
     Stream { extradata: from_hexdump(stream["extradata"].as_str().unwrap_or("")), packets }
-}
-
-/// The MD5 of every decoded video frame, in order.
-fn frame_hashes(input: &str) -> Vec<String> {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-v", "error", "-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(output.status.success(), "ffmpeg could not decode {input}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
-        .collect()
 }
 
 /// (codec name, duration in seconds) of the first audio stream ffprobe finds at `url`.
@@ -318,13 +304,6 @@ fn assert_tags_parse_back(tags: &[FlvTag], video: &Stream, codec: VideoCodec, ex
 // Through the server
 // ---------------------------------------------------------------------------------------------
 
-fn config(dir: &Path, name: &str, toml: &str) -> String {
-    std::fs::create_dir_all(dir).expect("dir");
-    let path = dir.join(name);
-    std::fs::write(&path, toml).expect("config");
-    path.to_str().expect("utf-8 path").to_string()
-}
-
 /// The id of the channel's newest video once it is `ready`.
 async fn ready_video(server: &Server, slug: &str) -> String {
     let video_id = server
@@ -341,7 +320,7 @@ async fn ready_video(server: &Server, slug: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn hevc_with_opus_goes_live_transcoded_once_with_a_frame_exact_source_rung() {
     let dir = DataDir::new();
-    let config = config(&dir.0, "hevc.toml", "[media]\ninclude_source = true\n");
+    let config = write_config(&dir.0, "hevc.toml", "[media]\ninclude_source = true\n");
     let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config)]);
     let (_token, key) = server.streamer("hana", "hana-live").await;
 
@@ -392,7 +371,7 @@ async fn av1_goes_live_transcoded_without_a_source_rung_and_a_relay_refuses_it()
     assert_tags_parse_back(&tags, &video, VideoCodec::Av1, &config);
 
     // include_source is set, but the packager cannot carry AV1: only the H.264 rung is made.
-    let config_file = self::config(&dir.0, "av1.toml", "[media]\ninclude_source = true\n");
+    let config_file = write_config(&dir.0, "av1.toml", "[media]\ninclude_source = true\n");
     let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config_file)]);
     let (_token, key) = server.streamer("aiko", "aiko-live").await;
     publish_paced(&server.rtmp, &key, &tags, OPTIONS).await.expect("published");
@@ -407,7 +386,7 @@ async fn av1_goes_live_transcoded_without_a_source_rung_and_a_relay_refuses_it()
 
     // A relay only repackages, so it refuses AV1 with a reason the operator can act on.
     let relay_dir = DataDir::new();
-    let relay_config = self::config(&relay_dir.0, "relay.toml", "[media]\nladder = []\ninclude_source = true\n");
+    let relay_config = write_config(&relay_dir.0, "relay.toml", RELAY_CONFIG);
     let mut relay = Server::start(&relay_dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &relay_config)]);
     let (_token, key) = relay.streamer("aiko", "aiko-relay").await;
     let _ = publish_paced(&relay.rtmp, &key, &tags[..10], OPTIONS).await;

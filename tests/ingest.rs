@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::rtmp_publisher::{publish, read_flv, PublishOptions};
-use support::{DataDir, Server};
+use support::{frame_hashes, write_config, DataDir, Server, RELAY_CONFIG};
 
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1");
 
@@ -28,27 +28,11 @@ fn source_flv(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-/// The MD5 of every decoded video frame, in order.
-fn frame_hashes(input: &str) -> Vec<String> {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-v", "error", "-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(output.status.success(), "ffmpeg could not decode {input}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_relay_records_interleaved_publishes_frame_for_frame_whatever_the_chunk_size() {
     let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let config = dir.0.join("relay.toml");
-    std::fs::write(&config, "[media]\nladder = []\ninclude_source = true\n").expect("config");
-    let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", config.to_str().expect("utf-8 path"))]);
+    let config = write_config(&dir.0, "relay.toml", RELAY_CONFIG);
+    let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config)]);
     let (_token, key) = server.streamer("ines", "ines-live").await;
     let source = source_flv(&dir.0);
     let tags = read_flv(&std::fs::read(&source).expect("flv"));

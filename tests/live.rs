@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{ffmpeg_publish, probe, segment_durations, DataDir, Server};
+use support::{ffmpeg_publish, probe, segment_durations, write_config, DataDir, Server, RELAY_CONFIG};
 
 /// Short grace so tests do not wait ten seconds for a video to end.
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3");
@@ -254,10 +254,8 @@ async fn a_crash_never_leaves_a_video_live_forever() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_relay_serves_the_source_untouched() {
     let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let config = dir.0.join("relay.toml");
-    std::fs::write(&config, "[media]\nladder = []\ninclude_source = true\n").expect("config");
-    let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", config.to_str().expect("utf-8 path"))]);
+    let config = write_config(&dir.0, "relay.toml", RELAY_CONFIG);
+    let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config)]);
     let (_token, key) = server.streamer("rita", "rita-live").await;
     let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 1280, 720, 8);
     let video_id = server.wait_until_live("rita-live").await;

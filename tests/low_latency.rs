@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ffmpeg_publish, DataDir, Server};
+use support::{ffmpeg_publish, write_config, DataDir, Server, RELAY_CONFIG};
 
 /// `(segment, part)` of the EXT-X-PRELOAD-HINT in a playlist.
 fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
@@ -23,11 +23,9 @@ fn part_uri(segment: u64, part: u32) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn blocking_reloads_preload_hints_and_delta_updates() {
     let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let config = dir.0.join("relay.toml");
     // A relay keeps the machine free for the test; a long window makes old segments skippable.
-    std::fs::write(&config, "[media]\nladder = []\ninclude_source = true\nlive_window_segments = 12\n").expect("config");
-    let server = Server::start(&dir.0.join("data"), &[("FERROCAST_CONFIG", config.to_str().expect("utf-8 path"))]);
+    let config = write_config(&dir.0, "relay.toml", &format!("{RELAY_CONFIG}live_window_segments = 12\n"));
+    let server = Server::start(&dir.0.join("data"), &[("FERROCAST_CONFIG", &config)]);
     let (_token, key) = server.streamer("lena", "lena-live").await;
     let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 34);
     let video_id = server.wait_until_live("lena-live").await;

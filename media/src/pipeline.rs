@@ -238,44 +238,41 @@ fn media_time(sample: &gst::SampleRef, t: Option<gst::ClockTime>) -> Option<i64>
 }
 
 fn video_callbacks(rung: Arc<str>, events: mpsc::Sender<RecordingEvent>) -> gst_app::AppSinkCallbacks {
+    let config_rung = rung.clone();
+    sink_callbacks(
+        events,
+        move |caps| video_config(caps).map(|config| RecordingEvent::VideoConfig { rung: config_rung.clone(), config }),
+        move |frame| RecordingEvent::Video { rung: rung.clone(), frame },
+    )
+}
+
+fn audio_callbacks(events: mpsc::Sender<RecordingEvent>) -> gst_app::AppSinkCallbacks {
+    sink_callbacks(events, |caps| audio_config(caps).map(RecordingEvent::AudioConfig), RecordingEvent::Audio)
+}
+
+/// An appsink's output as events: a configuration event whenever the caps change (`config`), then
+/// one event per coded frame (`frame`), on running time.
+fn sink_callbacks(
+    events: mpsc::Sender<RecordingEvent>,
+    config: impl Fn(&gst::CapsRef) -> Option<RecordingEvent> + Send + 'static,
+    frame: impl Fn(Frame) -> RecordingEvent + Send + 'static,
+) -> gst_app::AppSinkCallbacks {
     let mut last_caps: Option<gst::Caps> = None;
     gst_app::AppSinkCallbacks::builder()
         .new_sample(move |sink| {
             let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
             if let Some(caps) = sample.caps().filter(|c| last_caps.as_ref().is_none_or(|last| last.as_ref() != *c)) {
                 last_caps = Some(caps.to_owned());
-                if let Some(config) = video_config(caps) {
-                    let _ = events.blocking_send(RecordingEvent::VideoConfig { rung: rung.clone(), config });
+                if let Some(event) = config(caps) {
+                    let _ = events.blocking_send(event);
                 }
             }
             let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
             let (Some(pts), Some(data)) = (media_time(&sample, buffer.pts()), payload(buffer)) else { return Ok(gst::FlowSuccess::Ok) };
             let dts = media_time(&sample, buffer.dts()).unwrap_or(pts);
             let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-            let frame = Frame { dts, pts, keyframe, data };
             // Closed means the recording is gone: nothing left to do with frames.
-            if events.blocking_send(RecordingEvent::Video { rung: rung.clone(), frame }).is_err() {
-                return Err(gst::FlowError::Eos);
-            }
-            Ok(gst::FlowSuccess::Ok)
-        })
-        .build()
-}
-
-fn audio_callbacks(events: mpsc::Sender<RecordingEvent>) -> gst_app::AppSinkCallbacks {
-    let mut last_caps: Option<gst::Caps> = None;
-    gst_app::AppSinkCallbacks::builder()
-        .new_sample(move |sink| {
-            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-            if let Some(caps) = sample.caps().filter(|c| last_caps.as_ref().is_none_or(|last| last.as_ref() != *c)) {
-                last_caps = Some(caps.to_owned());
-                if let Some(config) = audio_config(caps) {
-                    let _ = events.blocking_send(RecordingEvent::AudioConfig(config));
-                }
-            }
-            let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
-            let (Some(pts), Some(data)) = (media_time(&sample, buffer.pts()), payload(buffer)) else { return Ok(gst::FlowSuccess::Ok) };
-            if events.blocking_send(RecordingEvent::Audio(Frame { dts: pts, pts, keyframe: true, data })).is_err() {
+            if events.blocking_send(frame(Frame { dts, pts, keyframe, data })).is_err() {
                 return Err(gst::FlowError::Eos);
             }
             Ok(gst::FlowSuccess::Ok)

@@ -272,3 +272,28 @@ pub fn probe(url: &str) -> (u64, u64, f64, u64) {
 pub fn segment_durations(playlist: &str) -> Vec<f64> {
     playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).filter_map(|l| l.trim_end_matches(',').parse().ok()).collect()
 }
+
+/// A config for a relay: no ladder, the source passed through.
+pub const RELAY_CONFIG: &str = "[media]\nladder = []\ninclude_source = true\n";
+
+/// Writes `toml` to `dir/name` (creating `dir`); returns the path for `FERROCAST_CONFIG`.
+pub fn write_config(dir: &Path, name: &str, toml: &str) -> String {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, toml).expect("config");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// The MD5 of every decoded video frame of `input` (a file or an HLS URL), in order.
+pub fn frame_hashes(input: &str) -> Vec<String> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(output.status.success(), "ffmpeg could not decode {input}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
