@@ -270,3 +270,28 @@ async fn a_relay_serves_the_source_untouched() {
     let thumbnail = server.client.get(server.url(&format!("/hls/{video_id}/thumbnail.jpg"))).send().await.expect("thumbnail");
     assert_eq!(thumbnail.status(), 200, "thumbnails come from decoded keyframes");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_stream_key_disconnects_its_publisher() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[GRACE]);
+    let (token, key) = server.streamer("rosa", "rosa-live").await;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 320, 240, 60);
+    let video_id = server.wait_until_live("rosa-live").await;
+    let rotated = server.client.post(server.url("/api/channels/rosa-live/stream-key")).bearer_auth(&token).send().await.expect("rotate");
+    assert_eq!(rotated.status(), 200);
+    // The publisher using the old key is cut off now, not at the end of its 60 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let ended = loop {
+        match ffmpeg.try_wait().expect("ffmpeg") {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() > deadline => break None,
+            None => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    assert!(ended.is_some_and(|status| !status.success()), "ffmpeg was disconnected: {ended:?}");
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    // And the old key is refused.
+    let mut again = ffmpeg_publish(&server.rtmp_url(&key), 320, 240, 3);
+    assert!(!again.wait().expect("ffmpeg").success(), "the old key no longer publishes");
+}

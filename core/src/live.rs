@@ -18,11 +18,15 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-/// Every live video of this process, by video id.
+/// Every live video of this process, by video id, and the publisher connected to each channel.
 #[derive(Default)]
 pub struct LiveRegistry {
     videos: DashMap<String, Arc<LiveVideo>>,
+    /// By channel id: the connected publisher's connection id and the token that disconnects it
+    /// (when its stream key is rotated or its channel deleted).
+    publishers: DashMap<String, (u64, CancellationToken)>,
 }
 
 impl LiveRegistry {
@@ -41,6 +45,31 @@ impl LiveRegistry {
 
     pub fn remove(&self, video_id: &str) {
         self.videos.remove(video_id);
+    }
+
+    /// Notes that `connection_id` publishes on `channel_id`; the returned token fires when the
+    /// API revokes that publish.
+    pub fn publisher_connected(&self, channel_id: &str, connection_id: u64) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.publishers.insert(channel_id.to_string(), (connection_id, token.clone()));
+        token
+    }
+
+    /// Forgets the publisher, unless a newer one has taken the channel meanwhile.
+    pub fn publisher_gone(&self, channel_id: &str, connection_id: u64) {
+        self.publishers.remove_if(channel_id, |_, (id, _)| *id == connection_id);
+    }
+
+    /// Disconnects whoever publishes on `channel_id` (its key was rotated, or the channel
+    /// deleted); returns whether anyone was.
+    pub fn disconnect_publisher(&self, channel_id: &str) -> bool {
+        match self.publishers.remove(channel_id) {
+            Some((_, (_, token))) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Every live video right now (for periodic metrics).
@@ -270,6 +299,17 @@ mod tests {
         video.set_playlists(next);
         assert!(before.master.is_empty(), "a reader keeps the version it took");
         assert_eq!(video.playlists().renditions["low"].window, "w");
+    }
+
+    #[test]
+    fn a_publisher_is_disconnected_by_channel_and_only_the_current_one_is_forgotten() {
+        let registry = LiveRegistry::new();
+        let first = registry.publisher_connected("c1", 1);
+        let second = registry.publisher_connected("c1", 2);
+        registry.publisher_gone("c1", 1);
+        assert!(registry.disconnect_publisher("c1"), "the newer publisher was still registered");
+        assert!(second.is_cancelled() && !first.is_cancelled());
+        assert!(!registry.disconnect_publisher("c1"));
     }
 
     #[test]

@@ -33,6 +33,9 @@ enum Ended {
     Shutdown,
     #[error("replaced by a newer publish on the same channel")]
     Replaced,
+    /// The channel's stream key was rotated (or the channel deleted) while publishing.
+    #[error("its stream key was revoked")]
+    Revoked,
     /// The publish was refused (wrong key); the refusal was sent and logged.
     #[error("publish refused")]
     Refused,
@@ -75,9 +78,11 @@ where
         has_published |= publisher.is_some();
         let deadline = if has_published { Instant::now() + idle_timeout } else { publish_deadline };
         let kicked = publisher.as_ref().map(|p| p.lease.kick.clone());
+        let revoked = publisher.as_ref().map(|p| p.lease.revoked.clone());
         let read = tokio::select! {
             () = &mut shutdown_signal => break Ended::Shutdown,
             () = async { match &kicked { Some(kick) => kick.cancelled().await, None => std::future::pending().await } } => break Ended::Replaced,
+            () = async { match &revoked { Some(token) => token.cancelled().await, None => std::future::pending().await } } => break Ended::Revoked,
             read = tokio::time::timeout_at(deadline, reader.read(&mut buffer)) => read,
         };
         let n = match read {

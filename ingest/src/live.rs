@@ -63,6 +63,8 @@ pub struct PublishLease {
     pub live: Arc<LiveVideo>,
     /// Cancelled when a newer publish replaces this one or the server shuts down.
     pub kick: CancellationToken,
+    /// Fires when the API revokes this publish (stream key rotated, channel deleted).
+    pub revoked: CancellationToken,
     /// Whether this publish continues a video (reconnect) rather than starting one.
     pub resumed: bool,
 }
@@ -117,6 +119,7 @@ impl Ingest {
 
         let mut slots = self.slots.lock().await;
         let kick = CancellationToken::new();
+        let revoked = self.live.publisher_connected(&channel.id, connection_id);
         if let Some(slot) = slots.get_mut(&channel.id) {
             slot.generation += 1;
             slot.active = Some(Active { connection_id, kick: kick.clone(), released: Vec::new() });
@@ -128,6 +131,7 @@ impl Ingest {
                 recording: slot.recording.clone(),
                 live: slot.live.clone(),
                 kick,
+                revoked,
                 resumed: true,
             });
         }
@@ -158,11 +162,21 @@ impl Ingest {
         );
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
         tracing::info!(channel_id = %channel.id, video_id = %video.id, "live video started");
-        Ok(PublishLease { channel_id: channel.id.clone(), video_id: video.id, connection_id, recording, live, kick, resumed: false })
+        Ok(PublishLease {
+            channel_id: channel.id.clone(),
+            video_id: video.id,
+            connection_id,
+            recording,
+            live,
+            kick,
+            revoked,
+            resumed: false,
+        })
     }
 
     /// Lets go of a publish after its pipeline has drained.
     pub async fn end_publish(self: &Arc<Self>, lease: PublishLease, reason: EndReason) {
+        self.live.publisher_gone(&lease.channel_id, lease.connection_id);
         let mut slots = self.slots.lock().await;
         let Some(slot) = slots.get_mut(&lease.channel_id) else { return };
         if slot.active.as_ref().is_some_and(|a| a.connection_id == lease.connection_id) {

@@ -173,6 +173,7 @@ pub async fn update(
 pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): Slug) -> Result<StatusCode, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     channels::delete(&state.db, &channel.id).await?;
+    state.live.disconnect_publisher(&channel.id);
     tracing::info!(channel_id = %channel.id, "channel deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -190,7 +191,9 @@ pub async fn rotate_stream_key(
     if !channels::set_stream_key_hash(&state.db, &channel.id, &key.hash).await? {
         return Err(ApiError::NotFound);
     }
-    tracing::info!(channel_id = %channel.id, "stream key rotated");
+    // The old key stops working now, for a publisher already connected with it too.
+    let disconnected = state.live.disconnect_publisher(&channel.id);
+    tracing::info!(channel_id = %channel.id, disconnected, "stream key rotated");
     Ok(Json(StreamKeyResponse { stream_key: key.plain }))
 }
 
