@@ -36,7 +36,9 @@ async fn count(request: Request, next: Next) -> Response {
     response
 }
 
-/// Refreshes the per-live-video gauges, labelled by video id, for as long as the process runs.
+/// Refreshes the per-live-video gauges for as long as the process runs. They are labelled by the
+/// channel's slug, never the video id: `/metrics` is readable by anyone who reaches it, and an
+/// unlisted video's id is all it takes to watch it.
 pub async fn report_live_videos(live: Arc<LiveRegistry>, viewer_window: Duration) {
     let mut tick = tokio::time::interval(LIVE_REPORT_INTERVAL);
     loop {
@@ -47,10 +49,10 @@ pub async fn report_live_videos(live: Arc<LiveRegistry>, viewer_window: Duration
             let viewers = video.viewer_count(viewer_window, Instant::now());
             viewers_total += viewers;
             let health = video.health();
-            let id = video.video_id.clone();
-            metrics::gauge!("ferrocast_live_viewers", "video_id" => id.clone()).set(viewers as f64);
-            metrics::gauge!("ferrocast_live_frames_dropped", "video_id" => id.clone()).set(health.dropped_frames as f64);
-            metrics::gauge!("ferrocast_live_encode_realtime_factor", "video_id" => id).set(health.realtime_factor);
+            let channel = video.channel().unwrap_or("unknown").to_string();
+            metrics::gauge!("ferrocast_live_viewers", "channel" => channel.clone()).set(viewers as f64);
+            metrics::gauge!("ferrocast_live_frames_dropped", "channel" => channel.clone()).set(health.dropped_frames as f64);
+            metrics::gauge!("ferrocast_live_encode_realtime_factor", "channel" => channel).set(health.realtime_factor);
         }
         metrics::gauge!("ferrocast_viewers").set(viewers_total as f64);
     }

@@ -71,6 +71,9 @@ async fn obs_like_publish_plays_live_in_three_renditions_then_as_a_recording() {
     let metrics = server.get_text("/metrics").await.1;
     assert!(metrics.contains("ferrocast_rtmp_publishes_total{result=\"accepted\"} 1"), "{metrics}");
     assert!(metrics.contains("ferrocast_segments_written_total"), "{metrics}");
+    // Per-stream series name the channel; a video id (a playback link, for unlisted videos) never.
+    assert!(metrics.contains("ferrocast_live_viewers{channel=\"keerti-live\"}"), "{metrics}");
+    assert!(!metrics.contains(&video_id), "{metrics}");
     assert!(server.terminate().success());
 }
 

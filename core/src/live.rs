@@ -156,6 +156,9 @@ pub struct LiveVideo {
     part_ranges: DashMap<String, PartRange>,
     /// Bumped on every playlist or media change.
     changes: watch::Sender<u64>,
+    /// The slug of the channel streaming it: what `/metrics` labels its series with, since a
+    /// channel is public while an unlisted or private video's id must not be.
+    channel: std::sync::OnceLock<String>,
 }
 
 impl LiveVideo {
@@ -175,6 +178,7 @@ impl LiveVideo {
             media: DashMap::new(),
             part_ranges: DashMap::new(),
             changes: watch::Sender::new(0),
+            channel: std::sync::OnceLock::new(),
         }
     }
 
@@ -228,6 +232,15 @@ impl LiveVideo {
     /// Bytes held in memory for this video (parts and init segments), for metrics and tests.
     pub fn media_bytes(&self) -> usize {
         self.media.iter().map(|entry| entry.value().len()).sum()
+    }
+
+    /// Names the channel streaming this video (once; a video never changes channel).
+    pub fn set_channel(&self, slug: &str) {
+        let _ = self.channel.set(slug.to_string());
+    }
+
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.get().map(String::as_str)
     }
 
     pub fn health(&self) -> StreamHealth {

@@ -149,6 +149,7 @@ impl Ingest {
         )
         .await?;
         let live = self.live.insert(&video.id);
+        live.set_channel(&channel.slug);
         let recording = recording::spawn(&video.id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings());
         slots.insert(
             channel.id.clone(),
