@@ -10,7 +10,10 @@
 //! The rules, all in video decode time:
 //! - **Segments** start at a video keyframe. The first starts at the first keyframe; samples before
 //!   it are dropped and counted ([`Cutter::dropped`]). A new segment starts at the first keyframe
-//!   whose dts is at or past the open segment's start + `segment_target`.
+//!   whose dts is at or past the open segment's start + `segment_target`, less a tenth of the
+//!   target: the ladder forces keyframes on a fixed grid, and when a loaded encoder drops the
+//!   frame on a grid point its keyframe lands a frame or two late; without the slack the next
+//!   grid keyframe would then be "too early" and the segment would run to twice the target.
 //! - **Parts** are closed at every segment cut and, inside a segment, when a pushed video sample
 //!   shows that the buffered video already covers `part_target`, or would cover more than it with
 //!   this sample added (the sample's own duration is taken to be the step just measured). So parts
@@ -148,6 +151,8 @@ impl Cutter {
         }
         let timescale = tracks[video].timescale();
         let segment_ticks = ticks(settings.segment_target, timescale)?;
+        // See the module documentation: a keyframe a tenth of the target early still cuts.
+        let segment_ticks = segment_ticks - segment_ticks / 10;
         let part_ticks = ticks(settings.part_target, timescale)?;
         let tracks = (1..)
             .zip(tracks)
@@ -518,6 +523,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_keyframe_forced_on_the_grid_still_cuts_after_a_late_segment_start() {
+        // Keyframes on a 2 s grid, but the one at 2 s came two frames late (frames dropped in
+        // front of a loaded encoder): the grid keyframe at 4 s is 1.93 s after it and still cuts.
+        let events = run_video(&mut cutter(), 180, 3000, |n| [0, 62, 120].contains(&n));
+        let cuts: Vec<Option<i64>> = segments(&events).iter().map(|(n, _)| *n).collect();
+        assert_eq!(cuts, vec![Some(62), Some(120), None]);
+        // A keyframe more than a tenth early does not.
+        let events = run_video(&mut cutter(), 120, 3000, |n| [0, 50, 60].contains(&n));
+        assert_eq!(segments(&events).first().map(|(n, _)| *n), Some(Some(60)));
     }
 
     #[test]
