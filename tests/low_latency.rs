@@ -31,8 +31,8 @@ async fn blocking_reloads_preload_hints_and_delta_updates() {
     let video_id = server.wait_until_live("lena-live").await;
     let index = format!("/hls/{video_id}/source/index.m3u8");
     let playlist = server.wait_for_text(&index, "#EXT-X-PART:", Duration::from_secs(30)).await;
-    assert!(playlist.contains("#EXT-X-VERSION:9") && playlist.contains("#EXT-X-PART-INF:PART-TARGET=0.5"), "{playlist}");
-    assert!(playlist.contains("CAN-BLOCK-RELOAD=YES") && playlist.contains("PART-HOLD-BACK=1.5"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-VERSION:9") && playlist.contains("#EXT-X-PART-INF:PART-TARGET=0.25"), "{playlist}");
+    assert!(playlist.contains("CAN-BLOCK-RELOAD=YES") && playlist.contains("PART-HOLD-BACK=0.75"), "{playlist}");
     assert!(playlist.contains("#EXT-X-MAP:URI=\"init-"), "{playlist}");
 
     // Ask for the hinted part, which does not exist yet: the answer waits for it and lists it.

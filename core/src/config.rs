@@ -37,7 +37,7 @@ pub const DEFAULT_RTMP_MAX_CHUNK_STREAMS: usize = 64;
 pub const DEFAULT_RTMP_MAX_COMMAND_BYTES: usize = 64 << 10;
 pub const DEFAULT_RECONNECT_GRACE_SECS: u64 = 10;
 pub const DEFAULT_SEGMENT_DURATION_SECS: u64 = 2;
-pub const DEFAULT_PART_DURATION_MS: u64 = 500;
+pub const DEFAULT_PART_DURATION_MS: u64 = 250;
 pub const DEFAULT_LIVE_WINDOW_SEGMENTS: usize = 6;
 pub const DEFAULT_LIVE_X264_PRESET: &str = "superfast";
 pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
@@ -182,7 +182,8 @@ pub struct MediaConfig {
     pub include_source: bool,
     /// Target segment duration; also the keyframe interval of every rung.
     pub segment_duration_secs: u64,
-    /// LL-HLS part target: how often a live playlist gains a part. Players hold back three parts.
+    /// LL-HLS part target: how often a live playlist gains a part. Players hold back three parts,
+    /// so this sets how far behind the live edge a low-latency viewer plays.
     pub part_duration_ms: u64,
     /// Segments in a live playlist window.
     pub live_window_segments: usize,

@@ -99,16 +99,25 @@ pub struct RenditionPlaylists {
     pub next_msn: u64,
     /// Parts of the segment in progress listed so far.
     pub open_parts: u32,
+    /// How many parts the last complete segment had (0 when its parts are not known).
+    pub previous_parts: u32,
 }
 
 impl RenditionPlaylists {
     /// Whether the playlist already lists segment `msn` (whole) or, with `part`, that part of it:
     /// what a blocking reload (`_HLS_msn`, `_HLS_part`) waits for.
+    ///
+    /// A part index past the last part of the last complete segment means the parts of the next
+    /// one (RFC 8216bis 6.2.5.2): `_HLS_msn=M&_HLS_part=4` after a four-part segment M waits for
+    /// part 0 of M+1, as players that count on from the last part they saw expect.
     pub fn has(&self, msn: u64, part: Option<u32>) -> bool {
         match part {
-            _ if msn < self.next_msn => true,
+            None => msn < self.next_msn,
+            Some(_) if msn + 1 < self.next_msn => true,
+            Some(part) if msn + 1 == self.next_msn => {
+                self.previous_parts == 0 || part < self.previous_parts || part - self.previous_parts < self.open_parts
+            }
             Some(part) => msn == self.next_msn && part < self.open_parts,
-            None => false,
         }
     }
 }
@@ -327,10 +336,12 @@ mod tests {
 
     #[test]
     fn a_playlist_has_complete_segments_and_listed_parts_of_the_open_one() {
-        let p = RenditionPlaylists { next_msn: 5, open_parts: 2, ..RenditionPlaylists::default() };
-        assert!(p.has(4, None) && p.has(4, Some(9)), "a complete segment has all its parts");
+        let p = RenditionPlaylists { next_msn: 5, open_parts: 2, previous_parts: 4, ..RenditionPlaylists::default() };
+        assert!(p.has(4, None) && p.has(4, Some(3)) && p.has(3, Some(9)), "complete segments have all their parts");
         assert!(p.has(5, Some(0)) && p.has(5, Some(1)));
         assert!(!p.has(5, Some(2)) && !p.has(5, None) && !p.has(6, Some(0)));
+        // Counting on past segment 4's last part (3) reaches into segment 5.
+        assert!(p.has(4, Some(4)) && p.has(4, Some(5)) && !p.has(4, Some(6)));
     }
 
     #[tokio::test]

@@ -105,9 +105,10 @@ impl RecordingHandle {
 struct Rung {
     packager: RenditionPackager,
     playlist: MediaPlaylist,
-    /// The segment being cut and the parts of it listed so far.
+    /// The segment being cut and the parts of it listed so far, and the parts of the one before.
     next_msn: u64,
     open_parts: u32,
+    previous_parts: u32,
     /// Part files in memory, by segment, oldest first.
     parts_in_memory: VecDeque<(u64, Vec<String>)>,
     /// The full recording view, re-rendered only when a segment is added.
@@ -254,6 +255,7 @@ impl Recording {
                 playlist: MediaPlaylist::with_parts(settings.segment_duration, settings.part_duration),
                 next_msn: 0,
                 open_parts: 0,
+                previous_parts: 0,
                 parts_in_memory: VecDeque::new(),
                 recording_text: String::new(),
             });
@@ -321,6 +323,7 @@ impl Recording {
                     parts: Vec::new(),
                 })?;
                 state.next_msn = sequence + 1;
+                state.previous_parts = state.open_parts;
                 state.open_parts = 0;
                 state.recording_text = state.playlist.render_full();
                 // The segment is stored, and it is its parts back to back: serve them from it.
@@ -386,7 +389,14 @@ impl Recording {
             let recording = if state.recording_text.is_empty() { state.playlist.render_full() } else { state.recording_text.clone() };
             renditions.insert(
                 name.clone(),
-                RenditionPlaylists { window, delta, recording, next_msn: state.next_msn, open_parts: state.open_parts },
+                RenditionPlaylists {
+                    window,
+                    delta,
+                    recording,
+                    next_msn: state.next_msn,
+                    open_parts: state.open_parts,
+                    previous_parts: state.previous_parts,
+                },
             );
         }
         self.render_master(reports.len());
