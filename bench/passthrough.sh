@@ -2,7 +2,8 @@
 # Passthrough publishers: server CPU and memory with 1, 10 and 40 concurrent publishers, each
 # ffmpeg -re -c copy of the same pre-encoded 720p file on its own stream key, into nginx-rtmp (HLS
 # on) and into ferrocast in relay mode (`[media] ladder = []`, `include_source = true`: the source
-# rung only, repackaged without encoding; only keyframes are decoded, for thumbnails). Each
+# rung only, FLV tags repackaged into CMAF segments and LL-HLS parts by the Rust packager, with no
+# GStreamer pipeline; the latest keyframe is decoded once per thumbnail interval). Each
 # (server, N) pair gets a fresh server; after a warm-up, CPU (utime+stime of the server's whole
 # process tree) and RSS (sampled every second) are measured over a steady window, and every
 # stream's live playlist is read at the start and end of the window to see whether the server kept
@@ -20,6 +21,7 @@ WARMUP=${BENCH_WARMUP:-10}
 WINDOW=${BENCH_WINDOW:-30}
 
 ROWS=$(mktemp)
+COSTS=$(mktemp) # "publishers cpu% mean-rss-kb label" per measurement, for the per-stream costs
 FC_IDS=()
 
 # measure SERVER_LABEL N SERVER_PID PLAYLIST_URL...: warm-up, then the steady window; appends a row.
@@ -63,7 +65,10 @@ measure() {
     local secs sorted
     secs=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN {print (b - a) / 1000}')
     sorted=$(printf '%s\n' "${produced[@]}" | sort -n)
-    add_row "| $label | $n | $(awk -v t=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / hz / s}') | $(kb_to_mb "$peak") | $(kb_to_mb $((sum / samples))) | $(head -n1 <<<"$sorted") / $(sed -n "$(((n + 1) / 2))p" <<<"$sorted") / $(tail -n1 <<<"$sorted") (expect ≈ $(awk -v s="$secs" 'BEGIN {printf "%.0f", s / 2}')) | $dropped | $alive of $n | $(awk -v t=$((pticks1 - pticks0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / hz / s}') |"
+    local cpu_pct
+    cpu_pct=$(awk -v t=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / hz / s}')
+    echo "$n $cpu_pct $((sum / samples)) $label" >>"$COSTS"
+    add_row "| $label | $n | $cpu_pct | $(kb_to_mb "$peak") | $(kb_to_mb $((sum / samples))) | $(head -n1 <<<"$sorted") / $(sed -n "$(((n + 1) / 2))p" <<<"$sorted") / $(tail -n1 <<<"$sorted") (expect ≈ $(awk -v s="$secs" 'BEGIN {printf "%.0f", s / 2}')) | $dropped | $alive of $n | $(awk -v t=$((pticks1 - pticks0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN {printf "%.1f", 100 * t / hz / s}') |"
 }
 
 add_row() { echo "$*" >>"$ROWS"; }
@@ -121,14 +126,29 @@ OUT=$(mktemp)
     echo "|---|---|---|---|---|---|---|---|---|"
     cat "$ROWS"
     echo
+    # Per extra stream: the slope between the fewest and the most publishers measured, per server.
+    awk '{label = substr($0, index($0, $4)); n[label, ++c[label]] = $1; cpu[label, c[label]] = $2; rss[label, c[label]] = $3}
+        END {
+            for (l in c) if (c[l] > 1) {
+                lo = 1; hi = 1
+                for (i = 1; i <= c[l]; i++) { if (n[l, i] < n[l, lo]) lo = i; if (n[l, i] > n[l, hi]) hi = i }
+                if (n[l, hi] == n[l, lo]) continue
+                d = n[l, hi] - n[l, lo]
+                printf "- %s, per extra stream (%d → %d publishers): %.2f %% of a core, %.1f MB of mean RSS\n", l, n[l, lo], n[l, hi], (cpu[l, hi] - cpu[l, lo]) / d, (rss[l, hi] - rss[l, lo]) / d / 1024
+            }
+        }' "$COSTS" | sort
+    echo
     echo "Steady window: $WINDOW s after a $WARMUP s warm-up. CPU and RSS cover the server's whole process tree"
     echo "(nginx: master + one worker). The publishers (ffmpeg -re -stream_loop -1 -c copy, one per stream key)"
     echo "run on the same $(nproc) cores for both servers; their own CPU is the last column. A server that keeps"
     echo "up adds about one 2 s segment per stream every 2 s."
     echo
-    echo "ferrocast runs in relay mode ([media] ladder = [], include_source = true): each stream is parsed and"
-    echo "repackaged into 2 s MPEG-TS segments without encoding; only keyframes are decoded (for thumbnails)."
-    echo "Both servers cut at the publisher's keyframes (every 2 s in this input)."
+    echo "ferrocast runs in relay mode ([media] ladder = [], include_source = true): each stream's FLV tags are"
+    echo "repackaged by the Rust packager into 2 s CMAF segments with 0.5 s LL-HLS parts, with no GStreamer"
+    echo "pipeline; one keyframe per thumbnail interval (30 s) is decoded for the thumbnail. nginx-rtmp writes"
+    echo "2 s MPEG-TS segments. Both servers cut at the publisher's keyframes (every 2 s in this input). Nobody"
+    echo "watches: the playlists are read twice per stream. Issue 9's goal: ferrocast ≤ 1.5× nginx-rtmp's CPU"
+    echo "and ≤ 4 MB of RSS per stream at 40 publishers."
 } >"$OUT"
-rm -f "$ROWS"
+rm -f "$ROWS" "$COSTS"
 finish_results passthrough "$OUT"
