@@ -105,7 +105,7 @@ fi
 
 OUT=$(mktemp)
 {
-    results_header "Latency: publish → live playlist (2 s segments, 0.5 s parts)"
+    results_header "Latency: publish → live playlist (2 s segments, LL-HLS parts)"
     echo "Measured at the server's door: rtmp_tap.py (a loopback relay between the publisher and the server)"
     echo "notes when each video frame arrives. Goals (issue 9): first part ≤ 1.0 s after the first keyframe"
     echo "arrives; first segment ≤ segment duration + 0.3 s (2.3 s); live-edge lag ≤ nginx-rtmp's."

@@ -274,6 +274,8 @@ write_ferrocast_config() {
         echo '[rtmp]'
         echo '# Finish a recording one second after the publisher leaves, not ten.'
         echo 'reconnect_grace_secs = 1'
+        echo '# Every bench publisher connects from 127.0.0.1; the per-address cap (16) is for hosts.'
+        echo 'max_connections_per_address = 200'
         echo '[media]'
         echo "include_source = $include_source"
         if [[ $ladder == none ]]; then

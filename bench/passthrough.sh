@@ -144,7 +144,7 @@ OUT=$(mktemp)
     echo "up adds about one 2 s segment per stream every 2 s."
     echo
     echo "ferrocast runs in relay mode ([media] ladder = [], include_source = true): each stream's FLV tags are"
-    echo "repackaged by the Rust packager into 2 s CMAF segments with 0.5 s LL-HLS parts, with no GStreamer"
+    echo "repackaged by the Rust packager into 2 s CMAF segments with 250 ms LL-HLS parts, with no GStreamer"
     echo "pipeline; one keyframe per thumbnail interval (30 s) is decoded for the thumbnail. nginx-rtmp writes"
     echo "2 s MPEG-TS segments. Both servers cut at the publisher's keyframes (every 2 s in this input). Nobody"
     echo "watches: the playlists are read twice per stream. Issue 9's goal: ferrocast ≤ 1.5× nginx-rtmp's CPU"
