@@ -306,6 +306,10 @@ try {
   });
 
   await step('stop publishing: the recording plays from its watch page', async () => {
+    // The live player has already asked for the next part (the preload hint), which never comes
+    // once the publisher is gone: the origin answers 404 (or 503 for a blocking reload that waited
+    // its limit), hls.js moves on, and only Chromium's network log notices.
+    tolerated = [/status of 404.*-p\d+\.m4s/, /status of 503.*_HLS_msn=/];
     live.ffmpeg.kill('SIGINT');
     const result = await live.exited;
     assert.ok(result.code === 0 || result.code === 255 || result.signal, `ffmpeg: ${result.code} ${result.stderr}`);
@@ -336,6 +340,7 @@ try {
       return el.currentTime > t + 1 && !el.paused;
     }, middle, { timeout: 30 * SECOND });
     assert.equal(await page.locator('.live-button').isVisible(), false, 'no LIVE badge on a recording');
+    tolerated = [];
     await shot('watch');
   });
 
