@@ -30,9 +30,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let db = Db::connect(&config).await.with_context(|| format!("opening {}", config.database_description()))?;
     let jwt_secret = config.resolve_jwt_secret().context("loading the JWT secret")?;
     let storage = Storage::local(&config.data_dir.join(MEDIA_DIR)).context("opening media storage")?;
-    let spool_dir = config.data_dir.join(SPOOL_DIR);
-    // Spooled segments of a previous run belong to pipelines that no longer exist.
-    let _ = std::fs::remove_dir_all(&spool_dir);
+    // Versions that wrote segments to a spool dir before storing them left it behind; nothing
+    // spools now (frames are packaged in memory), so it goes.
+    let _ = std::fs::remove_dir_all(config.data_dir.join(SPOOL_DIR));
     finalize_orphans(&db, &storage, &config).await;
 
     let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
@@ -81,11 +81,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         storage: storage.clone(),
         jobs: config.jobs.clone(),
         media: config.media.clone(),
-        spool_dir: spool_dir.clone(),
     });
     ferrocast_media::worker::spawn(worker, &shutdown);
     tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
-    let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), spool_dir));
+    let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone()));
     if let Some((listener, acceptor)) = rtmps {
         shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
     }

@@ -7,7 +7,6 @@
 //! does the video end. Shutdown ends every live video at once, without grace.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +30,8 @@ pub struct Ingest {
     pub live: Arc<LiveRegistry>,
     pub rtmp: RtmpConfig,
     pub media: MediaConfig,
-    /// Where pipelines write segments before they are moved into storage.
-    pub spool_dir: PathBuf,
-    /// `rtmp.max_connections` permits, shared by the plain and the TLS listener: one cap for both.
+    /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
+    /// listener: one cap for both.
     pub(crate) admission: Arc<crate::admission::Admission>,
     slots: Mutex<HashMap<String, Slot>>,
 }
@@ -83,9 +81,9 @@ pub enum EndReason {
 }
 
 impl Ingest {
-    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, spool_dir: PathBuf) -> Self {
+    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig) -> Self {
         let admission = crate::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
-        Self { db, storage, live, rtmp, media, spool_dir, admission, slots: Mutex::new(HashMap::new()) }
+        Self { db, storage, live, rtmp, media, admission, slots: Mutex::new(HashMap::new()) }
     }
 
     fn recording_settings(&self) -> RecordingSettings {

@@ -8,7 +8,6 @@
 //! its next renewal: it stops and removes what it wrote. On shutdown a running job is handed back
 //! to the queue without counting the attempt.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +35,6 @@ pub struct Worker {
     pub storage: Storage,
     pub jobs: JobsConfig,
     pub media: MediaConfig,
-    pub spool_dir: PathBuf,
 }
 
 /// How one attempt ended.
