@@ -23,6 +23,11 @@ use serde_json::Value;
 use support::rtmp_publisher::{publish_paced, FlvTag, PublishOptions};
 use support::{frame_hashes, probe, write_config, DataDir, Server, RELAY_CONFIG};
 
+/// The ladder with the source rung, and encoder queues deep enough that a test run sharing two
+/// cores with the rest of the suite drops no frames there: the frame counts below then check the
+/// decode-once path, not the machine's load (live drops under load by design, see live_pipeline.rs).
+const LADDER_CONFIG: &str = "[media]\ninclude_source = true\nencoder_queue_frames = 240\n";
+
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1");
 const SECONDS: u32 = 4;
 const FPS: u32 = 30;
@@ -320,7 +325,7 @@ async fn ready_video(server: &Server, slug: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn hevc_with_opus_goes_live_transcoded_once_with_a_frame_exact_source_rung() {
     let dir = DataDir::new();
-    let config = write_config(&dir.0, "hevc.toml", "[media]\ninclude_source = true\n");
+    let config = write_config(&dir.0, "hevc.toml", LADDER_CONFIG);
     let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config)]);
     let (_token, key) = server.streamer("hana", "hana-live").await;
 
@@ -371,7 +376,7 @@ async fn av1_goes_live_transcoded_without_a_source_rung_and_a_relay_refuses_it()
     assert_tags_parse_back(&tags, &video, VideoCodec::Av1, &config);
 
     // include_source is set, but the packager cannot carry AV1: only the H.264 rung is made.
-    let config_file = write_config(&dir.0, "av1.toml", "[media]\ninclude_source = true\n");
+    let config_file = write_config(&dir.0, "av1.toml", LADDER_CONFIG);
     let server = Server::start(&dir.0.join("data"), &[GRACE, ("FERROCAST_CONFIG", &config_file)]);
     let (_token, key) = server.streamer("aiko", "aiko-live").await;
     publish_paced(&server.rtmp, &key, &tags, OPTIONS).await.expect("published");
