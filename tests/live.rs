@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{ffmpeg_publish, probe, segment_durations, write_config, DataDir, Server, RELAY_CONFIG};
+use support::{ffmpeg_publish, probe, segment_durations, write_config, DataDir, Server, DEEP_ENCODER_QUEUES, RELAY_CONFIG};
 
 /// Short grace so tests do not wait ten seconds for a video to end.
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3");
@@ -16,7 +16,7 @@ const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3");
 #[tokio::test(flavor = "multi_thread")]
 async fn obs_like_publish_plays_live_in_three_renditions_then_as_a_recording() {
     let dir = DataDir::new();
-    let server = Server::start(&dir.0, &[GRACE]);
+    let server = Server::start(&dir.0, &[GRACE, DEEP_ENCODER_QUEUES]);
     let (_token, key) = server.streamer("keerti", "keerti-live").await;
     let published_secs = 20;
     let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&format!("{key}?bandwidth=6000")), 1280, 720, published_secs);

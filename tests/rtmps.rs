@@ -41,6 +41,7 @@ fn start_with_tls(dir: &DataDir, extra: &[(&str, &str)]) -> (Server, String) {
         ("FERROCAST_RTMP__TLS_ADDR", "127.0.0.1:0"),
         ("FERROCAST_RTMP__TLS_CERT_FILE", cert.as_str()),
         ("FERROCAST_RTMP__TLS_KEY_FILE", key.as_str()),
+        support::DEEP_ENCODER_QUEUES,
     ];
     env.extend_from_slice(extra);
     let server = Server::start(&dir.0, &env);

@@ -273,6 +273,11 @@ pub fn segment_durations(playlist: &str) -> Vec<f64> {
     playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).filter_map(|l| l.trim_end_matches(',').parse().ok()).collect()
 }
 
+/// Encoder queues deep enough that a test sharing two cores with the rest of the suite drops no
+/// frames in front of the encoders, so a frame count checks the ladder, not the machine's load
+/// (live drops under load by design; bench/ measures that).
+pub const DEEP_ENCODER_QUEUES: (&str, &str) = ("FERROCAST_MEDIA__ENCODER_QUEUE_FRAMES", "240");
+
 /// A config for a relay: no ladder, the source passed through.
 pub const RELAY_CONFIG: &str = "[media]\nladder = []\ninclude_source = true\n";
 
