@@ -4,6 +4,7 @@
 //! next part is held until it exists (`blocking.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
 use ferrocast_core::db::videos::{self, Video, VideoStatus, Visibility};
+use ferrocast_core::live::{LivePlaylists, LiveVideo, PartRange};
 use ferrocast_core::storage::{Storage, StorageError};
 use serde::Deserialize;
 
@@ -76,9 +78,11 @@ pub async fn hls(
     let client = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
 
+    // While the video is live, its playlists, init segments and recent parts are in memory.
+    let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
+    let immutable = format!("{scope}, {IMMUTABLE}");
     match request {
         HlsPath::Master { .. } | HlsPath::MediaPlaylist { .. } => {
-            let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
             let (text, cache) = match live {
                 Some(live) => {
                     live.saw_viewer(client, user_agent, Instant::now());
@@ -131,12 +135,10 @@ pub async fn hls(
             ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache.as_str())], body).into_response()
         }
         HlsPath::Segment { rendition, file, kind, .. } => {
-            let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
             if let Some(live) = live {
-                let cache = format!("{scope}, {IMMUTABLE}");
                 match live_media(&state.storage, &live, &video.id, &rendition, &file).await {
                     Some(Ok(bytes)) => {
-                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, cache.as_str())], bytes)
+                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, immutable.as_str())], bytes)
                             .into_response();
                     }
                     Some(Err(e)) => return storage_error(e),
@@ -150,7 +152,7 @@ pub async fn hls(
                 }
             }
             let key = Storage::key(&[&video.id, &rendition, &file]);
-            serve_object(&state.storage, &key, kind.content_type(), &format!("{scope}, {IMMUTABLE}"), &headers).await
+            serve_object(&state.storage, &key, kind.content_type(), &immutable, &headers).await
         }
         HlsPath::Thumbnail { .. } => {
             let key = Storage::key(&[&video.id, "thumbnail.jpg"]);
@@ -164,12 +166,12 @@ pub async fn hls(
 /// to answer with: 400 for a part without a segment or a segment more than two ahead of the live
 /// edge (RFC 8216bis 6.2.5.2), 503 when it did not come within three target durations.
 async fn blocking_reload(
-    live: &ferrocast_core::live::LiveVideo,
-    playlists: std::sync::Arc<ferrocast_core::live::LivePlaylists>,
+    live: &LiveVideo,
+    playlists: Arc<LivePlaylists>,
     rendition: &str,
     msn: Option<u64>,
     part: Option<u32>,
-) -> Result<(std::sync::Arc<ferrocast_core::live::LivePlaylists>, bool), StatusCode> {
+) -> Result<(Arc<LivePlaylists>, bool), StatusCode> {
     let Some(msn) = msn else {
         return if part.is_some() { Err(StatusCode::BAD_REQUEST) } else { Ok((playlists, false)) };
     };
@@ -199,16 +201,16 @@ async fn blocking_reload(
 /// (what EXT-X-PRELOAD-HINT names) is waited for, like a blocking reload.
 async fn live_media(
     storage: &Storage,
-    live: &ferrocast_core::live::LiveVideo,
+    live: &LiveVideo,
     video_id: &str,
     rendition: &str,
     file: &str,
 ) -> Option<Result<Bytes, StorageError>> {
     enum Held {
         InMemory(Bytes),
-        InSegment(ferrocast_core::live::PartRange),
+        InSegment(PartRange),
     }
-    let found = |live: &ferrocast_core::live::LiveVideo| {
+    let found = |live: &LiveVideo| {
         live.media(rendition, file).map(Held::InMemory).or_else(|| live.part_range(rendition, file).map(Held::InSegment))
     };
     let found = match found(live) {
