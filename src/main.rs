@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use ferrocast_core::{Config, Db};
 
 mod http_metrics;
+mod http_server;
 mod logging;
 mod serve;
 mod web;

@@ -3,12 +3,11 @@
 //! accepting, ends every live video cleanly (ENDLIST written), lets requests in flight finish,
 //! closes the pool.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR};
+use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR, UPLOADS_DIR};
 use ferrocast_core::db::videos;
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
@@ -81,6 +80,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         storage: storage.clone(),
         jobs: config.jobs.clone(),
         media: config.media.clone(),
+        uploads_dir: config.data_dir.join(UPLOADS_DIR),
     });
     ferrocast_media::worker::spawn(worker, &shutdown);
     tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
@@ -90,12 +90,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
 
-    let server = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown.signalled());
-    shutdown.spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    shutdown.spawn(crate::http_server::run(http, app, config.http.clone(), shutdown.clone()));
 
     shutdown.drained().await;
     db.close().await;

@@ -7,17 +7,22 @@
 //! (and forgives the account's earlier failures), so a user who types their password right is never
 //! slowed down; only failures stay counted.
 //!
-//! Login buckets are per account (the user id when the account exists, so a username and an email
-//! share one; else the lowercased name given) and per client address (IPv6 per /64, which is what
-//! one subscriber usually gets). State is per process (a scaled-out deployment limits per node).
+//! Login buckets (see [`LoginLimiter`]) are the client address (IPv6 per /64, which is what one
+//! subscriber usually gets), the account name *from* that address, and the account name overall
+//! with a much higher ceiling. So an attacker guessing one account's password is stopped at his
+//! own address after a few tries while the owner, elsewhere, still logs in; only an attack from
+//! many addresses at once reaches the account's ceiling. The account is the name as typed
+//! (lowercased), never the user id: a 429 must not tell which e-mail belongs to which username.
+//!
+//! Memory is bounded: keys are stored as 64-bit keyed hashes (a megabyte-long name costs what a
+//! short one does), and past `max_entries` the expired windows are swept, then the oldest tenth
+//! dropped. State is per process (a scaled-out deployment limits per node).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Beyond this many tracked keys, expired windows are swept on the next reservation.
-const SWEEP_ABOVE_ENTRIES: usize = 1024;
 
 #[derive(Clone, Copy)]
 struct Window {
@@ -28,34 +33,57 @@ struct Window {
 /// Counts attempts per key in fixed windows.
 pub struct RateLimiter {
     window: Duration,
-    windows: Mutex<HashMap<String, Window>>,
+    max_entries: usize,
+    /// Keyed with a per-process random key, so no one can aim two names at one bucket.
+    hasher: RandomState,
+    windows: Mutex<HashMap<u64, Window>>,
 }
 
 /// Attempts taken by [`RateLimiter::reserve`]; give them back with [`RateLimiter::refund`].
 #[must_use = "a reservation is either kept (the attempt counts) or refunded"]
 pub struct Reservation {
-    taken: Vec<(String, Instant)>,
+    taken: Vec<(u64, Instant)>,
 }
 
 impl RateLimiter {
-    pub fn new(window: Duration) -> Self {
-        Self { window, windows: Mutex::new(HashMap::new()) }
+    pub fn new(window: Duration, max_entries: usize) -> Self {
+        Self { window, max_entries: max_entries.max(16), hasher: RandomState::new(), windows: Mutex::new(HashMap::new()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Window>> {
         // The map holds only counters: one left half-updated by a panicking thread is still usable.
         self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes one attempt from each `(key, limit)` bucket, or, when any of them is used up, none
+    fn key(&self, bucket: &str) -> u64 {
+        self.hasher.hash_one(bucket)
+    }
+
+    /// Makes room for new keys once `max_entries` are tracked: expired windows go first, then, if
+    /// that is not enough, the oldest tenth (a window that old has done most of its work).
+    fn make_room(&self, windows: &mut HashMap<u64, Window>, now: Instant) {
+        if windows.len() < self.max_entries {
+            return;
+        }
+        windows.retain(|_, w| now < w.started + self.window);
+        if windows.len() < self.max_entries {
+            return;
+        }
+        let mut starts: Vec<Instant> = windows.values().map(|w| w.started).collect();
+        let cut = starts.len() / 10;
+        let (_, oldest_kept, _) = starts.select_nth_unstable(cut);
+        let oldest_kept = *oldest_kept;
+        windows.retain(|_, w| w.started >= oldest_kept);
+        tracing::warn!(entries = windows.len(), "rate limiter full: dropped its oldest windows");
+    }
+
+    /// Takes one attempt from each `(bucket, limit)`, or, when any of them is used up, none
     /// and `Err(how long until the last blocking window ends)`. A limit of 0 blocks every attempt.
     pub fn reserve(&self, buckets: &[(String, u32)], now: Instant) -> Result<Reservation, Duration> {
+        let keys: Vec<(u64, u32)> = buckets.iter().map(|(bucket, limit)| (self.key(bucket), *limit)).collect();
         let mut windows = self.lock();
-        if windows.len() > SWEEP_ABOVE_ENTRIES {
-            windows.retain(|_, w| now < w.started + self.window);
-        }
         let mut wait = Duration::ZERO;
-        for (key, limit) in buckets {
+        for (key, limit) in &keys {
             let current = windows.get(key).filter(|w| now < w.started + self.window);
             let (count, ends) = current.map_or((0, now + self.window), |w| (w.count, w.started + self.window));
             if count >= *limit {
@@ -65,14 +93,15 @@ impl RateLimiter {
         if !wait.is_zero() {
             return Err(wait);
         }
-        let mut taken = Vec::with_capacity(buckets.len());
-        for (key, _) in buckets {
-            let entry = windows.entry(key.clone()).or_insert(Window { started: now, count: 0 });
+        self.make_room(&mut windows, now);
+        let mut taken = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let entry = windows.entry(key).or_insert(Window { started: now, count: 0 });
             if now >= entry.started + self.window {
                 *entry = Window { started: now, count: 0 };
             }
             entry.count += 1;
-            taken.push((key.clone(), entry.started));
+            taken.push((key, entry.started));
         }
         Ok(Reservation { taken })
     }
@@ -87,9 +116,15 @@ impl RateLimiter {
         }
     }
 
-    /// Forgets a key's window altogether.
-    pub fn forgive(&self, key: &str) {
-        self.lock().remove(key);
+    /// Forgets a bucket's window altogether.
+    pub fn forgive(&self, bucket: &str) {
+        let key = self.key(bucket);
+        self.lock().remove(&key);
+    }
+
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -110,34 +145,57 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// Login attempts, per account and per address.
+/// How many failed logins each bucket allows per window.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    /// Failures for one account from one address: the guesser is stopped here.
+    pub per_account_and_address: u32,
+    /// Failures for one account from everywhere: the ceiling for attacks from many addresses.
+    pub per_account: u32,
+    /// Failures from one address, whatever the account.
+    pub per_address: u32,
+}
+
+/// Login attempts; see the module doc for the buckets.
 pub struct LoginLimiter {
     limiter: RateLimiter,
-    max_per_account: u32,
-    max_per_address: u32,
+    limits: LoginLimits,
 }
 
 impl LoginLimiter {
-    pub fn new(window: Duration, max_per_account: u32, max_per_address: u32) -> Self {
-        Self { limiter: RateLimiter::new(window), max_per_account, max_per_address }
+    pub fn new(window: Duration, limits: LoginLimits, max_entries: usize) -> Self {
+        Self { limiter: RateLimiter::new(window, max_entries), limits }
     }
 
-    fn account_bucket(account: &str) -> String {
-        format!("account:{account}")
+    fn account_buckets(account: &str, address: IpAddr) -> [String; 2] {
+        [format!("account:{account}"), format!("account:{account}|{}", address_bucket(address))]
     }
 
-    /// Reserves one attempt for `account` (see the module doc for what names an account) from
-    /// `address`; `Err(retry_after)` when either has used up its attempts.
+    /// Reserves one attempt for the account named `account` (lowercased as typed) from `address`;
+    /// `Err(retry_after)` when any bucket has used up its attempts.
     pub fn reserve(&self, account: &str, address: IpAddr, now: Instant) -> Result<Reservation, Duration> {
-        let buckets = [(Self::account_bucket(account), self.max_per_account), (address_bucket(address), self.max_per_address)];
+        let [overall, from_address] = Self::account_buckets(account, address);
+        let buckets = [
+            (overall, self.limits.per_account),
+            (from_address, self.limits.per_account_and_address),
+            (address_bucket(address), self.limits.per_address),
+        ];
         self.limiter.reserve(&buckets, now)
+    }
+
+    /// Reserves an attempt that cannot name any account (a name longer than any we accept): it
+    /// counts against the address alone, and nothing of the name is kept.
+    pub fn reserve_address_only(&self, address: IpAddr, now: Instant) -> Result<Reservation, Duration> {
+        self.limiter.reserve(&[(address_bucket(address), self.limits.per_address)], now)
     }
 
     /// A successful login: its attempt is given back and the account's earlier failures are
     /// forgiven (the address's stay counted).
-    pub fn succeeded(&self, reservation: Reservation, account: &str) {
+    pub fn succeeded(&self, reservation: Reservation, account: &str, address: IpAddr) {
         self.limiter.refund(reservation);
-        self.limiter.forgive(&Self::account_bucket(account));
+        for bucket in Self::account_buckets(account, address) {
+            self.limiter.forgive(&bucket);
+        }
     }
 }
 
@@ -148,8 +206,8 @@ pub struct SignupLimiter {
 }
 
 impl SignupLimiter {
-    pub fn new(window: Duration, max_per_address: u32) -> Self {
-        Self { limiter: RateLimiter::new(window), max_per_address }
+    pub fn new(window: Duration, max_per_address: u32, max_entries: usize) -> Self {
+        Self { limiter: RateLimiter::new(window, max_entries), max_per_address }
     }
 
     /// Counts one sign-up from `address`; `Err(retry_after)` when the address has used up its budget.
@@ -163,10 +221,15 @@ mod tests {
     use super::*;
 
     const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 9, 9));
+
+    fn limiter(per_account_and_address: u32, per_account: u32, per_address: u32) -> LoginLimiter {
+        LoginLimiter::new(Duration::from_secs(60), LoginLimits { per_account_and_address, per_account, per_address }, 1000)
+    }
 
     #[test]
     fn blocks_after_the_limit_until_the_window_ends() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 2, 100);
+        let limiter = limiter(2, 100, 100);
         let t0 = Instant::now();
         let _ = limiter.reserve("alice", LOCAL, t0).expect("first");
         let _ = limiter.reserve("alice", LOCAL, t0).expect("second");
@@ -177,8 +240,26 @@ mod tests {
     }
 
     #[test]
-    fn a_blocked_attempt_takes_nothing_from_the_other_bucket() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 1, 2);
+    fn a_guesser_is_stopped_at_his_address_not_the_owner_at_hers() {
+        let limiter = limiter(5, 12, 100);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            let _ = limiter.reserve("alice", ELSEWHERE, t0).expect("under the limit");
+        }
+        assert!(limiter.reserve("alice", ELSEWHERE, t0).is_err(), "the guesser is throttled");
+        let owner = limiter.reserve("alice", LOCAL, t0).expect("the owner still gets to try");
+        limiter.succeeded(owner, "alice", LOCAL);
+        // Many addresses together reach the account's ceiling.
+        let mut granted = 0;
+        for host in 1..=20u8 {
+            granted += usize::from(limiter.reserve("bob", [10, 1, 1, host].into(), t0).is_ok());
+        }
+        assert_eq!(granted, 12);
+    }
+
+    #[test]
+    fn a_blocked_attempt_takes_nothing_from_the_other_buckets() {
+        let limiter = limiter(1, 100, 2);
         let t0 = Instant::now();
         let _ = limiter.reserve("alice", LOCAL, t0).expect("alice");
         for _ in 0..5 {
@@ -189,7 +270,7 @@ mod tests {
 
     #[test]
     fn concurrent_attempts_never_exceed_the_limit() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 3, 100);
+        let limiter = limiter(3, 100, 100);
         let t0 = Instant::now();
         let start = std::sync::Barrier::new(16);
         let granted = std::thread::scope(|scope| {
@@ -208,13 +289,14 @@ mod tests {
 
     #[test]
     fn one_address_is_limited_across_accounts_and_ipv6_per_64() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 100, 3);
+        let limiter = limiter(100, 100, 3);
         let t0 = Instant::now();
         let ip: IpAddr = [10, 0, 0, 7].into();
         for name in ["a", "b", "c"] {
             let _ = limiter.reserve(name, ip, t0).expect("under the limit");
         }
         assert!(limiter.reserve("d", ip, t0).is_err());
+        assert!(limiter.reserve_address_only(ip, t0).is_err(), "nameless attempts count against the address too");
         assert!(limiter.reserve("d", [10, 0, 0, 8].into(), t0).is_ok());
 
         let v6 = |s: &str| -> IpAddr { s.parse().expect("address") };
@@ -228,15 +310,32 @@ mod tests {
 
     #[test]
     fn success_refunds_and_forgives_the_account() {
-        let limiter = LoginLimiter::new(Duration::from_secs(60), 2, 3);
+        let limiter = limiter(2, 100, 3);
         let t0 = Instant::now();
         let _ = limiter.reserve("alice", LOCAL, t0).expect("a failure");
         let attempt = limiter.reserve("alice", LOCAL, t0).expect("the right password");
-        limiter.succeeded(attempt, "alice");
+        limiter.succeeded(attempt, "alice", LOCAL);
         let _ = limiter.reserve("alice", LOCAL, t0).expect("forgiven");
         let _ = limiter.reserve("alice", LOCAL, t0).expect("forgiven");
         // The address saw one failure, one refunded success and two more attempts: 3 of 3.
         assert!(limiter.reserve("bob", LOCAL, t0).is_err());
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_the_names() {
+        let limiter = RateLimiter::new(Duration::from_secs(60), 100);
+        let t0 = Instant::now();
+        let huge = "x".repeat(1 << 20);
+        for i in 0..1000u32 {
+            let _ = limiter.reserve(&[(format!("{huge}{i}"), 5)], t0 + Duration::from_millis(u64::from(i)));
+        }
+        assert!(limiter.entries() <= 100, "{} entries", limiter.entries());
+        // The newest windows survive the eviction: the last name is still counted.
+        let last = format!("{huge}999");
+        for _ in 0..4 {
+            let _ = limiter.reserve(&[(last.clone(), 5)], t0 + Duration::from_secs(1)).expect("under the limit");
+        }
+        assert!(limiter.reserve(&[(last, 5)], t0 + Duration::from_secs(1)).is_err());
     }
 
     #[test]
@@ -248,7 +347,7 @@ mod tests {
 
     #[test]
     fn signups_are_limited_per_address() {
-        let limiter = SignupLimiter::new(Duration::from_secs(60), 2);
+        let limiter = SignupLimiter::new(Duration::from_secs(60), 2, 1000);
         let t0 = Instant::now();
         assert!(limiter.reserve(LOCAL, t0).is_ok());
         assert!(limiter.reserve(LOCAL, t0).is_ok());

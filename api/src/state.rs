@@ -13,7 +13,7 @@ use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 
 use crate::extract::origin_of;
-use crate::rate_limit::{LoginLimiter, SignupLimiter};
+use crate::rate_limit::{LoginLimiter, LoginLimits, SignupLimiter};
 use crate::tokens::JwtKeys;
 
 #[derive(Clone)]
@@ -70,9 +70,17 @@ impl AppState {
             live,
             playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
             jwt: Arc::new(JwtKeys::new(jwt_secret.expose().as_bytes(), public_url.clone(), auth.access_token_ttl_secs)),
-            login_limiter: Arc::new(LoginLimiter::new(window, auth.login_max_failures_per_account, auth.login_max_failures_per_address)),
+            login_limiter: Arc::new(LoginLimiter::new(
+                window,
+                LoginLimits {
+                    per_account_and_address: auth.login_max_failures_per_account_and_address,
+                    per_account: auth.login_max_failures_per_account,
+                    per_address: auth.login_max_failures_per_address,
+                },
+                auth.rate_limit_max_entries,
+            )),
             // Sign-ups share the per-address budget and window of logins (see docs/operations.md).
-            signup_limiter: Arc::new(SignupLimiter::new(window, auth.login_max_failures_per_address)),
+            signup_limiter: Arc::new(SignupLimiter::new(window, auth.login_max_failures_per_address, auth.rate_limit_max_entries)),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
                 public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),

@@ -22,9 +22,14 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
 pub const DEFAULT_HTTP_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_HTTP_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_HTTP_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
-pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
+pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
+pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 100;
+pub const DEFAULT_RATE_LIMIT_MAX_ENTRIES: usize = 100_000;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
@@ -236,6 +241,14 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// A request still running after this long gets 408.
     pub request_timeout_secs: u64,
+    /// A client must have sent a request's headers this long after the server began waiting for
+    /// them, or the connection is closed; also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Open HTTP connections in all; keep it below the process's open-file limit.
+    pub max_connections: usize,
+    /// Open HTTP connections from one client address (behind a reverse proxy every client has the
+    /// proxy's address: raise it to `max_connections` there).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -243,11 +256,17 @@ pub struct HttpConfig {
 pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    /// Failed logins for one account inside `login_window_secs` before it answers 429.
+    /// Failed logins for one account from one client address inside `login_window_secs` before
+    /// that address gets 429 for that account (the owner elsewhere is not affected).
+    pub login_max_failures_per_account_and_address: u32,
+    /// Failed logins for one account from all addresses together before it answers 429: the
+    /// ceiling for guessing from many addresses at once.
     pub login_max_failures_per_account: u32,
     /// Failed logins from one client address inside `login_window_secs` before it answers 429.
     pub login_max_failures_per_address: u32,
     pub login_window_secs: u64,
+    /// Windows the login and sign-up limiters track each; past it the oldest are dropped.
+    pub rate_limit_max_entries: usize,
 }
 
 impl Default for Config {
@@ -385,7 +404,13 @@ impl Default for DatabaseConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: DEFAULT_HTTP_MAX_BODY_BYTES, request_timeout_secs: DEFAULT_HTTP_REQUEST_TIMEOUT_SECS }
+        Self {
+            max_body_bytes: DEFAULT_HTTP_MAX_BODY_BYTES,
+            request_timeout_secs: DEFAULT_HTTP_REQUEST_TIMEOUT_SECS,
+            header_read_timeout_secs: DEFAULT_HTTP_HEADER_READ_TIMEOUT_SECS,
+            max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+        }
     }
 }
 
@@ -394,9 +419,11 @@ impl Default for AuthConfig {
         Self {
             access_token_ttl_secs: DEFAULT_ACCESS_TOKEN_TTL_SECS,
             refresh_token_ttl_secs: DEFAULT_REFRESH_TOKEN_TTL_SECS,
+            login_max_failures_per_account_and_address: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
             login_max_failures_per_account: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
             login_max_failures_per_address: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
             login_window_secs: DEFAULT_LOGIN_WINDOW_SECS,
+            rate_limit_max_entries: DEFAULT_RATE_LIMIT_MAX_ENTRIES,
         }
     }
 }
@@ -413,6 +440,8 @@ pub enum ConfigError {
     ShortJwtSecret,
     #[error("invalid [media] settings: {0}")]
     Media(String),
+    #[error("invalid [http] settings: {0}")]
+    Http(String),
     #[error("invalid [rtmp] settings: {0}")]
     Rtmp(String),
     #[error("cannot use data dir {path}: {source}")]
@@ -469,6 +498,10 @@ impl Config {
             ));
         }
         rtmp.validate_tls_and_public_url(self.rtmp_addr)?;
+        let http = &self.http;
+        if http.header_read_timeout_secs == 0 || http.max_connections == 0 || http.max_connections_per_address == 0 {
+            return Err(ConfigError::Http("http.header_read_timeout_secs, http.max_connections and http.max_connections_per_address must be ≥ 1".into()));
+        }
         if media.ladder.is_empty() && !media.include_source {
             return Err(ConfigError::Media("the ladder needs at least one rung (or include_source = true for a relay)".into()));
         }

@@ -4,6 +4,7 @@
 //! shutdown signal. Nothing here knows about HTTP, RTMP or GStreamer; the crates above (api, ingest,
 //! origin, media) depend on this one and never the other way round.
 
+pub mod admission;
 pub mod config;
 pub mod db;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod playback_token;
 pub mod secret;
 pub mod shutdown;
 pub mod storage;
+pub mod upload_parts;
 pub mod stream_key;
 pub mod testing;
 

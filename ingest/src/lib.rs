@@ -16,7 +16,6 @@ use ferrocast_core::shutdown::Shutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-mod admission;
 pub mod connection;
 pub mod flv;
 pub mod live;
@@ -31,7 +30,7 @@ pub use tls::TlsAcceptor;
 
 /// Accepts plain RTMP connections until `shutdown` fires. Connections beyond `rtmp.max_connections`
 /// (counted over this and any TLS listener together), or beyond `rtmp.max_connections_per_address`
-/// from one address (`admission.rs`), are closed right after accept. Each connection
+/// from one address (`ferrocast_core::admission`), are closed right after accept. Each connection
 /// task is tracked by `shutdown`, so draining waits for live videos to be finalised.
 pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, shutdown: Shutdown) {
     accept_loop(listener, None, ingest, shutdown).await;

@@ -32,7 +32,7 @@ pub struct Ingest {
     pub media: MediaConfig,
     /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
     /// listener: one cap for both.
-    pub(crate) admission: Arc<crate::admission::Admission>,
+    pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -82,7 +82,7 @@ pub enum EndReason {
 
 impl Ingest {
     pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig) -> Self {
-        let admission = crate::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
+        let admission = ferrocast_core::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
         Self { db, storage, live, rtmp, media, admission, slots: Mutex::new(HashMap::new()) }
     }
 

@@ -8,16 +8,19 @@
 //! its next renewal: it stops and removes what it wrote. On shutdown a running job is handed back
 //! to the queue without counting the attempt.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocast_core::config::{JobsConfig, MediaConfig};
-use ferrocast_core::db::jobs::{self, AfterFailure, Job, TRANSCODE_UPLOAD};
+use ferrocast_core::db::jobs::{self, AfterFailure, Job, TranscodePayload, TRANSCODE_UPLOAD};
+use ferrocast_core::db::uploads::{self, UploadStatus};
 use ferrocast_core::db::recordings;
 use ferrocast_core::db::videos::{self, VideoStatus};
 use ferrocast_core::live::LiveVideo;
 use ferrocast_core::shutdown::Shutdown;
-use ferrocast_core::storage::{Storage, SOURCE_FILE};
+use ferrocast_core::storage::{Storage, StorageError, SOURCE_FILE};
+use ferrocast_core::upload_parts;
 use ferrocast_core::Db;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,8 @@ pub struct Worker {
     pub storage: Storage,
     pub jobs: JobsConfig,
     pub media: MediaConfig,
+    /// Where the API keeps the parts of uploads (see `ferrocast_core::upload_parts`).
+    pub uploads_dir: PathBuf,
 }
 
 /// How one attempt ended.
@@ -144,8 +149,44 @@ impl Worker {
         }
     }
 
+    /// Stores the source of a completed upload, assembled from its parts, unless an earlier attempt
+    /// already did; then the parts go. An upload that is not this video's any more (its channel or
+    /// video was deleted while the job waited) fails the job for good.
+    async fn store_upload_source(&self, job: &Job, video_id: &str) -> Result<(), Attempt> {
+        let payload: TranscodePayload = serde_json::from_str(&job.payload).unwrap_or_default();
+        let Some(upload_id) = payload.upload_id else { return Ok(()) };
+        let key = Storage::key(&[video_id, SOURCE_FILE]);
+        match self.storage.head(&key).await {
+            Ok(_) => {
+                upload_parts::remove(&self.uploads_dir, &upload_id).await;
+                return Ok(());
+            }
+            Err(StorageError::NotFound) => {}
+            Err(e) => return Err(Attempt::Retry(format!("cannot look up the source: {e}"))),
+        }
+        let upload = uploads::find(&self.db, &upload_id).await.map_err(|e| Attempt::Retry(e.to_string()))?;
+        let Some(upload) = upload.filter(|u| u.status == UploadStatus::Completed && u.video_id.as_deref() == Some(video_id)) else {
+            return Err(Attempt::Permanent("the upload behind this video is gone".into()));
+        };
+        let dir = upload_parts::upload_dir(&self.uploads_dir, &upload.id);
+        let source = dir.join("source");
+        if let Err(e) = upload_parts::assemble(&dir, upload.part_count, &source).await {
+            return Err(match e.kind() {
+                std::io::ErrorKind::NotFound => Attempt::Permanent("the uploaded parts are gone; upload the file again".into()),
+                _ => Attempt::Retry(format!("cannot assemble the upload: {e}")),
+            });
+        }
+        self.storage.put_file(&key, &source).await.map_err(|e| Attempt::Retry(format!("cannot store the source: {e}")))?;
+        upload_parts::remove(&self.uploads_dir, &upload.id).await;
+        tracing::info!(job_id = %job.id, %video_id, upload_id = %upload.id, bytes = upload.size, "upload assembled and stored");
+        Ok(())
+    }
+
     async fn transcode(&self, job: &Job, worker_id: &str, shutdown: &Shutdown) -> Attempt {
         let Some(video_id) = job.video_id.clone() else { return Attempt::Permanent("the job names no video".into()) };
+        if let Err(attempt) = self.store_upload_source(job, &video_id).await {
+            return attempt;
+        }
         let Some(source) = self.storage.local_path(&Storage::key(&[&video_id, SOURCE_FILE])) else {
             return Attempt::Permanent("the source is not on local storage".into());
         };

@@ -96,14 +96,22 @@ pub async fn login(
     jar: CookieJar,
     Json(request): Json<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = request.username_or_email.trim().to_lowercase();
-    let credentials = users::find_credentials(&state.db, &name).await?;
-    // A username and an email of the same account share one bucket: the account's id.
-    let account = credentials.as_ref().map_or_else(|| format!("name:{name}"), |c| format!("id:{}", c.user.id));
-    let attempt = state.login_limiter.reserve(&account, address, Instant::now()).map_err(|wait| {
+    let rate_limited = |wait| {
         tracing::warn!(%address, "login rate limited");
         ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
-    })?;
+    };
+    // A name longer than any username or e-mail we accept names no account: it counts against the
+    // address, and nothing of it is looked up or kept.
+    let trimmed = request.username_or_email.trim();
+    if trimmed.len() > validate::EMAIL_MAX_BYTES {
+        let _failure = state.login_limiter.reserve_address_only(address, Instant::now()).map_err(rate_limited)?;
+        tracing::info!(%address, "login failed: name too long");
+        return Err(ApiError::BadCredentials);
+    }
+    // The bucket is the name as typed, so that a 429 says nothing of which e-mail is whose.
+    let name = trimmed.to_lowercase();
+    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(rate_limited)?;
+    let credentials = users::find_credentials(&state.db, &name).await?;
     // Longer than any password we accept: refused without hashing, and it counts as a failure.
     let verified = request.password.len() <= validate::PASSWORD_MAX_BYTES
         && password::verify(request.password, credentials.as_ref().map(|c| c.password_hash.clone())).await?;
@@ -111,7 +119,7 @@ pub async fn login(
         tracing::info!(%address, "login failed");
         return Err(ApiError::BadCredentials);
     };
-    state.login_limiter.succeeded(attempt, &account);
+    state.login_limiter.succeeded(attempt, &name, address);
     let tokens = start_session(&state, &credentials.user.id, &new_id()).await?;
     Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
 }

@@ -1,6 +1,6 @@
 //! Resumable, chunked uploads: create → parts (any order, in parallel, each with its SHA-256 in a
-//! `Content-Digest` header, safe to send again) → complete, which assembles the source without
-//! holding it in memory, creates the video and enqueues its transcode job.
+//! `Content-Digest` header, safe to send again) → complete, which creates the video and enqueues
+//! the job that assembles the parts into the source (see `upload_parts`) and transcodes it.
 //!
 //! Parts are streamed to disk as they arrive and checked before they count: a part with the wrong
 //! length or digest leaves nothing behind. Only the channel's owner may upload to it.
@@ -17,7 +17,7 @@ use ferrocast_core::db::uploads::{self, NewUpload, Upload, UploadStatus};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::db::{channels, jobs};
 use ferrocast_core::ids::is_valid_id;
-use ferrocast_core::storage::{Storage, SOURCE_FILE};
+use ferrocast_core::upload_parts::{self, part_path};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -79,11 +79,7 @@ pub struct CompletedUpload {
 }
 
 fn upload_dir(state: &AppState, upload_id: &str) -> PathBuf {
-    state.settings.uploads_dir.join(upload_id)
-}
-
-fn part_path(dir: &FsPath, n: i64) -> PathBuf {
-    dir.join(format!("{n:06}.part"))
+    upload_parts::upload_dir(&state.settings.uploads_dir, upload_id)
 }
 
 /// The upload if it is `user`'s: 404 when it does not exist, 403 when it is someone else's.
@@ -260,9 +256,14 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 #[utoipa::path(post, path = "/api/uploads/{id}/complete", tag = "uploads", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = CompletedUpload), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Parts missing, or not open")))]
-pub async fn complete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<CompletedUpload>, ApiError> {
+    responses((status = 202, body = CompletedUpload, description = "The video exists (processing); its transcode job assembles the parts"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Parts missing, or no longer open (of concurrent completions, one wins)")))]
+pub async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<CompletedUpload>), ApiError> {
     let upload = owned_upload(&state, &id, &user).await?;
     require_open(&upload)?;
     let received = uploads::parts(&state.db, &upload.id).await?;
@@ -271,10 +272,26 @@ pub async fn complete(State(state): State<AppState>, user: AuthUser, Path(id): P
         let shown: Vec<String> = missing.iter().take(20).map(i64::to_string).collect();
         return Err(ApiError::InvalidState(format!("{} parts missing: {}", missing.len(), shown.join(", "))));
     }
-    let dir = upload_dir(&state, &upload.id);
-    let source = dir.join("source");
-    assemble(&dir, upload.part_count, &source).await?;
+    // Exactly one completion claims the upload; the others find it no longer open.
+    if !uploads::close(&state.db, &upload.id, UploadStatus::Completed, None).await? {
+        return Err(ApiError::InvalidState("the upload is already complete".into()));
+    }
+    match create_video(&state, &upload).await {
+        Ok(video_id) => {
+            tracing::info!(upload_id = %upload.id, %video_id, "upload complete; assembly and transcode queued");
+            Ok((StatusCode::ACCEPTED, Json(CompletedUpload { video_id })))
+        }
+        Err(e) => {
+            // Open again, so the owner can simply complete it once more.
+            let _ = uploads::reopen(&state.db, &upload.id).await;
+            Err(e)
+        }
+    }
+}
 
+/// The video a claimed upload becomes, with the job that assembles its parts and transcodes it.
+/// When a step fails the video is removed again.
+async fn create_video(state: &AppState, upload: &Upload) -> Result<String, ApiError> {
     let video = videos::create(
         &state.db,
         NewVideo {
@@ -287,37 +304,19 @@ pub async fn complete(State(state): State<AppState>, user: AuthUser, Path(id): P
         },
     )
     .await?;
-    // Source stored and job queued before the upload is closed: if any step fails, the video is
-    // removed again and the upload stays open, so the owner can simply complete it again.
-    let payload = serde_json::json!({ "filename": upload.filename }).to_string();
-    let stored = async {
-        state.storage.put_file(&Storage::key(&[&video.id, SOURCE_FILE]), &source).await.map_err(ApiError::internal)?;
+    let payload = jobs::TranscodePayload { filename: upload.filename.clone(), upload_id: Some(upload.id.clone()) };
+    let queued = async {
+        uploads::attach_video(&state.db, &upload.id, &video.id).await?;
+        let payload = serde_json::to_string(&payload).map_err(ApiError::internal)?;
         jobs::enqueue(&state.db, jobs::TRANSCODE_UPLOAD, Some(&video.id), &payload, i64::from(state.settings.job_max_attempts)).await?;
-        match uploads::close(&state.db, &upload.id, UploadStatus::Completed, Some(&video.id)).await? {
-            true => Ok(()),
-            false => Err(ApiError::InvalidState("the upload is already complete".into())),
-        }
+        Ok::<_, ApiError>(())
     }
     .await;
-    if let Err(e) = stored {
+    if let Err(e) = queued {
         let _ = videos::delete(&state.db, &video.id).await;
-        let _ = state.storage.delete_prefix(&Storage::key(&[&video.id])).await;
         return Err(e);
     }
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    tracing::info!(upload_id = %upload.id, video_id = %video.id, "upload complete; transcode queued");
-    Ok(Json(CompletedUpload { video_id: video.id }))
-}
-
-/// Concatenates the parts in order into `target`, a buffer at a time.
-async fn assemble(dir: &FsPath, part_count: i64, target: &FsPath) -> Result<(), ApiError> {
-    let mut out = tokio::fs::File::create(target).await.map_err(ApiError::internal)?;
-    for n in 1..=part_count {
-        let mut part = tokio::fs::File::open(part_path(dir, n)).await.map_err(ApiError::internal)?;
-        tokio::io::copy(&mut part, &mut out).await.map_err(ApiError::internal)?;
-    }
-    out.sync_all().await.map_err(ApiError::internal)?;
-    Ok(())
+    Ok(video.id)
 }
 
 #[utoipa::path(delete, path = "/api/uploads/{id}", tag = "uploads", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
@@ -327,7 +326,7 @@ pub async fn abort(State(state): State<AppState>, user: AuthUser, Path(id): Path
     let upload = owned_upload(&state, &id, &user).await?;
     require_open(&upload)?;
     uploads::close(&state.db, &upload.id, UploadStatus::Aborted, None).await?;
-    let _ = tokio::fs::remove_dir_all(upload_dir(&state, &upload.id)).await;
+    upload_parts::remove(&state.settings.uploads_dir, &upload.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -336,7 +335,7 @@ pub async fn remove_expired(state: &AppState) -> Result<usize, ApiError> {
     let expired = uploads::expired(&state.db, Utc::now()).await?;
     for id in &expired {
         uploads::close(&state.db, id, UploadStatus::Aborted, None).await?;
-        let _ = tokio::fs::remove_dir_all(upload_dir(state, id)).await;
+        upload_parts::remove(&state.settings.uploads_dir, id).await;
     }
     Ok(expired.len())
 }

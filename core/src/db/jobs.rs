@@ -20,6 +20,17 @@ text_enum!(
 /// The kind of job that transcodes an uploaded source into a video.
 pub const TRANSCODE_UPLOAD: &str = "transcode_upload";
 
+/// The JSON payload of a [`TRANSCODE_UPLOAD`] job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TranscodePayload {
+    /// The file name the owner uploaded (for messages).
+    pub filename: String,
+    /// The completed upload whose parts are still to be assembled into the stored source; absent
+    /// for jobs queued by versions that assembled inside the request.
+    #[serde(default)]
+    pub upload_id: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct Job {
     pub id: String,

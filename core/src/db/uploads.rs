@@ -1,5 +1,6 @@
 //! Resumable uploads: an upload row with its declared size and part layout, and one row per part
-//! received (with its SHA-256). The bytes themselves live on local disk until `complete`.
+//! received (with its SHA-256). The bytes themselves live on local disk until the transcode job
+//! assembles them (see `upload_parts`).
 
 use chrono::{DateTime, Utc};
 
@@ -115,6 +116,24 @@ pub async fn parts(db: &Db, upload_id: &str) -> Result<Vec<i64>, DbError> {
 pub async fn close(db: &Db, id: &str, status: UploadStatus, video_id: Option<&str>) -> Result<bool, DbError> {
     let sql = "UPDATE uploads SET status = $2, video_id = $3 WHERE id = $1 AND status = 'open'";
     Ok(execute!(db, sqlx::query(sql).bind(id).bind(status.as_str()).bind(video_id))? == 1)
+}
+
+/// Records the video a completed upload became.
+pub async fn attach_video(db: &Db, id: &str, video_id: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE uploads SET video_id = $2 WHERE id = $1 AND status = 'completed'";
+    Ok(execute!(db, sqlx::query(sql).bind(id).bind(video_id))? == 1)
+}
+
+/// Opens a completed upload again (its completion failed half-way), so the owner can retry.
+pub async fn reopen(db: &Db, id: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE uploads SET status = 'open', video_id = NULL WHERE id = $1 AND status = 'completed'";
+    Ok(execute!(db, sqlx::query(sql).bind(id))? == 1)
+}
+
+/// Ids of a channel's uploads (whatever their status), for removing their parts with the channel.
+pub async fn ids_of_channel(db: &Db, channel_id: &str) -> Result<Vec<String>, DbError> {
+    let sql = "SELECT id FROM uploads WHERE channel_id = $1 ORDER BY id";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(channel_id).fetch_all(pool).await)?)
 }
 
 /// Open uploads whose expiry has passed.

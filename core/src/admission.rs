@@ -1,7 +1,7 @@
-//! Who may hold an RTMP connection slot: at most `rtmp.max_connections` in all, and at most
-//! `rtmp.max_connections_per_address` from one client address, so one host that opens sockets and
-//! trickles bytes cannot hold every slot while a streamer elsewhere is refused. A [`Slot`] gives
-//! its place back when dropped, however the connection ended.
+//! Who may hold a connection slot of a listener (RTMP, HTTP): at most `max_connections` in all, and
+//! at most `max_connections_per_address` from one client address, so one host that opens sockets and
+//! trickles bytes cannot hold every slot while a streamer or viewer elsewhere is refused. A [`Slot`]
+//! gives its place back when dropped, however the connection ended.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
