@@ -56,6 +56,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         live: live.clone(),
         playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
         viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
+        shared_cache_max_age: Duration::from_secs(config.origin.shared_cache_max_age_secs),
+        max_viewers_per_address: config.origin.max_viewers_per_address,
     });
     let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
     let app = crate::web::WebUi::from_env(rtmp.local_addr()?.port()).serve(app);

@@ -34,10 +34,8 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_clients_that_never_finish_their_headers_are_cut_off_and_capped_per_address() {
     let dir = DataDir::new();
-    let server = Server::start(
-        &dir.0,
-        &[("FERROCAST_HTTP__HEADER_READ_TIMEOUT_SECS", "3"), ("FERROCAST_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "20")],
-    );
+    let server =
+        Server::start(&dir.0, &[("FERROCAST_HTTP__HEADER_READ_TIMEOUT_SECS", "3"), ("FERROCAST_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "20")]);
 
     // 127.0.0.2 opens its twenty slots and trickles a header byte every half second on each.
     let started = Instant::now();

@@ -191,11 +191,25 @@ async fn unlisted_and_private_recordings_play_only_with_their_token() {
     let dir = DataDir::new();
     let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1")]);
     let (token, key) = server.streamer("dana", "dana-live").await;
+    // Dana's streams start unlisted: the channel's default.
+    let channel = server.client.patch(server.url("/api/channels/dana-live")).bearer_auth(&token);
+    let channel: serde_json::Value =
+        channel.json(&serde_json::json!({"default_visibility": "unlisted"})).send().await.expect("patch").json().await.expect("json");
+    assert_eq!(channel["default_visibility"], "unlisted");
     let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 4);
-    let video_id = server.wait_until_live("dana-live").await;
+    let owner_view = || async {
+        let view = server.client.get(server.url("/api/channels/dana-live")).bearer_auth(&token).send().await.expect("channel");
+        view.json::<serde_json::Value>().await.expect("json")["live_video_id"].as_str().map(str::to_string)
+    };
+    let video_id = server.poll(Duration::from_secs(30), owner_view).await.expect("live");
+    let (_, public_view) = server.get_json("/api/channels/dana-live").await;
+    assert_eq!(public_view["live"], false, "an unlisted stream is not announced: {public_view}");
+    let (status, _) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert_eq!(status, 403, "an unlisted live video needs its link");
     assert!(ffmpeg.wait().expect("ffmpeg").success());
     server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
 
+    let mut earlier_url: Option<String> = None;
     for (visibility, refused) in [("unlisted", 403), ("private", 404)] {
         let patched = server
             .client
@@ -225,7 +239,19 @@ async fn unlisted_and_private_recordings_play_only_with_their_token() {
         assert_eq!((w, h), (640, 360), "a player following the signed URLs decodes the video");
         let (status, _) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8?token=1.forged")).await;
         assert_eq!(status, refused, "a forged token is refused");
+        if let Some(earlier) = earlier_url.replace(playback_url) {
+            let status = server.client.get(&earlier).send().await.expect("master").status();
+            assert_eq!(status, 404, "turning the video private revoked the link handed out while it was unlisted");
+        }
     }
+
+    // Public again: no token, and shared caches keep it only briefly.
+    let patch = server.client.patch(server.url(&format!("/api/videos/{video_id}"))).bearer_auth(&token);
+    assert_eq!(patch.json(&serde_json::json!({"visibility": "public"})).send().await.expect("patch").status(), 200);
+    let master = server.client.get(server.url(&format!("/hls/{video_id}/master.m3u8"))).send().await.expect("master");
+    assert_eq!(master.status(), 200);
+    let cache = master.headers()["cache-control"].to_str().expect("ascii").to_string();
+    assert!(cache.starts_with("public") && cache.contains("s-maxage=300"), "{cache}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

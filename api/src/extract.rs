@@ -113,8 +113,11 @@ impl FromRequestParts<AppState> for AuthUser {
                 token
             }
         };
-        let id = state.jwt.verify(&token).ok_or(ApiError::Unauthorized)?;
-        Ok(AuthUser { id })
+        let claims = state.jwt.verify(&token).ok_or(ApiError::Unauthorized)?;
+        if state.sessions.is_revoked(&state.db, &claims.sid).await? {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(AuthUser { id: claims.sub })
     }
 }
 
@@ -130,7 +133,11 @@ impl FromRequestParts<AppState> for MaybeUser {
             }
             _ => None,
         };
-        Ok(MaybeUser(token.and_then(|token| state.jwt.verify(&token))))
+        let Some(claims) = token.and_then(|token| state.jwt.verify(&token)) else { return Ok(MaybeUser(None)) };
+        if state.sessions.is_revoked(&state.db, &claims.sid).await? {
+            return Ok(MaybeUser(None));
+        }
+        Ok(MaybeUser(Some(claims.sub)))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod extract;
 pub mod password;
 pub mod rate_limit;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod validate;

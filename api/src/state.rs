@@ -14,6 +14,7 @@ use ferrocast_core::Db;
 
 use crate::extract::origin_of;
 use crate::rate_limit::{LoginLimiter, LoginLimits, SignupLimiter};
+use crate::sessions::SessionRevocations;
 use crate::tokens::JwtKeys;
 
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub login_limiter: Arc<LoginLimiter>,
     pub signup_limiter: Arc<SignupLimiter>,
+    /// Which login sessions are revoked, for the access tokens naming them.
+    pub sessions: Arc<SessionRevocations>,
     pub settings: Arc<Settings>,
 }
 
@@ -47,6 +50,8 @@ pub struct Settings {
     /// Where parts of unfinished uploads are kept.
     pub uploads_dir: PathBuf,
     pub job_max_attempts: u32,
+    /// How long a live video waits for its publisher to come back.
+    pub reconnect_grace: Duration,
     /// What streamers put in OBS's Server field, when the operator said (`rtmp.public_url`).
     pub rtmp_public_url: Option<String>,
     /// The RTMP listener's port (the binary passes the bound one).
@@ -81,6 +86,10 @@ impl AppState {
             )),
             // Sign-ups share the per-address budget and window of logins (see docs/operations.md).
             signup_limiter: Arc::new(SignupLimiter::new(window, auth.login_max_failures_per_address, auth.rate_limit_max_entries)),
+            sessions: Arc::new(SessionRevocations::new(
+                Duration::from_secs(auth.session_check_secs),
+                Duration::from_secs(auth.access_token_ttl_secs),
+            )),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
                 public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),
@@ -93,6 +102,7 @@ impl AppState {
                 uploads: config.uploads.clone(),
                 uploads_dir: config.data_dir.join(UPLOADS_DIR),
                 job_max_attempts: config.jobs.max_attempts,
+                reconnect_grace: Duration::from_secs(config.rtmp.reconnect_grace_secs),
                 rtmp_public_url: config.rtmp.public_url(),
                 rtmp_port: config.rtmp_addr.port(),
                 rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),

@@ -4,8 +4,8 @@ mod common;
 
 use base64::Engine as _;
 use common::{expect_error, TestApp, JWT_SECRET};
-use ferrocast_core::db::channels;
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
+use ferrocast_core::db::{channels, refresh_tokens};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -90,18 +90,23 @@ api_test!(the_whole_account_and_channel_story, |app: TestApp| async move {
     let renewed: Value = response.json().await.expect("json");
     let refresh2 = renewed["refresh_token"].as_str().expect("new refresh").to_string();
     assert_ne!(refresh2, refresh);
-    assert_eq!(app.get("/api/me", renewed["access_token"].as_str()).await.status(), StatusCode::OK);
+    let renewed_access = renewed["access_token"].as_str().expect("access").to_string();
+    assert_eq!(app.get("/api/me", Some(&renewed_access)).await.status(), StatusCode::OK);
 
-    // Presenting the already-used token again is theft: it fails and revokes the whole family.
+    // Presenting the already-used token again is theft: it fails and revokes the whole family,
+    // the session's access tokens included.
     expect_error(app.post("/api/auth/refresh", json!({"refresh_token": refresh}), None).await, StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
     expect_error(app.post("/api/auth/refresh", json!({"refresh_token": refresh2}), None).await, StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
+    expect_error(app.get("/api/me", Some(&renewed_access)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A fresh login, refreshed through the cookie alone (from our own pages), then logout revokes
     // it and clears cookies.
     let tokens = app.login("keerti").await;
     let refresh3 = tokens["refresh_token"].as_str().expect("refresh").to_string();
+    let access3 = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(app.get("/api/me", Some(&access3)).await.status(), StatusCode::OK);
     let by_cookie = app
         .client
         .post(app.url("/api/auth/refresh"))
@@ -118,7 +123,31 @@ api_test!(the_whole_account_and_channel_story, |app: TestApp| async move {
     assert!(cleared.iter().any(|c| c.starts_with("ferrocast_access=;") && c.contains("Max-Age=0")), "{cleared:?}");
     expect_error(app.post("/api/auth/refresh", json!({"refresh_token": refresh4}), None).await, StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
+    // Logged out: the access token stops too.
+    expect_error(app.get("/api/me", Some(&access3)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 });
+
+// Another node revoking a session (here: the database changed behind this node's back) stops its
+// access tokens here within `auth.session_check_secs`.
+#[tokio::test]
+async fn a_session_revoked_elsewhere_stops_within_seconds() {
+    let app = TestApp::spawn_with(ferrocast_core::testing::Engine::Sqlite, |config| config.auth.session_check_secs = 1).await;
+    app.signup("olga").await;
+    let tokens = app.login("olga").await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    assert_eq!(app.get("/api/me", Some(&access)).await.status(), StatusCode::OK);
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let stored = refresh_tokens::find_by_hash(&app.test_db.db, &ferrocast_api::tokens::hash_refresh_token(refresh))
+        .await
+        .expect("lookup")
+        .expect("stored");
+    refresh_tokens::revoke_family(&app.test_db.db, &stored.family_id).await.expect("revoke");
+    let started = std::time::Instant::now();
+    while app.get("/api/me", Some(&access)).await.status() == StatusCode::OK {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the revoked session still works after 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 api_test!(duplicates_conflict_and_bad_input_names_the_field, |app: TestApp| async move {
     let token = app.user("alice").await;
@@ -209,6 +238,11 @@ api_test!(bad_tokens_are_401, |app: TestApp| async move {
     let user_id = app.get("/api/me", Some(&token)).await.json::<Value>().await.expect("json")["id"].clone();
     let now = chrono::Utc::now().timestamp();
     let issuer = "http://ferrocast.test";
+    // The real token's session, so that each forgery below differs from a good token in one way.
+    let payload = token.split('.').nth(1).expect("payload");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("claims");
+    let sid = claims["sid"].as_str().expect("sid").to_string();
 
     expect_error(app.get("/api/me", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
@@ -219,40 +253,51 @@ api_test!(bad_tokens_are_401, |app: TestApp| async move {
     expect_error(app.get("/api/me", Some(&tampered)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // alg: none, with no signature.
-    let none = forge(&json!({"alg": "none", "typ": "JWT"}), &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": issuer}), "");
+    let none =
+        forge(&json!({"alg": "none", "typ": "JWT"}), &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": issuer, "sid": sid}), "");
     expect_error(app.get("/api/me", Some(&none)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Correctly signed, but expired an hour ago.
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
-    let expired_claims = json!({"sub": user_id, "iat": now - 7200, "exp": now - 3600, "iss": issuer});
+    let expired_claims = json!({"sub": user_id, "iat": now - 7200, "exp": now - 3600, "iss": issuer, "sid": sid});
     let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &expired_claims, &key).expect("encode");
     expect_error(app.get("/api/me", Some(&expired)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Correctly signed, but for another issuer, or with no exp at all.
     let foreign = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": "http://other"}),
+        &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": "http://other", "sid": sid}),
         &key,
     )
     .expect("encode");
     expect_error(app.get("/api/me", Some(&foreign)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let forever =
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": user_id, "iat": now, "iss": issuer}), &key).expect("encode");
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": user_id, "iat": now, "iss": issuer, "sid": sid}), &key)
+            .expect("encode");
     expect_error(app.get("/api/me", Some(&forever)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Correctly signed, but "issued" an hour from now (jsonwebtoken alone would accept it).
     let future = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({"sub": user_id, "iat": now + 3600, "exp": now + 7200, "iss": issuer}),
+        &json!({"sub": user_id, "iat": now + 3600, "exp": now + 7200, "iss": issuer, "sid": sid}),
         &key,
     )
     .expect("encode");
     expect_error(app.get("/api/me", Some(&future)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    // The same claims, properly signed, do work: the failures above are about the token, not the user.
-    let good =
+    // Without a session id.
+    let sessionless =
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": issuer}), &key)
             .expect("encode");
+    expect_error(app.get("/api/me", Some(&sessionless)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // The same claims, properly signed, do work: the failures above are about the token, not the user.
+    let good = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": user_id, "iat": now, "exp": now + 600, "iss": issuer, "sid": sid}),
+        &key,
+    )
+    .expect("encode");
     assert_eq!(app.get("/api/me", Some(&good)).await.status(), StatusCode::OK);
 });
 
@@ -281,12 +326,11 @@ async fn logins_are_rate_limited_per_account_and_address() {
     };
 
     // Ten wrong passwords at once: exactly the three the account allows from here reach the check.
-    let statuses: Vec<StatusCode> =
-        futures_util::future::join_all((0..10).map(|_| attempt(&app.client, "carol", "wrong password")))
-            .await
-            .into_iter()
-            .map(|r| r.expect("request").status())
-            .collect();
+    let statuses: Vec<StatusCode> = futures_util::future::join_all((0..10).map(|_| attempt(&app.client, "carol", "wrong password")))
+        .await
+        .into_iter()
+        .map(|r| r.expect("request").status())
+        .collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 7, "{statuses:?}");
 
@@ -299,8 +343,12 @@ async fn logins_are_rate_limited_per_account_and_address() {
     // ...but the owner, from her own address, is not locked out.
     assert_eq!(attempt(&owner, "carol", "correct horse battery").await.expect("request").status(), StatusCode::OK);
     // The e-mail of the throttled name is a bucket of its own: a 429 does not link the two.
-    expect_error(attempt(&app.client, "CAROL@example.com", "wrong password").await.expect("request"), StatusCode::UNAUTHORIZED, "bad_credentials")
-        .await;
+    expect_error(
+        attempt(&app.client, "CAROL@example.com", "wrong password").await.expect("request"),
+        StatusCode::UNAUTHORIZED,
+        "bad_credentials",
+    )
+    .await;
 
     // An over-long password is refused without hashing and counts as a failure, and so does a
     // name longer than any account's (nothing of it is kept).
@@ -313,7 +361,8 @@ async fn logins_are_rate_limited_per_account_and_address() {
     for name in ["erin", "frank"] {
         assert_eq!(attempt(&app.client, name, "wrong password").await.expect("request").status(), StatusCode::UNAUTHORIZED);
     }
-    expect_error(attempt(&app.client, "a-third-name", "whatever1").await.expect("request"), StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    expect_error(attempt(&app.client, "a-third-name", "whatever1").await.expect("request"), StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        .await;
 }
 
 #[tokio::test]
@@ -342,10 +391,43 @@ api_test!(channels_are_edited_and_deleted_only_by_their_owner, |app: TestApp| as
     let updated: Value = patch(alice.clone(), json!({"description": "Speedruns"})).await.expect("request").json().await.expect("json");
     assert_eq!((updated["title"].as_str(), updated["description"].as_str()), (Some("Alice"), Some("Speedruns")));
 
+    // The channel's default visibility for new live videos is the owner's to set and see.
+    let updated: Value = patch(alice.clone(), json!({"default_visibility": "private"})).await.expect("request").json().await.expect("json");
+    assert_eq!(updated["default_visibility"], "private");
+    let public: Value = app.get("/api/channels/alice-live", None).await.json().await.expect("json");
+    assert!(public.get("default_visibility").is_none(), "{public}");
+    let bad = patch(alice.clone(), json!({"default_visibility": "secret"})).await.expect("request");
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A video with files and an unfinished upload with parts: deleting the channel removes them all.
+    let channel = channels::find_by_slug(&app.test_db.db, "alice-live").await.expect("find").expect("exists");
+    let new_video = NewVideo {
+        channel_id: &channel.id,
+        kind: VideoKind::Upload,
+        status: VideoStatus::Ready,
+        title: "old show",
+        description: "",
+        visibility: Visibility::Public,
+    };
+    let video = videos::create(&app.test_db.db, new_video).await.expect("video");
+    let file = ferrocast_core::storage::Storage::key(&[&video.id, "low", "00000000.m4s"]);
+    app.storage.put(&file, bytes::Bytes::from_static(b"segment")).await.expect("put");
+    let upload: Value = app
+        .post("/api/uploads", json!({"channel": "alice-live", "filename": "a.mp4", "size": 1000, "title": "a"}), Some(&alice))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let parts_dir = app.config.data_dir.join("uploads").join(upload["id"].as_str().expect("upload id"));
+    std::fs::create_dir_all(&parts_dir).expect("parts dir");
+    std::fs::write(parts_dir.join("000001.part"), b"part").expect("part");
+
     let delete = |token: String| app.client.delete(app.url("/api/channels/alice-live")).bearer_auth(token).send();
     expect_error(delete(eve).await.expect("request"), StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(delete(alice.clone()).await.expect("request").status(), StatusCode::NO_CONTENT);
     expect_error(app.get("/api/channels/alice-live", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(app.storage.head(&file).await.is_err(), "the videos' files went with the channel");
+    assert!(!parts_dir.exists(), "so did the uploads' parts");
 });
 
 api_test!(videos_are_listed_shown_edited_and_deleted, |app: TestApp| async move {
@@ -740,8 +822,8 @@ async fn live_videos_show_playback_viewers_and_health_to_the_right_people() {
         h.encoder = "obs-output module".into();
         h.dropped_frames = 3;
     });
-    entry.saw_viewer([10, 0, 0, 1].into(), "hls.js", std::time::Instant::now());
-    entry.saw_viewer([10, 0, 0, 2].into(), "hls.js", std::time::Instant::now());
+    entry.saw_viewer([10, 0, 0, 1].into(), "hls.js", std::time::Instant::now(), 4);
+    entry.saw_viewer([10, 0, 0, 2].into(), "hls.js", std::time::Instant::now(), 4);
 
     // Until its first segments exist, the channel does not send viewers to the video.
     let starting: Value = app.get("/api/channels/alice-live", None).await.json().await.expect("json");
@@ -775,9 +857,22 @@ async fn live_videos_show_playback_viewers_and_health_to_the_right_people() {
         let shown: Value = app.get(&format!("/api/videos/{}", video.id), token.map(String::as_str)).await.json().await.expect("json");
         let url = shown["playback_url"].as_str().expect("playback url");
         let token = url.split_once("?token=").map(|(_, t)| t).expect("a token");
-        assert!(key.verify(&video.id, token, now), "valid for its own video");
-        assert!(!key.verify(&live.id, token, now), "and no other");
+        assert!(key.verify(&video.id, 0, token, now), "valid for its own video");
+        assert!(!key.verify(&live.id, 0, token, now), "and no other");
     }
+    // Turning the unlisted video private revokes every token handed out before; a title edit does not
+    // bump the generation again.
+    let shown: Value = app.get(&format!("/api/videos/{}", unlisted.id), None).await.json().await.expect("json");
+    let old_token = shown["playback_url"].as_str().and_then(|u| u.split_once("?token=")).map(|(_, t)| t.to_string()).expect("token");
+    let patch = |body: Value| app.client.patch(app.url(&format!("/api/videos/{}", unlisted.id))).bearer_auth(&alice).json(&body).send();
+    assert_eq!(patch(json!({"visibility": "private"})).await.expect("patch").status(), StatusCode::OK);
+    assert_eq!(patch(json!({"title": "still secret"})).await.expect("patch").status(), StatusCode::OK);
+    let generation = videos::find(db, &unlisted.id).await.expect("find").expect("exists").playback_generation;
+    assert_eq!(generation, 1);
+    assert!(!key.verify(&unlisted.id, generation, &old_token, now), "the old token is revoked");
+    let shown: Value = app.get(&format!("/api/videos/{}", unlisted.id), Some(&alice)).await.json().await.expect("json");
+    let new_token = shown["playback_url"].as_str().and_then(|u| u.split_once("?token=")).map(|(_, t)| t.to_string()).expect("token");
+    assert!(key.verify(&unlisted.id, generation, &new_token, now), "the owner gets a new one");
     let soon: Value = app.get(&format!("/api/videos/{}", processing.id), Some(&bob)).await.json().await.expect("json");
     assert!(soon["playback_url"].is_null());
 

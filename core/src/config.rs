@@ -30,6 +30,7 @@ pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT: u32 = 100;
 pub const DEFAULT_RATE_LIMIT_MAX_ENTRIES: usize = 100_000;
+pub const DEFAULT_SESSION_CHECK_SECS: u64 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
@@ -49,6 +50,8 @@ pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
 pub const DEFAULT_THUMBNAIL_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
 pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 30;
+pub const DEFAULT_SHARED_CACHE_MAX_AGE_SECS: u64 = 300;
+pub const DEFAULT_MAX_VIEWERS_PER_ADDRESS: usize = 4;
 pub const DEFAULT_UPLOAD_PART_BYTES: u64 = 8 << 20;
 pub const DEFAULT_UPLOAD_MAX_FILE_BYTES: u64 = 20 << 30;
 pub const DEFAULT_UPLOADS_IN_FLIGHT_PER_USER: u32 = 5;
@@ -218,6 +221,12 @@ pub struct OriginConfig {
     pub playback_token_ttl_secs: u64,
     /// A viewer counts as watching while they fetched a playlist within this long.
     pub viewer_window_secs: u64,
+    /// How long shared caches (a CDN, a proxy) may keep public playlists and segments of finished
+    /// videos (`s-maxage`): how long a video turned private may still be served from them.
+    pub shared_cache_max_age_secs: u64,
+    /// One client address (IPv6: one /64) counts as at most this many viewers, however many
+    /// User-Agents it sends.
+    pub max_viewers_per_address: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +276,9 @@ pub struct AuthConfig {
     pub login_window_secs: u64,
     /// Windows the login and sign-up limiters track each; past it the oldest are dropped.
     pub rate_limit_max_entries: usize,
+    /// How long a node trusts its answer to "is this login session revoked?": a logout or a
+    /// detected refresh-token reuse stops the session's access tokens on every node within this.
+    pub session_check_secs: u64,
 }
 
 impl Default for Config {
@@ -388,7 +400,12 @@ impl Default for MediaConfig {
 
 impl Default for OriginConfig {
     fn default() -> Self {
-        Self { playback_token_ttl_secs: DEFAULT_PLAYBACK_TOKEN_TTL_SECS, viewer_window_secs: DEFAULT_VIEWER_WINDOW_SECS }
+        Self {
+            playback_token_ttl_secs: DEFAULT_PLAYBACK_TOKEN_TTL_SECS,
+            viewer_window_secs: DEFAULT_VIEWER_WINDOW_SECS,
+            shared_cache_max_age_secs: DEFAULT_SHARED_CACHE_MAX_AGE_SECS,
+            max_viewers_per_address: DEFAULT_MAX_VIEWERS_PER_ADDRESS,
+        }
     }
 }
 
@@ -424,6 +441,7 @@ impl Default for AuthConfig {
             login_max_failures_per_address: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
             login_window_secs: DEFAULT_LOGIN_WINDOW_SECS,
             rate_limit_max_entries: DEFAULT_RATE_LIMIT_MAX_ENTRIES,
+            session_check_secs: DEFAULT_SESSION_CHECK_SECS,
         }
     }
 }
@@ -500,7 +518,9 @@ impl Config {
         rtmp.validate_tls_and_public_url(self.rtmp_addr)?;
         let http = &self.http;
         if http.header_read_timeout_secs == 0 || http.max_connections == 0 || http.max_connections_per_address == 0 {
-            return Err(ConfigError::Http("http.header_read_timeout_secs, http.max_connections and http.max_connections_per_address must be ≥ 1".into()));
+            return Err(ConfigError::Http(
+                "http.header_read_timeout_secs, http.max_connections and http.max_connections_per_address must be ≥ 1".into(),
+            ));
         }
         if media.ladder.is_empty() && !media.include_source {
             return Err(ConfigError::Media("the ladder needs at least one rung (or include_source = true for a relay)".into()));

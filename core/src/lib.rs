@@ -13,9 +13,9 @@ pub mod playback_token;
 pub mod secret;
 pub mod shutdown;
 pub mod storage;
-pub mod upload_parts;
 pub mod stream_key;
 pub mod testing;
+pub mod upload_parts;
 
 pub use config::Config;
 pub use db::{Db, DbError};

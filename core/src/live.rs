@@ -157,7 +157,8 @@ pub struct LiveVideo {
     pub started: Instant,
     playlists: RwLock<Arc<LivePlaylists>>,
     health: Mutex<StreamHealth>,
-    viewers: DashMap<u64, Instant>,
+    /// Per client address (IPv6 per /64, hashed): the user agents seen from it, newest last.
+    viewers: DashMap<u64, Vec<(u64, Instant)>>,
     /// Init segments and the open segments' parts by `rendition/file`.
     media: DashMap<String, Bytes>,
     /// Parts of completed segments, by `rendition/file`: where their bytes are inside the stored
@@ -262,19 +263,39 @@ impl LiveVideo {
         }
     }
 
-    /// Notes that `client` fetched a playlist now. Clients are kept as hashes of their address and
-    /// user agent, never the address itself.
-    pub fn saw_viewer(&self, address: IpAddr, user_agent: &str, now: Instant) {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        address.hash(&mut hasher);
-        user_agent.hash(&mut hasher);
-        self.viewers.insert(hasher.finish(), now);
+    /// Notes that a client fetched a playlist now. A client is an address and a user agent, but
+    /// one address counts as at most `max_per_address` viewers (a household, not whatever a script
+    /// varying its User-Agent claims); past that, the agent seen longest ago makes room. Addresses
+    /// and agents are kept as hashes, never as text.
+    pub fn saw_viewer(&self, address: IpAddr, user_agent: &str, now: Instant, max_per_address: usize) {
+        let hash = |value: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            value(&mut hasher);
+            hasher.finish()
+        };
+        // An IPv6 subscriber usually has a whole /64: it is one address here.
+        let address = match address.to_canonical() {
+            IpAddr::V6(v6) => hash(&|h| v6.segments()[..4].hash(h)),
+            v4 => hash(&|h| v4.hash(h)),
+        };
+        let agent = hash(&|h| user_agent.hash(h));
+        let mut agents = self.viewers.entry(address).or_default();
+        if let Some(seen) = agents.iter().position(|(a, _)| *a == agent) {
+            agents.remove(seen);
+        } else if agents.len() >= max_per_address.max(1) {
+            agents.remove(0);
+        }
+        agents.push((agent, now));
     }
 
     /// Distinct clients that fetched a playlist within `window`; forgets older ones.
     pub fn viewer_count(&self, window: Duration, now: Instant) -> usize {
-        self.viewers.retain(|_, seen| now.saturating_duration_since(*seen) <= window);
-        self.viewers.len()
+        let recent = |seen: &Instant| now.saturating_duration_since(*seen) <= window;
+        self.viewers.retain(|_, agents| {
+            agents.retain(|(_, seen)| recent(seen));
+            !agents.is_empty()
+        });
+        self.viewers.iter().map(|agents| agents.len()).sum()
     }
 }
 
@@ -301,12 +322,22 @@ mod tests {
         let t0 = Instant::now();
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
-        video.saw_viewer(a, "hls.js", t0);
-        video.saw_viewer(a, "hls.js", t0 + Duration::from_secs(2));
-        video.saw_viewer(b, "hls.js", t0);
-        video.saw_viewer(b, "Safari", t0);
+        video.saw_viewer(a, "hls.js", t0, 4);
+        video.saw_viewer(a, "hls.js", t0 + Duration::from_secs(2), 4);
+        video.saw_viewer(b, "hls.js", t0, 4);
+        video.saw_viewer(b, "Safari", t0, 4);
         assert_eq!(video.viewer_count(Duration::from_secs(30), t0 + Duration::from_secs(10)), 3);
         assert_eq!(video.viewer_count(Duration::from_secs(30), t0 + Duration::from_secs(31)), 1);
+        // One address varying its User-Agent 500 times counts as at most four viewers.
+        let c: IpAddr = [10, 0, 0, 3].into();
+        for i in 0..500 {
+            video.saw_viewer(c, &format!("agent {i}"), t0 + Duration::from_secs(32), 4);
+        }
+        let v6 = |s: &str| -> IpAddr { s.parse().expect("address") };
+        video.saw_viewer(v6("2001:db8:1:2::1"), "hls.js", t0 + Duration::from_secs(32), 1);
+        video.saw_viewer(v6("2001:db8:1:2::2"), "hls.js", t0 + Duration::from_secs(32), 1);
+        // The earlier clients are out of the window by now: four from one address, one /64.
+        assert_eq!(video.viewer_count(Duration::from_secs(30), t0 + Duration::from_secs(33)), 4 + 1);
         assert!(Arc::ptr_eq(&video, &registry.insert("v1")), "one entry per video");
     }
 

@@ -132,7 +132,10 @@ both_engines!(channels_crud_and_unique_slugs, |t: TestDb| async move {
     assert_eq!(mine, vec!["alice-live", "alice-games"]);
     assert_eq!(channels::find_by_slug(db, "alice-games").await.expect("find"), Some(second.clone()));
 
-    let updated = channels::update(db, &first.id, Some("New title"), None).await.expect("update").expect("exists");
+    let updated = channels::update(db, &first.id, channels::ChannelChanges { title: Some("New title"), ..Default::default() })
+        .await
+        .expect("update")
+        .expect("exists");
     assert_eq!(updated.title, "New title");
     assert_eq!(updated.description, first.description);
 

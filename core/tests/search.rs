@@ -189,7 +189,9 @@ both_engines!(the_index_follows_edits_renames_and_deletes, |t: TestDb| async mov
     assert!(titles(db, "cooking").await.is_empty());
     assert!(titles(db, "pasta").await.is_empty());
     // A channel's new title and slug are found for all its videos, the old ones no longer.
-    channels::update(db, &c.kitchen.id, Some("Tandoor Nights"), None).await.expect("rename");
+    channels::update(db, &c.kitchen.id, channels::ChannelChanges { title: Some("Tandoor Nights"), ..Default::default() })
+        .await
+        .expect("rename");
     assert_eq!(titles(db, "tandoor").await, ["Sourdough bread", "Biryani with Keerti"]);
     assert!(titles(db, "monsoon").await.is_empty());
     let sql = "UPDATE channels SET slug = 'hearth-stone' WHERE id = $1";

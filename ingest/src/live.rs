@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
 use ferrocast_core::db::channels::Channel;
-use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
+use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
 use ferrocast_core::live::{LiveRegistry, LiveVideo};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Db, DbError};
@@ -142,7 +142,7 @@ impl Ingest {
                 status: VideoStatus::Live,
                 title: &channel.title,
                 description: &channel.description,
-                visibility: Visibility::Public,
+                visibility: channel.default_visibility,
             },
         )
         .await?;

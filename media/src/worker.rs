@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use ferrocast_core::config::{JobsConfig, MediaConfig};
 use ferrocast_core::db::jobs::{self, AfterFailure, Job, TranscodePayload, TRANSCODE_UPLOAD};
-use ferrocast_core::db::uploads::{self, UploadStatus};
 use ferrocast_core::db::recordings;
+use ferrocast_core::db::uploads::{self, UploadStatus};
 use ferrocast_core::db::videos::{self, VideoStatus};
 use ferrocast_core::live::LiveVideo;
 use ferrocast_core::shutdown::Shutdown;

@@ -31,6 +31,10 @@ pub struct OriginState {
     pub playback: PlaybackKey,
     /// A client counts as a viewer while it fetched a playlist within this long.
     pub viewer_window: Duration,
+    /// One client address counts as at most this many viewers, whatever User-Agents it sends.
+    pub max_viewers_per_address: usize,
+    /// How long shared caches (CDNs, proxies) may keep public media (`s-maxage`).
+    pub shared_cache_max_age: Duration,
 }
 
 /// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials).

@@ -80,12 +80,17 @@ pub async fn hls(
 
     // While the video is live, its playlists, init segments and recent parts are in memory.
     let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
-    let immutable = format!("{scope}, {IMMUTABLE}");
+    // Shared caches keep public media only briefly: a video turned private must stop being served
+    // from them soon (browsers may keep what they already have).
+    let immutable = match token {
+        Some(_) => format!("private, {IMMUTABLE}"),
+        None => format!("public, {IMMUTABLE}, s-maxage={}", state.shared_cache_max_age.as_secs()),
+    };
     match request {
         HlsPath::Master { .. } | HlsPath::MediaPlaylist { .. } => {
             let (text, cache) = match live {
                 Some(live) => {
-                    live.saw_viewer(client, user_agent, Instant::now());
+                    live.saw_viewer(client, user_agent, Instant::now(), state.max_viewers_per_address);
                     let mut playlists = live.playlists();
                     let mut cache = LIVE_PLAYLIST_CACHE;
                     if let HlsPath::MediaPlaylist { rendition, kind: PlaylistKind::Index, .. } = &request {
@@ -113,7 +118,7 @@ pub async fn hls(
                         // Live, but nothing is made yet.
                         return status(StatusCode::NOT_FOUND);
                     }
-                    (text, cache)
+                    (text, format!("{scope}, {cache}"))
                 }
                 None => {
                     let key = match &request {
@@ -122,7 +127,7 @@ pub async fn hls(
                         _ => Storage::key(&[&video.id, "master.m3u8"]),
                     };
                     match state.storage.get(&key, None).await {
-                        Ok(object) => (String::from_utf8_lossy(&object.bytes).into_owned(), IMMUTABLE),
+                        Ok(object) => (String::from_utf8_lossy(&object.bytes).into_owned(), immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
                 }
@@ -131,7 +136,6 @@ pub async fn hls(
                 Some(token) => with_token(&text, token),
                 None => text,
             };
-            let cache = format!("{scope}, {cache}");
             ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache.as_str())], body).into_response()
         }
         HlsPath::Segment { rendition, file, kind, .. } => {
@@ -244,7 +248,7 @@ fn access_token(state: &OriginState, video: &Video, token: Option<&str>) -> Resu
     }
     let now = chrono::Utc::now().timestamp();
     match token {
-        Some(token) if state.playback.verify(&video.id, token, now) => Ok(Some(token.to_string())),
+        Some(token) if state.playback.verify(&video.id, video.playback_generation, token, now) => Ok(Some(token.to_string())),
         // A private video is not admitted to exist without a valid token.
         _ if video.visibility == Visibility::Private => Err(StatusCode::NOT_FOUND),
         _ => Err(StatusCode::FORBIDDEN),

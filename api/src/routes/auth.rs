@@ -128,7 +128,7 @@ pub async fn login(
 async fn start_session(state: &AppState, user_id: &str, family_id: &str) -> Result<TokenResponse, ApiError> {
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     refresh_tokens::insert(&state.db, user_id, family_id, &refresh_hash, refresh_expiry(state)).await?;
-    token_response(state, user_id, refresh_token)
+    token_response(state, user_id, family_id, refresh_token)
 }
 
 fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
@@ -137,8 +137,8 @@ fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::seconds(state.settings.refresh_token_ttl_secs.min(CENTURY_SECS) as i64)
 }
 
-fn token_response(state: &AppState, user_id: &str, refresh_token: String) -> Result<TokenResponse, ApiError> {
-    let access_token = state.jwt.issue(user_id).map_err(ApiError::internal)?;
+fn token_response(state: &AppState, user_id: &str, session_id: &str, refresh_token: String) -> Result<TokenResponse, ApiError> {
+    let access_token = state.jwt.issue(user_id, session_id).map_err(ApiError::internal)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: state.jwt.ttl_secs(), refresh_token })
 }
 
@@ -207,6 +207,7 @@ pub async fn refresh(
     // Exactly one exchange of a token wins; a second one means the token was copied.
     if token.used_at.is_some() || !refresh_tokens::mark_used(&state.db, &token.id).await? {
         refresh_tokens::revoke_family(&state.db, &token.family_id).await?;
+        state.sessions.revoked(&token.family_id);
         tracing::warn!(user_id = %token.user_id, "refresh token reused; session revoked");
         return Err(ApiError::Unauthorized);
     }
@@ -217,7 +218,7 @@ pub async fn refresh(
         tracing::warn!(user_id = %token.user_id, "session revoked during refresh");
         return Err(ApiError::Unauthorized);
     }
-    let tokens = token_response(&state, &token.user_id, refresh_token)?;
+    let tokens = token_response(&state, &token.user_id, &token.family_id, refresh_token)?;
     Ok((with_session_cookies(&state, jar, &tokens), Json(tokens)))
 }
 
@@ -228,6 +229,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, jar: Cook
     if let Some(presented) = presented_refresh_token(&state, &headers, &jar, &body)? {
         if let Some(token) = refresh_tokens::find_by_hash(&state.db, &tokens::hash_refresh_token(&presented)).await? {
             refresh_tokens::revoke_family(&state.db, &token.family_id).await?;
+            state.sessions.revoked(&token.family_id);
         }
     }
     Ok((StatusCode::NO_CONTENT, without_session_cookies(&state, jar)))

@@ -6,9 +6,12 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use ferrocast_core::db::channels::{self, Channel};
-use ferrocast_core::db::videos;
+use ferrocast_core::db::channels::{self, Channel, ChannelChanges};
+use ferrocast_core::db::uploads;
+use ferrocast_core::db::videos::{self, Visibility};
+use ferrocast_core::storage::Storage;
 use ferrocast_core::stream_key;
+use ferrocast_core::upload_parts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -34,13 +37,17 @@ pub struct ChannelResponse {
     /// Distinct clients watching the live video (those that fetched a playlist recently).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub viewers: Option<u64>,
+    /// For the owner only: the visibility new live videos start with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_visibility: Option<Visibility>,
     pub created_at: DateTime<Utc>,
 }
 
 impl ChannelResponse {
     /// The channel as `viewer` (a user id, or `None` when signed out) may see it.
     pub fn new(c: Channel, viewer: Option<&str>, state: &AppState) -> Self {
-        let live_video_id = if viewer == Some(c.owner_id.as_str()) {
+        let owned = viewer == Some(c.owner_id.as_str());
+        let live_video_id = if owned {
             c.live_video_id
         } else {
             // Viewers are sent to a live video once it can play: until the first segments exist its
@@ -53,6 +60,7 @@ impl ChannelResponse {
             .map(|live| live.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64);
         Self {
             viewers,
+            default_visibility: owned.then_some(c.default_visibility),
             id: c.id,
             slug: c.slug,
             title: c.title,
@@ -110,6 +118,17 @@ pub struct CreateChannelRequest {
 pub struct UpdateChannelRequest {
     pub title: Option<String>,
     pub description: Option<String>,
+    /// The visibility new live videos of this channel start with.
+    pub default_visibility: Option<Visibility>,
+}
+
+/// Longer than a disconnected live recording takes to store its last segment and playlists.
+const LIVE_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn remove_video_files(state: &AppState, video_id: &str) {
+    if let Err(e) = state.storage.delete_prefix(&Storage::key(&[video_id])).await {
+        tracing::error!(%video_id, error = %e, "channel deleted but a video's files were not all removed");
+    }
 }
 
 /// The channel named by `slug` if `user` owns it: 404 when it does not exist, 403 when it is someone else's.
@@ -164,7 +183,9 @@ pub async fn update(
     let channel = owned_channel(&state, &slug, &user).await?;
     let title = request.title.as_deref().map(validate::title).transpose()?;
     let description = request.description.as_deref().map(validate::description).transpose()?;
-    let updated = channels::update(&state.db, &channel.id, title.as_deref(), description.as_deref()).await?.ok_or(ApiError::NotFound)?;
+    let changes =
+        ChannelChanges { title: title.as_deref(), description: description.as_deref(), default_visibility: request.default_visibility };
+    let updated = channels::update(&state.db, &channel.id, changes).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(ChannelResponse::new(updated, Some(&user.id), &state)))
 }
 
@@ -172,9 +193,30 @@ pub async fn update(
     responses((status = 204, description = "Deleted with its videos"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): Slug) -> Result<StatusCode, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
+    let videos = videos::ids_of_channel(&state.db, &channel.id).await?;
+    let uploads = uploads::ids_of_channel(&state.db, &channel.id).await?;
+    // The rows go first (videos and uploads by cascade), so nothing lists the files being removed.
     channels::delete(&state.db, &channel.id).await?;
     state.live.disconnect_publisher(&channel.id);
-    tracing::info!(channel_id = %channel.id, "channel deleted");
+    for upload_id in &uploads {
+        upload_parts::remove(&state.settings.uploads_dir, upload_id).await;
+    }
+    for (video_id, _) in &videos {
+        remove_video_files(&state, video_id).await;
+    }
+    // A live recording writes its last segments and playlists while it winds down after the
+    // disconnect; sweep its files once more when it is surely done.
+    let was_live: Vec<String> = videos.into_iter().filter(|(_, live)| *live).map(|(id, _)| id).collect();
+    if !was_live.is_empty() {
+        let (state, after) = (state.clone(), state.settings.reconnect_grace + LIVE_WIND_DOWN);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            for video_id in &was_live {
+                remove_video_files(&state, video_id).await;
+            }
+        });
+    }
+    tracing::info!(channel_id = %channel.id, "channel deleted with its videos' files");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -113,7 +113,7 @@ impl VideoResponse {
             Visibility::Public => String::new(),
             _ => {
                 let expires = chrono::Utc::now().timestamp() + state.settings.playback_token_ttl.as_secs() as i64;
-                format!("?token={}", state.playback.issue(&video.id, expires))
+                format!("?token={}", state.playback.issue(&video.id, video.playback_generation, expires))
             }
         };
         let base = format!("{}/hls/{}", state.settings.public_url, video.id);

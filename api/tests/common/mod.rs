@@ -35,9 +35,10 @@ impl TestApp {
 
     pub async fn spawn_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let test_db = TestDb::new(engine).await;
-        let mut config = Config { public_url: Some("http://ferrocast.test".into()), ..Config::default() };
-        adjust(&mut config);
         let media = TempDir::new();
+        let mut config =
+            Config { public_url: Some("http://ferrocast.test".into()), data_dir: media.path().join("data"), ..Config::default() };
+        adjust(&mut config);
         let storage = Storage::local(media.path()).expect("media storage");
         let live = Arc::new(LiveRegistry::new());
         let state = ferrocast_api::AppState::new(test_db.db.clone(), storage.clone(), live.clone(), &config, &Secret::new(JWT_SECRET));

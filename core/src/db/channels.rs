@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::videos::Visibility;
 use super::{execute, now, on_pool, Db, DbError};
 use crate::ids::new_id;
 use crate::stream_key;
@@ -16,6 +17,9 @@ pub struct Channel {
     pub slug: String,
     pub title: String,
     pub description: String,
+    /// The visibility a new live video of this channel starts with.
+    #[sqlx(try_from = "String")]
+    pub default_visibility: Visibility,
     /// The video being streamed right now, if any, whatever its visibility: for the owner and for
     /// the live path only.
     pub live_video_id: Option<String>,
@@ -26,7 +30,7 @@ pub struct Channel {
 }
 
 /// Every read goes through this select so a channel always comes with its owner's name and live video.
-const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, \
+const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, c.default_visibility, \
     (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' ORDER BY v.id DESC LIMIT 1) AS live_video_id, \
     (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' AND v.visibility = 'public' \
      ORDER BY v.id DESC LIMIT 1) AS public_live_video_id, \
@@ -73,10 +77,19 @@ pub async fn list_by_owner(db: &Db, owner_id: &str) -> Result<Vec<Channel>, DbEr
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, Channel>(&sql).bind(owner_id).fetch_all(pool).await)?)
 }
 
-/// Changes title and/or description; `None` leaves a field as it is.
-pub async fn update(db: &Db, id: &str, title: Option<&str>, description: Option<&str>) -> Result<Option<Channel>, DbError> {
-    let sql = "UPDATE channels SET title = COALESCE($2, title), description = COALESCE($3, description), updated_at = $4 WHERE id = $1";
-    execute!(db, sqlx::query(sql).bind(id).bind(title).bind(description).bind(now()))?;
+/// What the owner may change of a channel; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ChannelChanges<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub default_visibility: Option<Visibility>,
+}
+
+pub async fn update(db: &Db, id: &str, changes: ChannelChanges<'_>) -> Result<Option<Channel>, DbError> {
+    let sql = "UPDATE channels SET title = COALESCE($2, title), description = COALESCE($3, description), \
+               default_visibility = COALESCE($4, default_visibility), updated_at = $5 WHERE id = $1";
+    let visibility = changes.default_visibility.map(Visibility::as_str);
+    execute!(db, sqlx::query(sql).bind(id).bind(changes.title).bind(changes.description).bind(visibility).bind(now()))?;
     find_by_id(db, id).await
 }
 

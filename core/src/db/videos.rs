@@ -39,6 +39,8 @@ pub struct Video {
     pub description: String,
     #[sqlx(try_from = "String")]
     pub visibility: Visibility,
+    /// Bumped on every visibility change: playback tokens carry it, so older ones stop working.
+    pub playback_generation: i64,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -50,7 +52,7 @@ pub struct Video {
 macro_rules! video_columns {
     () => {
         "v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
-         v.kind, v.status, v.title, v.description, v.visibility, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
+         v.kind, v.status, v.title, v.description, v.visibility, v.playback_generation, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
     };
 }
 
@@ -120,7 +122,8 @@ pub async fn list_by_channel(db: &Db, channel_id: &str, all: bool, limit: u32, b
         .await)?)
 }
 
-/// Edits what the owner may edit; `None` leaves a field as it is.
+/// Edits what the owner may edit; `None` leaves a field as it is. A new visibility also bumps the
+/// playback generation, revoking every playback token issued before.
 pub async fn update(
     db: &Db,
     id: &str,
@@ -128,8 +131,11 @@ pub async fn update(
     description: Option<&str>,
     visibility: Option<Visibility>,
 ) -> Result<Option<Video>, DbError> {
+    // The right-hand sides all read the row as it was before this statement.
     let sql = "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description), \
-               visibility = COALESCE($4, visibility), updated_at = $5 WHERE id = $1";
+               visibility = COALESCE($4, visibility), \
+               playback_generation = CASE WHEN COALESCE($4, visibility) <> visibility THEN playback_generation + 1 ELSE playback_generation END, \
+               updated_at = $5 WHERE id = $1";
     let visibility = visibility.map(Visibility::as_str);
     execute!(db, sqlx::query(sql).bind(id).bind(title).bind(description).bind(visibility).bind(now()))?;
     find(db, id).await
@@ -146,6 +152,12 @@ pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
     let rows = execute!(db, sqlx::query("DELETE FROM videos WHERE id = $1").bind(id))?;
     Ok(rows == 1)
+}
+
+/// Ids of a channel's videos with whether each is live, for removing their files with the channel.
+pub async fn ids_of_channel(db: &Db, channel_id: &str) -> Result<Vec<(String, bool)>, DbError> {
+    let sql = "SELECT id, status = 'live' FROM videos WHERE channel_id = $1 ORDER BY id";
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, (String, bool)>(sql).bind(channel_id).fetch_all(pool).await)?)
 }
 
 /// Ids of videos still marked `live`; at start-up these are orphans of a crash.
