@@ -14,6 +14,9 @@ pub mod secret;
 pub mod shutdown;
 pub mod storage;
 pub mod stream_key;
+/// Fresh databases and temp dirs for tests; compiled only into test builds (the `testing`
+/// feature), never into the server.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod upload_parts;
 
