@@ -8,7 +8,9 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrocast_core::db::videos::{self, Visibility};
 use ferrocast_core::live::LiveRegistry;
+use ferrocast_core::Db;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
@@ -37,9 +39,10 @@ async fn count(request: Request, next: Next) -> Response {
 }
 
 /// Refreshes the per-live-video gauges for as long as the process runs. They are labelled by the
-/// channel's slug, never the video id: `/metrics` is readable by anyone who reaches it, and an
-/// unlisted video's id is all it takes to watch it.
-pub async fn report_live_videos(live: Arc<LiveRegistry>, viewer_window: Duration) {
+/// channel's slug, never the video id (`/metrics` is readable by anyone who reaches it, and an
+/// unlisted video's id is all it takes to watch it), and only for public videos: an unlisted or
+/// private stream is not announced anywhere, so it counts only in the totals.
+pub async fn report_live_videos(live: Arc<LiveRegistry>, db: Db, viewer_window: Duration) {
     let mut tick = tokio::time::interval(LIVE_REPORT_INTERVAL);
     loop {
         tick.tick().await;
@@ -48,6 +51,11 @@ pub async fn report_live_videos(live: Arc<LiveRegistry>, viewer_window: Duration
         for video in &videos {
             let viewers = video.viewer_count(viewer_window, Instant::now());
             viewers_total += viewers;
+            // Read each time: the owner may change the visibility while streaming.
+            let public = matches!(videos::find(&db, &video.video_id).await, Ok(Some(row)) if row.visibility == Visibility::Public);
+            if !public {
+                continue;
+            }
             let health = video.health();
             let channel = video.channel().unwrap_or("unknown").to_string();
             metrics::gauge!("ferrocast_live_viewers", "channel" => channel.clone()).set(viewers as f64);

@@ -76,7 +76,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     tokio::spawn(trigger_on_signal(shutdown.clone()));
 
-    tokio::spawn(http_metrics::report_live_videos(live.clone(), Duration::from_secs(config.origin.viewer_window_secs)));
+    tokio::spawn(http_metrics::report_live_videos(live.clone(), db.clone(), Duration::from_secs(config.origin.viewer_window_secs)));
     let worker = Arc::new(ferrocast_media::worker::Worker {
         db: db.clone(),
         storage: storage.clone(),
