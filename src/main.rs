@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ferrocast_core::config::Roles;
 use ferrocast_core::{Config, Db};
 
 mod http_metrics;
@@ -30,8 +31,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role in this process: the HTTP server (API, origin, web UI) and the RTMP listener.
-    Serve,
+    /// Run the server: by default every role in this process (the API and web UI, the RTMP
+    /// ingest, the HLS origin and the transcode worker).
+    Serve {
+        /// The roles this process runs, comma-separated: api, ingest, origin, worker. Overrides
+        /// `roles` in the configuration (env FERROCAST_ROLES).
+        #[arg(long, value_name = "ROLES")]
+        roles: Option<Roles>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Print the effective configuration (secrets hidden) and exit.
@@ -45,7 +52,11 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => serve::run(config).await,
+            Command::Serve { roles } => {
+                let mut config = config;
+                config.roles = roles.unwrap_or(config.roles);
+                serve::run(config).await
+            }
             Command::Migrate => {
                 let db = Db::connect(&config).await.with_context(|| format!("opening {}", config.database_description()))?;
                 tracing::info!(database = %config.database_description(), "migrations applied");

@@ -1,5 +1,7 @@
-//! `ferrocast serve`: opens the database and storage, finalises videos a crash left live, binds the
-//! HTTP, RTMP and (when configured) RTMPS listeners, runs until SIGINT/SIGTERM, then drains: stops
+//! `ferrocast serve`: opens the database and storage, then starts what this process's roles need
+//! (`api`: the REST API and web UI; `origin`: `/hls`; `ingest`: finalises videos a crash left live
+//! and binds the RTMP and, when configured, RTMPS listeners; `worker`: transcode jobs). Every node
+//! serves `/healthz`, `/readyz` and `/metrics`. Runs until SIGINT/SIGTERM, then drains: stops
 //! accepting, ends every live video cleanly (ENDLIST written), lets requests in flight finish,
 //! closes the pool.
 
@@ -7,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR, UPLOADS_DIR};
+use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR, UPLOADS_DIR, WORK_DIR};
 use ferrocast_core::db::videos;
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
@@ -28,17 +30,32 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let db = Db::connect(&config).await.with_context(|| format!("opening {}", config.database_description()))?;
     let jwt_secret = config.resolve_jwt_secret().context("loading the JWT secret")?;
-    let storage = Storage::local(&config.data_dir.join(MEDIA_DIR)).context("opening media storage")?;
+    let storage = Storage::open(&config.storage, &config.data_dir.join(MEDIA_DIR)).context("opening media storage")?;
+    storage.check().await.with_context(|| format!("reaching storage at {}", storage.describe()))?;
     // Versions that wrote segments to a spool dir before storing them left it behind; nothing
-    // spools now (frames are packaged in memory), so it goes.
+    // spools now (frames are packaged in memory), so it goes. Jobs' scratch space is per run.
     let _ = std::fs::remove_dir_all(config.data_dir.join(SPOOL_DIR));
-    finalize_orphans(&db, &storage, &config).await;
+    let _ = std::fs::remove_dir_all(config.data_dir.join(WORK_DIR));
+    let roles = config.roles;
+    if roles.ingest {
+        // Only ingest nodes make live videos, so only they end the ones a crash left live. (With
+        // several ingest nodes on one database this would also end other nodes' streams: see
+        // docs/operations.md, Several nodes.)
+        finalize_orphans(&db, &storage, &config).await;
+    }
 
     let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
-    let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
-    let rtmps = bind_rtmps(&config).await?;
+    let (rtmp, rtmps) = match roles.ingest {
+        true => {
+            let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
+            (Some(rtmp), bind_rtmps(&config).await?)
+        }
+        false => (None, None),
+    };
     // The API tells the dashboard which ports were bound (the configured ones may be 0).
-    config.rtmp_addr = rtmp.local_addr()?;
+    if let Some(rtmp) = &rtmp {
+        config.rtmp_addr = rtmp.local_addr()?;
+    }
     if let Some((listener, _)) = &rtmps {
         config.rtmp.tls_addr = Some(listener.local_addr()?);
     }
@@ -49,26 +66,36 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let live = Arc::new(LiveRegistry::new());
     let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
-    let api = ferrocast_api::router(api_state.clone());
-    let origin = ferrocast_origin::router(ferrocast_origin::OriginState {
-        db: db.clone(),
-        storage: storage.clone(),
-        live: live.clone(),
-        playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
-        viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
-        shared_cache_max_age: Duration::from_secs(config.origin.shared_cache_max_age_secs),
-        max_viewers_per_address: config.origin.max_viewers_per_address,
-    });
-    let app = api.merge(origin).route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
-    let app = crate::web::WebUi::from_env(rtmp.local_addr()?.port()).serve(app);
+    // Every node answers health checks and /metrics, whatever its roles.
+    let mut app = match roles.api {
+        true => ferrocast_api::router(api_state.clone()),
+        false => ferrocast_api::health_router(api_state.clone()),
+    };
+    if roles.origin {
+        app = app.merge(ferrocast_origin::router(ferrocast_origin::OriginState {
+            db: db.clone(),
+            storage: storage.clone(),
+            live: live.clone(),
+            playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
+            viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
+            shared_cache_max_age: Duration::from_secs(config.origin.shared_cache_max_age_secs),
+            max_viewers_per_address: config.origin.max_viewers_per_address,
+        }));
+    }
+    app = app.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+    if roles.api {
+        app = crate::web::WebUi::from_env(config.rtmp_addr.port()).serve(app);
+    }
     let app = http_metrics::layer(app).layer(axum::middleware::map_response(nosniff));
 
     tracing::info!(
+        roles = %roles,
         http = %http.local_addr()?,
-        rtmp = %rtmp.local_addr()?,
-        rtmps = config.rtmp.tls_addr.map(tracing::field::display),
+        rtmp = rtmp.as_ref().and_then(|l| l.local_addr().ok()).map(tracing::field::display),
+        rtmps = config.rtmp.tls_addr.filter(|_| roles.ingest).map(tracing::field::display),
         public_url = %config.public_url(),
         database = %config.database_description(),
+        storage = %storage.describe(),
         data_dir = %config.data_dir.display(),
         "ferrocast listening"
     );
@@ -76,21 +103,31 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     tokio::spawn(trigger_on_signal(shutdown.clone()));
 
-    tokio::spawn(http_metrics::report_live_videos(live.clone(), db.clone(), Duration::from_secs(config.origin.viewer_window_secs)));
-    let worker = Arc::new(ferrocast_media::worker::Worker {
-        db: db.clone(),
-        storage: storage.clone(),
-        jobs: config.jobs.clone(),
-        media: config.media.clone(),
-        uploads_dir: config.data_dir.join(UPLOADS_DIR),
-    });
-    ferrocast_media::worker::spawn(worker, &shutdown);
-    tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
-    let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone()));
-    if let Some((listener, acceptor)) = rtmps {
-        shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
+    if roles.ingest || roles.origin {
+        let window = Duration::from_secs(config.origin.viewer_window_secs);
+        tokio::spawn(http_metrics::report_live_videos(live.clone(), db.clone(), window));
     }
-    shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
+    if roles.worker {
+        let worker = Arc::new(ferrocast_media::worker::Worker {
+            db: db.clone(),
+            storage: storage.clone(),
+            jobs: config.jobs.clone(),
+            media: config.media.clone(),
+            uploads_dir: config.data_dir.join(UPLOADS_DIR),
+            work_dir: config.data_dir.join(WORK_DIR),
+        });
+        ferrocast_media::worker::spawn(worker, &shutdown);
+    }
+    if roles.api {
+        tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
+    }
+    if let Some(rtmp) = rtmp {
+        let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone()));
+        if let Some((listener, acceptor)) = rtmps {
+            shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
+        }
+        shutdown.spawn(ferrocast_ingest::run(rtmp, ingest, shutdown.clone()));
+    }
 
     shutdown.spawn(crate::http_server::run(http, app, config.http.clone(), shutdown.clone()));
 

@@ -117,6 +117,11 @@ pub fn router(state: AppState) -> Router {
         )
 }
 
+/// `/healthz` and `/readyz` alone, for a process that does not run the API role.
+pub fn health_router(state: AppState) -> Router {
+    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz)).with_state(state)
+}
+
 /// The general request timeout (408), except for upload parts, which get `uploads.part_timeout_secs`:
 /// several megabytes over a slow link take longer than any other request.
 async fn request_timeout(

@@ -67,7 +67,7 @@ pub const DEFAULT_VOD_SEGMENT_DURATION_SECS: u64 = 4;
 /// `FERROCAST_*` variables read elsewhere: the config file's path (CLI), the log filter (logging),
 /// the test suite's Postgres and the web UI's build directory (src/web.rs). Any other unknown
 /// `FERROCAST_*` variable is an error, which catches typos such as `FERROCAST_HTTP_ADR`.
-const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgres_url", "web_dir"];
+const ENV_VARS_THAT_ARE_NOT_SETTINGS: &[&str] = &["config", "log", "test_postgres_url", "test_s3_endpoint", "test_s3_dir", "web_dir"];
 
 /// The file, inside the data dir, that keeps a generated JWT secret.
 pub const JWT_SECRET_FILE: &str = "jwt_secret";
@@ -79,6 +79,8 @@ pub const MEDIA_DIR: &str = "media";
 pub const SPOOL_DIR: &str = "spool";
 /// Where upload parts wait, inside the data dir, until the upload is completed.
 pub const UPLOADS_DIR: &str = "uploads";
+/// Under the data dir: scratch space of transcode jobs, emptied at start-up.
+pub const WORK_DIR: &str = "work";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +97,10 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     /// How links to this server are written (`https://…` also marks cookies Secure).
     pub public_url: Option<String>,
+    /// What this process does: any of `api`, `ingest`, `origin`, `worker` (default: all four).
+    pub roles: Roles,
+    /// How other nodes reach this node's HTTP listener; unset: derived from the bound address.
+    pub node_url: Option<String>,
     /// `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     pub database: DatabaseConfig,
@@ -105,6 +111,84 @@ pub struct Config {
     pub origin: OriginConfig,
     pub uploads: UploadConfig,
     pub jobs: JobsConfig,
+    pub storage: StorageConfig,
+}
+
+/// The parts of Ferrocast one process runs. Written `api,ingest,origin,worker` (any subset, in any
+/// order) in the config file, `FERROCAST_ROLES` and `ferrocast serve --roles`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Roles {
+    /// The REST API and the web UI.
+    pub api: bool,
+    /// The RTMP (and RTMPS) listeners and the live ladder.
+    pub ingest: bool,
+    /// HLS playlists and media under `/hls`.
+    pub origin: bool,
+    /// Transcode jobs (uploads).
+    pub worker: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { api: true, ingest: true, origin: true, worker: true };
+    const NAMES: [&'static str; 4] = ["api", "ingest", "origin", "worker"];
+}
+
+impl std::str::FromStr for Roles {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut roles = Roles { api: false, ingest: false, origin: false, worker: false };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "api" => roles.api = true,
+                "ingest" => roles.ingest = true,
+                "origin" => roles.origin = true,
+                "worker" => roles.worker = true,
+                other => return Err(format!("unknown role {other:?}: roles are {}", Roles::NAMES.join(", "))),
+            }
+        }
+        if roles == (Roles { api: false, ingest: false, origin: false, worker: false }) {
+            return Err(format!("no roles given: name one or more of {}", Roles::NAMES.join(", ")));
+        }
+        Ok(roles)
+    }
+}
+
+impl TryFrom<String> for Roles {
+    type Error = String;
+
+    fn try_from(list: String) -> Result<Self, String> {
+        list.parse()
+    }
+}
+
+impl From<Roles> for String {
+    fn from(roles: Roles) -> String {
+        roles.to_string()
+    }
+}
+
+impl std::fmt::Display for Roles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = [self.api, self.ingest, self.origin, self.worker];
+        let names: Vec<&str> = Roles::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(name, _)| *name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// Where videos' files are kept. Unset `url`: local files under `<data_dir>/media`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `s3://BUCKET` or `s3://BUCKET/prefix`: an S3-compatible bucket. Credentials come from the
+    /// standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` environment variables.
+    pub url: Option<String>,
+    /// The S3 endpoint for stores other than AWS (SeaweedFS, MinIO, …), e.g. `http://127.0.0.1:8333`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Allow a plain-http endpoint (a store on the same private network).
+    pub allow_http: bool,
 }
 
 /// Resumable uploads.
@@ -290,6 +374,8 @@ impl Default for Config {
             database_url: None,
             jwt_secret: None,
             public_url: None,
+            roles: Roles::ALL,
+            node_url: None,
             log_format: LogFormat::Text,
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
@@ -299,6 +385,7 @@ impl Default for Config {
             origin: OriginConfig::default(),
             uploads: UploadConfig::default(),
             jobs: JobsConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -458,6 +545,8 @@ pub enum ConfigError {
     ShortJwtSecret,
     #[error("invalid [media] settings: {0}")]
     Media(String),
+    #[error("invalid [storage] settings: {0}")]
+    Storage(String),
     #[error("invalid [http] settings: {0}")]
     Http(String),
     #[error("invalid [rtmp] settings: {0}")]
@@ -521,6 +610,14 @@ impl Config {
             return Err(ConfigError::Http(
                 "http.header_read_timeout_secs, http.max_connections and http.max_connections_per_address must be ≥ 1".into(),
             ));
+        }
+        if let Some(url) = &self.storage.url {
+            if url.strip_prefix("s3://").is_none_or(|rest| rest.trim_matches('/').is_empty()) {
+                return Err(ConfigError::Storage(format!("storage.url must be s3://BUCKET or s3://BUCKET/prefix, got {url:?}")));
+            }
+        }
+        if self.storage.url.is_none() && self.storage.endpoint.is_some() {
+            return Err(ConfigError::Storage("storage.endpoint is only used with storage.url (s3://BUCKET)".into()));
         }
         if media.ladder.is_empty() && !media.include_source {
             return Err(ConfigError::Media("the ladder needs at least one rung (or include_source = true for a relay)".into()));
@@ -648,6 +745,31 @@ mod tests {
         figment::Jail::expect_with(|_jail| {
             let loaded = Config::load(Some(&sample)).expect("sample loads");
             assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()), "the sample documents the defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn roles_and_storage_come_from_the_environment_and_bad_ones_are_named() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(Config::load(None).expect("defaults").roles, Roles::ALL);
+            jail.set_env("FERROCAST_ROLES", "origin, API");
+            let roles = Config::load(None).expect("roles").roles;
+            assert_eq!(roles, Roles { api: true, ingest: false, origin: true, worker: false });
+            assert_eq!(roles.to_string(), "api,origin");
+            jail.set_env("FERROCAST_ROLES", "api,transcoder");
+            let err = Config::load(None).expect_err("unknown role").to_string();
+            assert!(err.contains("transcoder") && err.contains("api, ingest, origin, worker"), "{err}");
+            jail.set_env("FERROCAST_ROLES", "worker");
+
+            jail.set_env("FERROCAST_STORAGE__URL", "s3://media/ferrocast");
+            jail.set_env("FERROCAST_STORAGE__ENDPOINT", "http://127.0.0.1:8333");
+            jail.set_env("FERROCAST_STORAGE__ALLOW_HTTP", "true");
+            let storage = Config::load(None).expect("storage").storage;
+            assert_eq!(storage.url.as_deref(), Some("s3://media/ferrocast"));
+            assert!(storage.allow_http);
+            jail.set_env("FERROCAST_STORAGE__URL", "media");
+            assert!(matches!(Config::load(None), Err(ConfigError::Storage(_))), "not an s3:// URL");
             Ok(())
         });
     }

@@ -1,5 +1,7 @@
-//! Where segments, playlists and thumbnails are kept: an `object_store` (local files under
-//! `<data_dir>/media` by default; S3-compatible stores later) behind names Ferrocast chooses.
+//! Where segments, playlists, thumbnails, upload parts and sources are kept: an `object_store`
+//! (local files under `<data_dir>/media` by default, or an S3-compatible bucket with `[storage]
+//! url`) behind names Ferrocast chooses. Requests to a remote store are retried with backoff by
+//! object_store (a store that is away for a few seconds delays writes, it does not lose them).
 //!
 //! Keys are always built from parsed, validated parts (`{video_id}/{rendition}/{file}`), never from
 //! raw request text, so nothing outside the media root can be named. Writes are atomic: a reader
@@ -10,9 +12,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::config::StorageConfig;
 use futures_util::StreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
 /// An uploaded video's original file, beside its renditions. The dot keeps it from ever being a
@@ -58,6 +64,7 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// The directory behind a local store: big files are moved in rather than copied.
     local_root: Option<std::path::PathBuf>,
+    description: String,
 }
 
 impl Storage {
@@ -65,7 +72,42 @@ impl Storage {
     pub fn local(root: &Path) -> Result<Storage, StorageError> {
         std::fs::create_dir_all(root)?;
         let store = LocalFileSystem::new_with_prefix(root)?;
-        Ok(Storage { store: Arc::new(store), local_root: Some(root.canonicalize()?) })
+        let root = root.canonicalize()?;
+        Ok(Storage { store: Arc::new(store), description: root.display().to_string(), local_root: Some(root) })
+    }
+
+    /// The store `config` names: an S3-compatible bucket when `url` is set, otherwise local files
+    /// under `local_root`.
+    pub fn open(config: &StorageConfig, local_root: &Path) -> Result<Storage, StorageError> {
+        let Some(url) = &config.url else { return Self::local(local_root) };
+        let rest = url.strip_prefix("s3://").unwrap_or(url).trim_matches('/');
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(config.allow_http);
+        if let Some(endpoint) = &config.endpoint {
+            // Path-style requests (`endpoint/bucket/key`): what self-hosted stores expect.
+            builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+        }
+        if let Some(region) = &config.region {
+            builder = builder.with_region(region);
+        }
+        let s3 = builder.build()?;
+        let store: Arc<dyn ObjectStore> = match prefix.trim_matches('/') {
+            "" => Arc::new(s3),
+            prefix => Arc::new(PrefixStore::new(s3, prefix)),
+        };
+        Ok(Storage { store, local_root: None, description: format!("s3://{bucket}/{prefix}") })
+    }
+
+    /// What the store is, for logs: a directory or an `s3://` URL.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether the store answers: a listing of one page under a name nothing uses.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        let probe = ObjectPath::from("readyz");
+        self.store.list_with_delimiter(Some(&probe)).await.map_err(classify)?;
+        Ok(())
     }
 
     /// The key of a video's file: `video_id/name` or `video_id/rendition/name`.
@@ -123,6 +165,19 @@ impl Storage {
         Ok(Object { bytes, info: ObjectInfo { size: meta.size, e_tag: meta.e_tag, last_modified: meta.last_modified } })
     }
 
+    /// Appends the object at `key` to `out`, streamed a chunk at a time (never whole in memory).
+    pub async fn append_to(&self, key: &ObjectPath, out: &mut tokio::fs::File) -> Result<u64, StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self.store.get(key).await.map_err(classify)?.into_stream();
+        let mut written = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(classify)?;
+            out.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     pub async fn head(&self, key: &ObjectPath) -> Result<ObjectInfo, StorageError> {
         let meta = self.store.head(key).await.map_err(classify)?;
         Ok(ObjectInfo { size: meta.size, e_tag: meta.e_tag, last_modified: meta.last_modified })
@@ -164,14 +219,10 @@ async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Re
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn put_get_range_head_and_delete_a_video() {
-        let dir = crate::testing::TempDir::new();
-        let storage = Storage::local(dir.path()).expect("local storage");
+    /// What every backend must do alike.
+    async fn store_read_and_delete(storage: &Storage, scratch: &Path) {
         let key = Storage::key(&["v1", "low", "00000001.ts"]);
         storage.put(&key, Bytes::from_static(b"0123456789")).await.expect("put");
-        assert!(dir.path().join("v1/low/00000001.ts").exists(), "plain files on disk, browsable by operators");
-
         let whole = storage.get(&key, None).await.expect("get");
         assert_eq!(&whole.bytes[..], b"0123456789");
         assert_eq!(whole.info.size, 10);
@@ -179,6 +230,7 @@ mod tests {
         let part = storage.get(&key, Some(2..5)).await.expect("range");
         assert_eq!(&part.bytes[..], b"234");
         assert_eq!(storage.head(&key).await.expect("head").size, 10);
+        assert!(matches!(storage.head(&Storage::key(&["v1", "missing"])).await, Err(StorageError::NotFound)));
 
         storage.put(&Storage::key(&["v1", "master.m3u8"]), Bytes::from_static(b"#EXTM3U\n")).await.expect("put");
         storage.put(&Storage::key(&["v2", "master.m3u8"]), Bytes::from_static(b"#EXTM3U\n")).await.expect("put");
@@ -186,12 +238,44 @@ mod tests {
         assert!(matches!(storage.get(&key, None).await, Err(StorageError::NotFound)));
         assert!(storage.head(&Storage::key(&["v2", "master.m3u8"])).await.is_ok(), "other videos untouched");
 
-        let source = dir.path().join("upload.bin");
-        std::fs::write(&source, b"the source").expect("write");
+        // A file larger than one multipart part, stored and read back streamed.
+        let source = scratch.join("upload.bin");
+        let content: Vec<u8> = (0..PUT_CHUNK + 12_345).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&source, &content).expect("write");
         let key = Storage::key(&["v3", SOURCE_FILE]);
         storage.put_file(&key, &source).await.expect("put file");
-        assert!(!source.exists(), "moved, not copied");
-        assert_eq!(&storage.get(&key, None).await.expect("get").bytes[..], b"the source");
-        assert_eq!(storage.local_path(&key).map(|p| std::fs::read(p).expect("read")), Some(b"the source".to_vec()));
+        assert!(!source.exists(), "consumed");
+        let copy = scratch.join("copy.bin");
+        let mut out = tokio::fs::File::create(&copy).await.expect("create");
+        assert_eq!(storage.append_to(&key, &mut out).await.expect("download"), content.len() as u64);
+        drop(out);
+        assert!(std::fs::read(&copy).expect("read") == content, "the bytes survive the round trip");
+        storage.check().await.expect("the store answers");
+    }
+
+    #[tokio::test]
+    async fn local_files_under_the_data_dir() {
+        let dir = crate::testing::TempDir::new();
+        let storage = Storage::local(&dir.path().join("media")).expect("local storage");
+        store_read_and_delete(&storage, dir.path()).await;
+        let key = Storage::key(&["v4", "low", "00000001.m4s"]);
+        storage.put(&key, Bytes::from_static(b"segment")).await.expect("put");
+        assert!(dir.path().join("media/v4/low/00000001.m4s").exists(), "plain files on disk, browsable by operators");
+        let source = dir.path().join("source.bin");
+        std::fs::write(&source, b"the source").expect("write");
+        let key = Storage::key(&["v5", SOURCE_FILE]);
+        storage.put_file(&key, &source).await.expect("put file");
+        assert_eq!(storage.local_path(&key).map(|p| std::fs::read(p).expect("read")), Some(b"the source".to_vec()), "moved into place");
+    }
+
+    #[tokio::test]
+    async fn an_s3_bucket_with_a_prefix() {
+        let dir = crate::testing::TempDir::new();
+        let config = crate::testing::test_s3_config();
+        let storage = Storage::open(&config, &dir.path().join("unused")).expect("s3 storage");
+        assert!(storage.describe().starts_with("s3://ferrocast-test/test-"), "{}", storage.describe());
+        assert!(storage.local_path(&Storage::key(&["v1", "x"])).is_none(), "nothing of a video is on this node's disk");
+        store_read_and_delete(&storage, dir.path()).await;
+        assert!(!dir.path().join("unused").exists());
     }
 }

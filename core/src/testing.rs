@@ -110,6 +110,34 @@ impl Drop for TestDb {
     }
 }
 
+/// The S3 server tests use: `FERROCAST_TEST_S3_ENDPOINT` (default `http://127.0.0.1:18333`, where
+/// `scripts/ensure-s3.sh` starts SeaweedFS for `make test`), bucket `ferrocast-test`.
+pub const DEFAULT_TEST_S3_ENDPOINT: &str = "http://127.0.0.1:18333";
+pub const TEST_S3_BUCKET: &str = "ferrocast-test";
+/// The credentials `scripts/ensure-s3.sh` gives its server.
+pub const TEST_S3_ACCESS_KEY_ID: &str = "ferrocast";
+pub const TEST_S3_SECRET_ACCESS_KEY: &str = "ferrocast-test-secret";
+
+pub fn test_s3_endpoint() -> String {
+    std::env::var("FERROCAST_TEST_S3_ENDPOINT").unwrap_or_else(|_| DEFAULT_TEST_S3_ENDPOINT.to_string())
+}
+
+/// Storage settings for a fresh prefix of the test bucket (each test sees only its own objects).
+/// Sets the standard AWS credential variables for this process when they are unset (nextest runs
+/// every test in a process of its own).
+pub fn test_s3_config() -> crate::config::StorageConfig {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_S3_ACCESS_KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_S3_SECRET_ACCESS_KEY);
+    }
+    crate::config::StorageConfig {
+        url: Some(format!("s3://{TEST_S3_BUCKET}/test-{}", crate::ids::new_id())),
+        endpoint: Some(test_s3_endpoint()),
+        region: Some("us-east-1".into()),
+        allow_http: true,
+    }
+}
+
 /// A temporary directory, removed on drop (kept tiny to avoid a runtime dependency on `tempfile`).
 pub struct TempDir(std::path::PathBuf);
 

@@ -38,8 +38,11 @@ pub struct Worker {
     pub storage: Storage,
     pub jobs: JobsConfig,
     pub media: MediaConfig,
-    /// Where the API keeps the parts of uploads (see `ferrocast_core::upload_parts`).
+    /// Where the API stages the parts of uploads (see `ferrocast_core::upload_parts`).
     pub uploads_dir: PathBuf,
+    /// Scratch space for jobs (an assembled upload, a source fetched from a remote store); each
+    /// job's directory is removed when the job ends.
+    pub work_dir: PathBuf,
 }
 
 /// How one attempt ended.
@@ -91,6 +94,9 @@ async fn run(worker: Arc<Worker>, id: String, shutdown: Shutdown) {
         } else {
             Attempt::Permanent(format!("unknown job kind {}", job.kind))
         };
+        if let Some(video_id) = &job.video_id {
+            let _ = tokio::fs::remove_dir_all(worker.work_dir.join(video_id)).await;
+        }
         worker.settle(&job, &id, attempt).await;
     }
 }
@@ -149,16 +155,16 @@ impl Worker {
         }
     }
 
-    /// Stores the source of a completed upload, assembled from its parts, unless an earlier attempt
-    /// already did; then the parts go. An upload that is not this video's any more (its channel or
-    /// video was deleted while the job waited) fails the job for good.
+    /// Stores the source of a completed upload, assembled from its stored parts, unless an earlier
+    /// attempt already did; then the parts go. An upload that is not this video's any more (its
+    /// channel or video was deleted while the job waited) fails the job for good.
     async fn store_upload_source(&self, job: &Job, video_id: &str) -> Result<(), Attempt> {
         let payload: TranscodePayload = serde_json::from_str(&job.payload).unwrap_or_default();
         let Some(upload_id) = payload.upload_id else { return Ok(()) };
         let key = Storage::key(&[video_id, SOURCE_FILE]);
         match self.storage.head(&key).await {
             Ok(_) => {
-                upload_parts::remove(&self.uploads_dir, &upload_id).await;
+                upload_parts::remove(&self.storage, &self.uploads_dir, &upload_id).await;
                 return Ok(());
             }
             Err(StorageError::NotFound) => {}
@@ -168,18 +174,39 @@ impl Worker {
         let Some(upload) = upload.filter(|u| u.status == UploadStatus::Completed && u.video_id.as_deref() == Some(video_id)) else {
             return Err(Attempt::Permanent("the upload behind this video is gone".into()));
         };
-        let dir = upload_parts::upload_dir(&self.uploads_dir, &upload.id);
-        let source = dir.join("source");
-        if let Err(e) = upload_parts::assemble(&dir, upload.part_count, &source).await {
-            return Err(match e.kind() {
-                std::io::ErrorKind::NotFound => Attempt::Permanent("the uploaded parts are gone; upload the file again".into()),
-                _ => Attempt::Retry(format!("cannot assemble the upload: {e}")),
-            });
+        let assembled = self.work_dir(video_id).await.map_err(|e| Attempt::Retry(e.to_string()))?.join("assembled");
+        match upload_parts::assemble(&self.storage, &upload.id, upload.part_count, &assembled).await {
+            Ok(()) => {}
+            Err(StorageError::NotFound) => return Err(Attempt::Permanent("the uploaded parts are gone; upload the file again".into())),
+            Err(e) => return Err(Attempt::Retry(format!("cannot assemble the upload: {e}"))),
         }
-        self.storage.put_file(&key, &source).await.map_err(|e| Attempt::Retry(format!("cannot store the source: {e}")))?;
-        upload_parts::remove(&self.uploads_dir, &upload.id).await;
+        self.storage.put_file(&key, &assembled).await.map_err(|e| Attempt::Retry(format!("cannot store the source: {e}")))?;
+        upload_parts::remove(&self.storage, &self.uploads_dir, &upload.id).await;
         tracing::info!(job_id = %job.id, %video_id, upload_id = %upload.id, bytes = upload.size, "upload assembled and stored");
         Ok(())
+    }
+
+    /// This node's scratch directory for one video's job, created empty. Removed when the job ends.
+    async fn work_dir(&self, video_id: &str) -> std::io::Result<PathBuf> {
+        let dir = self.work_dir.join(video_id);
+        tokio::fs::create_dir_all(&dir).await?;
+        Ok(dir)
+    }
+
+    /// A local file to read the stored source from: the stored file itself on local storage, a
+    /// fresh download into the job's scratch directory otherwise (GStreamer reads files).
+    async fn local_source(&self, video_id: &str) -> Result<PathBuf, Attempt> {
+        let key = Storage::key(&[video_id, SOURCE_FILE]);
+        if let Some(path) = self.storage.local_path(&key) {
+            return Ok(path);
+        }
+        let path = self.work_dir(video_id).await.map_err(|e| Attempt::Retry(e.to_string()))?.join(SOURCE_FILE);
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| Attempt::Retry(e.to_string()))?;
+        match self.storage.append_to(&key, &mut file).await {
+            Ok(_) => Ok(path),
+            Err(StorageError::NotFound) => Err(Attempt::Permanent("the source is missing from storage".into())),
+            Err(e) => Err(Attempt::Retry(format!("cannot fetch the source: {e}"))),
+        }
     }
 
     async fn transcode(&self, job: &Job, worker_id: &str, shutdown: &Shutdown) -> Attempt {
@@ -187,8 +214,9 @@ impl Worker {
         if let Err(attempt) = self.store_upload_source(job, &video_id).await {
             return attempt;
         }
-        let Some(source) = self.storage.local_path(&Storage::key(&[&video_id, SOURCE_FILE])) else {
-            return Attempt::Permanent("the source is not on local storage".into());
+        let source = match self.local_source(&video_id).await {
+            Ok(source) => source,
+            Err(attempt) => return attempt,
         };
         tracing::info!(job_id = %job.id, %video_id, attempt = job.attempts, "transcode started");
         self.remove_outputs(&video_id).await;

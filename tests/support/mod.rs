@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod rtmp_publisher;
+pub mod uploader;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferrocast");
 
@@ -91,7 +92,8 @@ impl Server {
         let listening = server.wait_for_line(|l| l.contains("ferrocast listening"));
         let event: Value = serde_json::from_str(&listening).expect("JSON log line");
         server.http = format!("http://{}", event["http"].as_str().expect("http address"));
-        server.rtmp = event["rtmp"].as_str().expect("rtmp address").to_string();
+        // Absent when the server runs without the ingest role.
+        server.rtmp = event["rtmp"].as_str().unwrap_or_default().to_string();
         server.rtmps = event["rtmps"].as_str().map(str::to_string);
         server
     }

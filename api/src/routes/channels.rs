@@ -199,7 +199,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): S
     channels::delete(&state.db, &channel.id).await?;
     state.live.disconnect_publisher(&channel.id);
     for upload_id in &uploads {
-        upload_parts::remove(&state.settings.uploads_dir, upload_id).await;
+        upload_parts::remove(&state.storage, &state.settings.uploads_dir, upload_id).await;
     }
     for (video_id, _) in &videos {
         remove_video_files(&state, video_id).await;

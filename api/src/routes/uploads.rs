@@ -5,7 +5,7 @@
 //! Parts are streamed to disk as they arrive and checked before they count: a part with the wrong
 //! length or digest leaves nothing behind. Only the channel's owner may upload to it.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use ferrocast_core::db::uploads::{self, NewUpload, Upload, UploadStatus};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus, Visibility};
 use ferrocast_core::db::{channels, jobs};
 use ferrocast_core::ids::is_valid_id;
-use ferrocast_core::upload_parts::{self, part_path};
+use ferrocast_core::upload_parts;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,10 +76,6 @@ pub struct PartReceived {
 #[derive(Serialize, ToSchema)]
 pub struct CompletedUpload {
     pub video_id: String,
-}
-
-fn upload_dir(state: &AppState, upload_id: &str) -> PathBuf {
-    upload_parts::upload_dir(&state.settings.uploads_dir, upload_id)
 }
 
 /// The upload if it is `user`'s: 404 when it does not exist, 403 when it is someone else's.
@@ -159,7 +155,6 @@ pub async fn create(
         },
     )
     .await?;
-    tokio::fs::create_dir_all(upload_dir(&state, &upload.id)).await.map_err(ApiError::internal)?;
     tracing::info!(upload_id = %upload.id, size = upload.size, parts = upload.part_count, "upload started");
     let created = CreatedUpload { id: upload.id, part_size: upload.part_size as u64, part_count: upload.part_count as u64 };
     Ok((StatusCode::CREATED, Json(created)))
@@ -212,7 +207,7 @@ pub async fn put_part(
     require_open(&upload)?;
     let expected_len = upload.expected_part_len(n).ok_or(ApiError::NotFound)?;
     let expected_digest = sha256_from_header(&headers)?;
-    let dir = upload_dir(&state, &upload.id);
+    let dir = upload_parts::staging_dir(&state.settings.uploads_dir, &upload.id);
     tokio::fs::create_dir_all(&dir).await.map_err(ApiError::internal)?;
     // Each request writes its own temporary file: parallel or repeated sends never interleave.
     let temp = dir.join(format!("{n:06}.{}.tmp", ferrocast_core::ids::new_id()));
@@ -221,7 +216,11 @@ pub async fn put_part(
         let _ = tokio::fs::remove_file(&temp).await;
         return Err(e);
     }
-    tokio::fs::rename(&temp, part_path(&dir, n)).await.map_err(ApiError::internal)?;
+    // Checked: into storage, where any node's worker finds it (a resend replaces it whole).
+    if let Err(e) = state.storage.put_file(&upload_parts::part_key(&upload.id, n), &temp).await {
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(ApiError::internal(e));
+    }
     uploads::put_part(&state.db, &upload.id, n, expected_len, &hex_encode(&expected_digest)).await?;
     Ok(Json(PartReceived { part: n as u64, size: expected_len as u64 }))
 }
@@ -326,7 +325,7 @@ pub async fn abort(State(state): State<AppState>, user: AuthUser, Path(id): Path
     let upload = owned_upload(&state, &id, &user).await?;
     require_open(&upload)?;
     uploads::close(&state.db, &upload.id, UploadStatus::Aborted, None).await?;
-    upload_parts::remove(&state.settings.uploads_dir, &upload.id).await;
+    upload_parts::remove(&state.storage, &state.settings.uploads_dir, &upload.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -335,7 +334,7 @@ pub async fn remove_expired(state: &AppState) -> Result<usize, ApiError> {
     let expired = uploads::expired(&state.db, Utc::now()).await?;
     for id in &expired {
         uploads::close(&state.db, id, UploadStatus::Aborted, None).await?;
-        upload_parts::remove(&state.settings.uploads_dir, id).await;
+        upload_parts::remove(&state.storage, &state.settings.uploads_dir, id).await;
     }
     Ok(expired.len())
 }

@@ -1,0 +1,89 @@
+//! Several `ferrocast` processes on one Postgres database and one S3 bucket (SeaweedFS), each with
+//! its own roles and its own data dir, as an operator would run an api/origin tier and an
+//! ingest/worker tier.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferrocast_core::testing::{test_s3_config, TestDb};
+use support::uploader::{make_mp4, Uploader};
+use support::{ffmpeg_publish, probe, DataDir, Server};
+
+const JWT_SECRET: &str = "a shared secret of every node, 32+ bytes";
+
+/// The environment of one node: the shared database, bucket and secret, and its roles.
+fn node_env(db_url: &str, storage: &ferrocast_core::config::StorageConfig, roles: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("FERROCAST_DATABASE_URL", db_url.to_string()),
+        ("FERROCAST_JWT_SECRET", JWT_SECRET.to_string()),
+        ("FERROCAST_ROLES", roles.to_string()),
+        ("FERROCAST_STORAGE__URL", storage.url.clone().expect("url")),
+        ("FERROCAST_STORAGE__ENDPOINT", storage.endpoint.clone().expect("endpoint")),
+        ("FERROCAST_STORAGE__REGION", "us-east-1".to_string()),
+        ("FERROCAST_STORAGE__ALLOW_HTTP", "true".to_string()),
+        ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1".to_string()),
+        ("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()),
+        ("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default()),
+    ]
+}
+
+fn start(dir: &Path, env: &[(&'static str, String)]) -> Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(dir, &env)
+}
+
+/// Files a node keeps of videos on its own disk (none, with a bucket).
+fn media_files(data_dir: &Path) -> usize {
+    let media = data_dir.join("media");
+    walk(&media)
+}
+
+fn walk(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingest_worker_node_and_an_api_origin_node_share_postgres_and_a_bucket() {
+    let db = TestDb::postgres().await;
+    let storage = test_s3_config();
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    let node_a = start(&dir_a.0, &node_env(&db.url, &storage, "ingest,worker"));
+    let node_b = start(&dir_b.0, &node_env(&db.url, &storage, "api,origin"));
+    assert!(!node_a.rtmp.is_empty(), "the ingest node listens for RTMP");
+    assert!(node_b.rtmp.is_empty(), "the api/origin node does not");
+    for node in [&node_a, &node_b] {
+        let (status, health) = node.get_json("/readyz").await;
+        assert_eq!(status, 200, "database and bucket answer: {health}");
+    }
+    // Node A has no API; node B has no ingest.
+    assert_eq!(node_a.get_json("/api/videos").await.0, 404);
+
+    // A streamer signs up on B and publishes to A; viewers watch the recording through B.
+    let (token, key) = node_b.streamer("nadia", "nadia-live").await;
+    let mut ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 4);
+    let video_id = node_b.wait_until_live("nadia-live").await;
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    node_b.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
+    let (w, h, seconds, _) = probe(&node_b.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert_eq!((w, h), (640, 360));
+    assert!((seconds - 4.0).abs() <= 1.0, "the whole recording plays through the other node: {seconds} s");
+
+    // An upload sent to B is transcoded by A's worker, from and into the bucket.
+    let scratch = DataDir::new();
+    std::fs::create_dir_all(&scratch.0).expect("scratch dir");
+    let file = make_mp4(&scratch.0, "trip.mp4", 640, 360, 3);
+    let uploader = Uploader { server: &node_b, token };
+    let uploaded = uploader.upload("nadia-live", &file).await;
+    node_b.wait_for_status(&uploaded, "ready", Duration::from_secs(90)).await;
+    let (w, h, seconds, _) = probe(&node_b.url(&format!("/hls/{uploaded}/low/index.m3u8")));
+    assert_eq!((w, h), (640, 360));
+    assert!((seconds - 3.0).abs() <= 1.0, "{seconds} s");
+
+    // Nothing of either video stays on a node's disk.
+    assert_eq!(media_files(&dir_a.0), 0, "node A keeps no media");
+    assert_eq!(media_files(&dir_b.0), 0, "node B keeps no media");
+    assert_eq!(walk(&dir_a.0.join("work")), 0, "the worker's scratch space is emptied");
+}
