@@ -5,6 +5,7 @@
 //! accepting, ends every live video cleanly (ENDLIST written), lets requests in flight finish,
 //! closes the pool.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.public_url = Some(format!("http://localhost:{}", http.local_addr()?.port()));
     }
 
+    let node_url = match &config.node_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => derived_node_url(http.local_addr()?),
+    };
     let live = Arc::new(LiveRegistry::new());
     let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
     // Every node answers health checks and /metrics, whatever its roles.
@@ -71,7 +76,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         true => ferrocast_api::router(api_state.clone()),
         false => ferrocast_api::health_router(api_state.clone()),
     };
-    if roles.origin {
+    // An ingest node serves its own streams' HLS too: origin nodes proxy live requests to it.
+    if roles.origin || roles.ingest {
         app = app.merge(ferrocast_origin::router(ferrocast_origin::OriginState {
             db: db.clone(),
             storage: storage.clone(),
@@ -80,6 +86,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
             shared_cache_max_age: Duration::from_secs(config.origin.shared_cache_max_age_secs),
             max_viewers_per_address: config.origin.max_viewers_per_address,
+            node_url: node_url.clone(),
+            proxy: proxy_client()?,
         }));
     }
     app = app.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
@@ -90,6 +98,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     tracing::info!(
         roles = %roles,
+        node_url = %node_url,
         http = %http.local_addr()?,
         rtmp = rtmp.as_ref().and_then(|l| l.local_addr().ok()).map(tracing::field::display),
         rtmps = config.rtmp.tls_addr.filter(|_| roles.ingest).map(tracing::field::display),
@@ -122,7 +131,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
     }
     if let Some(rtmp) = rtmp {
-        let ingest = Arc::new(Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone()));
+        let ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());
+        let ingest = Arc::new(ingest);
         if let Some((listener, acceptor)) = rtmps {
             shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
         }
@@ -135,6 +145,27 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// How other nodes reach this one when `node_url` is not set: the bound address, or this host's
+/// name when bound to all interfaces.
+fn derived_node_url(bound: SocketAddr) -> String {
+    if !bound.ip().is_unspecified() {
+        return format!("http://{bound}");
+    }
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = if host.is_empty() { "localhost".to_string() } else { host };
+    format!("http://{host}:{}", bound.port())
+}
+
+/// The client origin nodes pass live requests with. A blocking reload may be held for up to three
+/// target durations at the owner, so the whole request may take that long; connecting may not.
+fn proxy_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client for live requests to other nodes")
 }
 
 /// The RTMPS listener and its TLS acceptor when `rtmp.tls_addr` is set (config validation made sure

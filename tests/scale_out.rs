@@ -61,15 +61,35 @@ async fn an_ingest_worker_node_and_an_api_origin_node_share_postgres_and_a_bucke
     // Node A has no API; node B has no ingest.
     assert_eq!(node_a.get_json("/api/videos").await.0, 404);
 
-    // A streamer signs up on B and publishes to A; viewers watch the recording through B.
+    // A streamer signs up on B and publishes to A; viewers watch live through B, which passes
+    // their requests to A, low-latency parts and blocking reloads included.
     let (token, key) = node_b.streamer("nadia", "nadia-live").await;
-    let mut ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 4);
+    let mut ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 10);
     let video_id = node_b.wait_until_live("nadia-live").await;
+    let playlist = node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "#EXT-X-PRELOAD-HINT", Duration::from_secs(30)).await;
+    let hint = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a preload hint")
+        .to_string();
+    let (msn, part) = hint.trim_end_matches(".m4s").split_once("-p").expect("NNNNNNNN-pK.m4s");
+    let (msn, part): (u64, u32) = (msn.parse().expect("msn"), part.parse().expect("part"));
+    let hinted = node_b.client.get(node_b.url(&format!("/hls/{video_id}/low/{hint}"))).send().await.expect("hinted part");
+    assert_eq!(hinted.status(), 200, "the hinted part, waited for at A, arrives through B");
+    assert!(!hinted.bytes().await.expect("part").is_empty());
+    let reload = format!("/hls/{video_id}/low/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+    let (status, blocked) = node_b.get_text(&reload).await;
+    assert_eq!(status, 200);
+    assert!(blocked.contains(&hint), "a blocking reload through B lists the part it waited for: {blocked}");
+    let (status, master) = node_b.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(status == 200 && master.contains("low/index.m3u8"), "{master}");
     assert!(ffmpeg.wait().expect("ffmpeg").success());
+    // Then the recording, from the bucket.
     node_b.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
     let (w, h, seconds, _) = probe(&node_b.url(&format!("/hls/{video_id}/low/index.m3u8")));
     assert_eq!((w, h), (640, 360));
-    assert!((seconds - 4.0).abs() <= 1.0, "the whole recording plays through the other node: {seconds} s");
+    assert!((seconds - 10.0).abs() <= 1.0, "the whole recording plays through the other node: {seconds} s");
 
     // An upload sent to B is transcoded by A's worker, from and into the bucket.
     let scratch = DataDir::new();

@@ -30,6 +30,9 @@ pub struct Ingest {
     pub live: Arc<LiveRegistry>,
     pub rtmp: RtmpConfig,
     pub media: MediaConfig,
+    /// How other nodes reach this node's HTTP listener: recorded on each live video, so that
+    /// origin nodes can proxy its live HLS here.
+    pub node_url: String,
     /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
     /// listener: one cap for both.
     pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
@@ -81,9 +84,9 @@ pub enum EndReason {
 }
 
 impl Ingest {
-    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig) -> Self {
+    pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, node_url: String) -> Self {
         let admission = ferrocast_core::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
-        Self { db, storage, live, rtmp, media, admission, slots: Mutex::new(HashMap::new()) }
+        Self { db, storage, live, rtmp, media, node_url, admission, slots: Mutex::new(HashMap::new()) }
     }
 
     fn recording_settings(&self) -> RecordingSettings {
@@ -146,6 +149,7 @@ impl Ingest {
             },
         )
         .await?;
+        videos::set_live_node(&self.db, &video.id, &self.node_url).await?;
         let live = self.live.insert(&video.id);
         live.set_channel(&channel.slug);
         let recording = recording::spawn(&video.id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings());

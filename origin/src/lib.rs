@@ -2,8 +2,9 @@
 //!
 //! Request paths are parsed into typed values before anything is looked up, so a path can only ever
 //! name a known video's file inside the media root. Live playlists, init segments and LL-HLS parts
-//! come from this process's memory (the live registry), blocking reloads included; finished
-//! playlists, segments and thumbnails from storage. Private and
+//! come from this process's memory (the live registry), blocking reloads included, or, for a stream
+//! ingested on another node, from that node (`proxy.rs`); finished playlists, segments and
+//! thumbnails from storage. Private and
 //! unlisted videos need a playback token, which is carried onto every URI of the playlists served.
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 mod blocking;
 pub mod hls_path;
+mod proxy;
 pub mod range;
 mod serve;
 
@@ -35,6 +37,10 @@ pub struct OriginState {
     pub max_viewers_per_address: usize,
     /// How long shared caches (CDNs, proxies) may keep public media (`s-maxage`).
     pub shared_cache_max_age: Duration,
+    /// This node's own URL (`node_url`), so that it never proxies to itself.
+    pub node_url: String,
+    /// Passes live requests to the node ingesting the video (see `proxy.rs`).
+    pub proxy: reqwest::Client,
 }
 
 /// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials).

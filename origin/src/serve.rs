@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::blocking;
 use crate::hls_path::{self, HlsPath, PlaylistKind};
+use crate::proxy;
 use crate::range::{self, RangeRequest};
 use crate::OriginState;
 
@@ -58,6 +59,7 @@ pub async fn hls(
     Path(path): Path<String>,
     Query(query): Query<HlsQuery>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let Some(request) = hls_path::parse(&path) else { return status(StatusCode::NOT_FOUND) };
@@ -78,8 +80,15 @@ pub async fn hls(
     let client = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
 
-    // While the video is live, its playlists, init segments and recent parts are in memory.
+    // While the video is live, its playlists, init segments and recent parts are in memory: here,
+    // or on the node that ingests it, which answers instead (once; never passed on again).
     let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
+    if video.status == VideoStatus::Live && live.is_none() && !headers.contains_key(proxy::PROXIED_HEADER) {
+        if let Some(owner) = video.live_node_url.as_deref().filter(|owner| *owner != state.node_url) {
+            let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+            return proxy::forward(&state.proxy, owner, path_and_query, &headers).await;
+        }
+    }
     // Shared caches keep public media only briefly: a video turned private must stop being served
     // from them soon (browsers may keep what they already have).
     let immutable = match token {

@@ -41,6 +41,8 @@ pub struct Video {
     pub visibility: Visibility,
     /// Bumped on every visibility change: playback tokens carry it, so older ones stop working.
     pub playback_generation: i64,
+    /// While live: the HTTP URL of the node ingesting it (origin nodes proxy its live HLS there).
+    pub live_node_url: Option<String>,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -52,7 +54,7 @@ pub struct Video {
 macro_rules! video_columns {
     () => {
         "v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
-         v.kind, v.status, v.title, v.description, v.visibility, v.playback_generation, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
+         v.kind, v.status, v.title, v.description, v.visibility, v.playback_generation, v.live_node_url, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
     };
 }
 
@@ -143,9 +145,16 @@ pub async fn update(
 
 /// Marks a video finished: `ready` with its duration, or `failed` with a message for the owner.
 pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<i64>, error: Option<&str>) -> Result<(), DbError> {
-    let sql =
-        "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5 WHERE id = $1";
+    let sql = "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5, \
+         live_node_url = NULL WHERE id = $1";
     execute!(db, sqlx::query(sql).bind(id).bind(status.as_str()).bind(duration_ms).bind(error).bind(now()))?;
+    Ok(())
+}
+
+/// Records which node ingests a live video (`node_url`: how other nodes reach its HTTP listener).
+pub async fn set_live_node(db: &Db, id: &str, node_url: &str) -> Result<(), DbError> {
+    let sql = "UPDATE videos SET live_node_url = $2 WHERE id = $1";
+    execute!(db, sqlx::query(sql).bind(id).bind(node_url))?;
     Ok(())
 }
 
