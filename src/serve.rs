@@ -38,14 +38,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(config.data_dir.join(SPOOL_DIR));
     let _ = std::fs::remove_dir_all(config.data_dir.join(WORK_DIR));
     let roles = config.roles;
+    let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let node_url = match &config.node_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => derived_node_url(http.local_addr()?),
+    };
     if roles.ingest {
-        // Only ingest nodes make live videos, so only they end the ones a crash left live. (With
-        // several ingest nodes on one database this would also end other nodes' streams: see
-        // docs/operations.md, Several nodes.)
-        finalize_orphans(&db, &storage, &config).await;
+        // Only ingest nodes make live videos, so only they end the ones a crash left live.
+        finalize_orphans(&db, &storage, &config, &node_url).await;
     }
 
-    let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let (rtmp, rtmps) = match roles.ingest {
         true => {
             let rtmp = TcpListener::bind(config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
@@ -65,10 +67,6 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.public_url = Some(format!("http://localhost:{}", http.local_addr()?.port()));
     }
 
-    let node_url = match &config.node_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => derived_node_url(http.local_addr()?),
-    };
     let live = Arc::new(LiveRegistry::new());
     let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
     // Every node answers health checks and /metrics, whatever its roles.
@@ -133,6 +131,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Some(rtmp) = rtmp {
         let ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());
         let ingest = Arc::new(ingest);
+        tokio::spawn(ingest.clone().keep_leases(shutdown.clone()));
         if let Some((listener, acceptor)) = rtmps {
             shutdown.spawn(ferrocast_ingest::run_tls(listener, acceptor, ingest.clone(), shutdown.clone()));
         }
@@ -179,9 +178,18 @@ async fn bind_rtmps(config: &Config) -> anyhow::Result<Option<(TcpListener, ferr
     Ok(Some((listener, acceptor)))
 }
 
-/// Videos still marked live belong to a process that died: end them with what was recorded.
-async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config) {
-    let orphans = match videos::live_ids(db).await {
+/// Videos still marked live that belonged to a process that died: end them with what was
+/// recorded. A SQLite database has one server, so every one of them is an orphan; on Postgres only
+/// those whose owner's lease ran out more than the grace period ago (nobody continued them), and
+/// those last ingested at this node's address (by the process this one replaces); the others may
+/// be other nodes' streams, and `Ingest::keep_leases` ends them if their node is gone.
+async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config, node_url: &str) {
+    let grace = chrono::Duration::seconds(config.rtmp.reconnect_grace_secs as i64);
+    let found = match db {
+        Db::Sqlite(_) => videos::live_ids(db).await,
+        Db::Postgres(_) => videos::abandoned_live(db, chrono::Utc::now() - grace, Some(node_url)).await,
+    };
+    let orphans = match found {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %e, "cannot list orphaned live videos");

@@ -34,6 +34,7 @@ pub const DEFAULT_SESSION_CHECK_SECS: u64 = 5;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
+pub const DEFAULT_RTMP_LEASE_SECS: u64 = 6;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
@@ -250,6 +251,10 @@ pub struct RtmpConfig {
     pub max_command_bytes: usize,
     /// A publisher that reconnects within this long continues the same live video.
     pub reconnect_grace_secs: u64,
+    /// How long a node's claim on a live video lasts without renewal (renewed every third of it
+    /// while its publisher is connected): after a node dies, another may take its streams over
+    /// this long later.
+    pub lease_secs: u64,
     /// Where the RTMPS (RTMP over TLS) listener accepts publishers. Unset (the default): no TLS
     /// listener. Needs `tls_cert_file` and `tls_key_file`.
     pub tls_addr: Option<SocketAddr>,
@@ -427,6 +432,7 @@ impl Default for RtmpConfig {
             max_chunk_streams: DEFAULT_RTMP_MAX_CHUNK_STREAMS,
             max_command_bytes: DEFAULT_RTMP_MAX_COMMAND_BYTES,
             reconnect_grace_secs: DEFAULT_RECONNECT_GRACE_SECS,
+            lease_secs: DEFAULT_RTMP_LEASE_SECS,
             tls_addr: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -599,6 +605,9 @@ impl Config {
             ));
         }
         let rtmp = &self.rtmp;
+        if rtmp.lease_secs < 2 {
+            return Err(ConfigError::Rtmp("rtmp.lease_secs must be ≥ 2".into()));
+        }
         if rtmp.max_command_bytes < 4096 || rtmp.max_message_bytes < rtmp.max_command_bytes || rtmp.max_chunk_streams < 4 {
             return Err(ConfigError::Rtmp(
                 "rtmp.max_command_bytes must be ≥ 4096, rtmp.max_message_bytes ≥ rtmp.max_command_bytes, rtmp.max_chunk_streams ≥ 4".into(),

@@ -5,11 +5,19 @@
 //! pipeline drains first). A publish within the grace period after a drop continues the same
 //! video; its playlists get a discontinuity. Only when the grace period passes with nobody back
 //! does the video end. Shutdown ends every live video at once, without grace.
+//!
+//! Across nodes, the database says who ingests a live video: this process (`node_id`) holds a
+//! lease on it, renewed while its publisher is connected and let go when the publisher leaves. A
+//! publish landing on another node finds the lease lapsed (this node died, or its publisher left)
+//! and, within the grace period, takes the same video over: the recording continues there from
+//! what the database lists (`recording::resume`). A video nobody took over is ended by whichever
+//! ingest node notices first ([`Ingest::keep_leases`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
 use ferrocast_core::db::channels::Channel;
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
@@ -33,6 +41,8 @@ pub struct Ingest {
     /// How other nodes reach this node's HTTP listener: recorded on each live video, so that
     /// origin nodes can proxy its live HLS here.
     pub node_url: String,
+    /// This process, as the owner of live videos' leases (new at every start).
+    node_id: String,
     /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
     /// listener: one cap for both.
     pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
@@ -70,6 +80,17 @@ pub struct PublishLease {
     pub resumed: bool,
 }
 
+/// Why a publish could not begin.
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the channel is live from another node; its publisher must stop first")]
+    LiveElsewhere,
+    #[error("cannot continue the live video: {0}")]
+    Resume(String),
+}
+
 /// Why a publish ended.
 #[derive(Debug)]
 pub enum EndReason {
@@ -86,7 +107,20 @@ pub enum EndReason {
 impl Ingest {
     pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, node_url: String) -> Self {
         let admission = ferrocast_core::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
-        Self { db, storage, live, rtmp, media, node_url, admission, slots: Mutex::new(HashMap::new()) }
+        let node_id = ferrocast_core::ids::new_id();
+        Self { db, storage, live, rtmp, media, node_url, node_id, admission, slots: Mutex::new(HashMap::new()) }
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.rtmp.lease_secs)
+    }
+
+    fn grace(&self) -> Duration {
+        Duration::from_secs(self.rtmp.reconnect_grace_secs)
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        Utc::now() + self.lease()
     }
 
     fn recording_settings(&self) -> RecordingSettings {
@@ -99,7 +133,7 @@ impl Ingest {
 
     /// Makes `connection_id` the publisher of `channel`: continues its live video if there is one
     /// (replacing a connected publisher), or creates the video.
-    pub async fn begin_publish(self: &Arc<Self>, channel: &Channel, connection_id: u64) -> Result<PublishLease, DbError> {
+    pub async fn begin_publish(self: &Arc<Self>, channel: &Channel, connection_id: u64) -> Result<PublishLease, BeginError> {
         loop {
             let mut slots = self.slots.lock().await;
             let Some(slot) = slots.get_mut(&channel.id) else { break };
@@ -119,9 +153,18 @@ impl Ingest {
         }
 
         let mut slots = self.slots.lock().await;
+        if let Some(slot) = slots.get(&channel.id) {
+            // Waiting here for its publisher; unless another node took it over meanwhile.
+            if !videos::claim_live(&self.db, &slot.video_id, &self.node_id, &self.node_url, self.lease_until()).await? {
+                tracing::info!(video_id = %slot.video_id, "the live video was taken over by another node while it waited here");
+                if let Some(stale) = slots.remove(&channel.id) {
+                    self.live.remove(&stale.video_id);
+                }
+            }
+        }
         let kick = CancellationToken::new();
-        let revoked = self.live.publisher_connected(&channel.id, connection_id);
         if let Some(slot) = slots.get_mut(&channel.id) {
+            let revoked = self.live.publisher_connected(&channel.id, connection_id);
             slot.generation += 1;
             slot.active = Some(Active { connection_id, kick: kick.clone(), released: Vec::new() });
             tracing::info!(channel_id = %channel.id, video_id = %slot.video_id, "publisher back; the live video continues");
@@ -137,26 +180,23 @@ impl Ingest {
             });
         }
 
-        let video = videos::create(
-            &self.db,
-            NewVideo {
-                channel_id: &channel.id,
-                kind: VideoKind::Live,
-                status: VideoStatus::Live,
-                title: &channel.title,
-                description: &channel.description,
-                visibility: channel.default_visibility,
-            },
-        )
-        .await?;
-        videos::set_live_node(&self.db, &video.id, &self.node_url).await?;
-        let live = self.live.insert(&video.id);
+        let (video_id, resumed) = match self.take_over(channel).await? {
+            Some(video_id) => (video_id, true),
+            None => (self.create_video(channel).await?, false),
+        };
+        let live = self.live.insert(&video_id);
         live.set_channel(&channel.slug);
-        let recording = recording::spawn(&video.id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings());
+        let recording = match resumed {
+            true => recording::resume(&video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings())
+                .await
+                .map_err(|e| BeginError::Resume(e.to_string()))?,
+            false => recording::spawn(&video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings()),
+        };
+        let revoked = self.live.publisher_connected(&channel.id, connection_id);
         slots.insert(
             channel.id.clone(),
             Slot {
-                video_id: video.id.clone(),
+                video_id: video_id.clone(),
                 recording: recording.clone(),
                 live: live.clone(),
                 generation: 0,
@@ -164,17 +204,92 @@ impl Ingest {
             },
         );
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
-        tracing::info!(channel_id = %channel.id, video_id = %video.id, "live video started");
-        Ok(PublishLease {
-            channel_id: channel.id.clone(),
-            video_id: video.id,
-            connection_id,
-            recording,
-            live,
-            kick,
-            revoked,
-            resumed: false,
-        })
+        match resumed {
+            true => tracing::info!(channel_id = %channel.id, %video_id, "live video taken over from another node; it continues here"),
+            false => tracing::info!(channel_id = %channel.id, %video_id, "live video started"),
+        }
+        Ok(PublishLease { channel_id: channel.id.clone(), video_id, connection_id, recording, live, kick, revoked, resumed })
+    }
+
+    /// The channel's live video from another node, when this node may continue it: its owner's
+    /// lease lapsed (the node died or its publisher left) within the grace period, and this node
+    /// won the claim. A live video past its grace period is ended first; one whose owner still
+    /// streams is not taken (newest-wins works within one node only).
+    async fn take_over(&self, channel: &Channel) -> Result<Option<String>, BeginError> {
+        let Some(claim) = videos::live_claim_of_channel(&self.db, &channel.id).await? else { return Ok(None) };
+        let now = Utc::now();
+        if claim.live_owner.as_deref() != Some(self.node_id.as_str()) && !claim.lapsed(now) {
+            return Err(BeginError::LiveElsewhere);
+        }
+        if !videos::claim_live(&self.db, &claim.video_id, &self.node_id, &self.node_url, self.lease_until()).await? {
+            return Err(BeginError::LiveElsewhere);
+        }
+        let within_grace = claim.live_lease_until.is_some_and(|until| now < until + self.grace());
+        if within_grace {
+            return Ok(Some(claim.video_id));
+        }
+        self.end_abandoned(&claim.video_id).await;
+        Ok(None)
+    }
+
+    async fn create_video(&self, channel: &Channel) -> Result<String, BeginError> {
+        let new = NewVideo {
+            channel_id: &channel.id,
+            kind: VideoKind::Live,
+            status: VideoStatus::Live,
+            title: &channel.title,
+            description: &channel.description,
+            visibility: channel.default_visibility,
+        };
+        let video = videos::create(&self.db, new).await?;
+        videos::claim_live(&self.db, &video.id, &self.node_id, &self.node_url, self.lease_until()).await?;
+        Ok(video.id)
+    }
+
+    /// Ends a live video nobody continued, from what the database lists of it.
+    async fn end_abandoned(&self, video_id: &str) {
+        let segment_duration = Duration::from_secs(self.media.segment_duration_secs);
+        match recording::finalize_orphan(&self.db, &self.storage, video_id, segment_duration).await {
+            Ok(()) => tracing::info!(%video_id, "ended a live video whose node is gone and whose publisher did not come back"),
+            Err(e) => tracing::error!(%video_id, error = %e, "could not end an abandoned live video"),
+        }
+    }
+
+    /// Renews this node's leases on the videos whose publishers are connected here, and ends the
+    /// live videos of any node that nobody took over within the grace period. Runs until shutdown.
+    pub async fn keep_leases(self: Arc<Self>, shutdown: ferrocast_core::shutdown::Shutdown) {
+        let mut tick = tokio::time::interval((self.lease() / 3).max(Duration::from_millis(500)));
+        loop {
+            tokio::select! {
+                () = shutdown.signalled() => return,
+                _ = tick.tick() => {}
+            }
+            let (publishing, waiting): (Vec<_>, Vec<_>) = {
+                let slots = self.slots.lock().await;
+                let publishing = slots.values().filter(|s| s.active.is_some()).map(|s| s.video_id.clone()).collect();
+                let waiting = slots.values().map(|s| s.video_id.clone()).collect();
+                (publishing, waiting)
+            };
+            for video_id in publishing {
+                if let Ok(false) = videos::renew_live(&self.db, &video_id, &self.node_id, self.lease_until()).await {
+                    tracing::warn!(%video_id, "lost the lease on a live video being published here");
+                }
+            }
+            let before = Utc::now() - self.grace();
+            let abandoned = match videos::abandoned_live(&self.db, before, None).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look for abandoned live videos");
+                    continue;
+                }
+            };
+            for video_id in abandoned.into_iter().filter(|id| !waiting.contains(id)) {
+                // Claimed first, so that of several ingest nodes noticing, one ends it.
+                if let Ok(true) = videos::claim_live(&self.db, &video_id, &self.node_id, &self.node_url, self.lease_until()).await {
+                    self.end_abandoned(&video_id).await;
+                }
+            }
+        }
     }
 
     /// Lets go of a publish after its pipeline has drained.
@@ -195,6 +310,11 @@ impl Ingest {
         match reason {
             EndReason::Replaced => {}
             EndReason::Disconnected => {
+                // Another ingest node may take the video over at once, should the publisher come
+                // back there.
+                if let Err(e) = videos::release_live(&self.db, &lease.video_id, &self.node_id).await {
+                    tracing::warn!(video_id = %lease.video_id, error = %e, "could not let go of the live video's lease");
+                }
                 let generation = slot.generation;
                 let grace = Duration::from_secs(self.rtmp.reconnect_grace_secs);
                 let ingest = self.clone();
@@ -228,6 +348,12 @@ impl Ingest {
             }
         };
         let Some(slot) = slot else { return };
+        if let Ok(false) = videos::owns_live(&self.db, &slot.video_id, &self.node_id).await {
+            // Another node continues it: what is recorded here stays listed, the rest is theirs.
+            self.live.remove(&slot.video_id);
+            tracing::info!(video_id = %slot.video_id, "live video continues on another node");
+            return;
+        }
         slot.recording.finish(outcome).await;
         self.live.remove(&slot.video_id);
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);

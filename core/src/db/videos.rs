@@ -146,16 +146,68 @@ pub async fn update(
 /// Marks a video finished: `ready` with its duration, or `failed` with a message for the owner.
 pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<i64>, error: Option<&str>) -> Result<(), DbError> {
     let sql = "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5, \
-         live_node_url = NULL WHERE id = $1";
+         live_node_url = NULL, live_owner = NULL, live_lease_until = NULL WHERE id = $1";
     execute!(db, sqlx::query(sql).bind(id).bind(status.as_str()).bind(duration_ms).bind(error).bind(now()))?;
     Ok(())
 }
 
-/// Records which node ingests a live video (`node_url`: how other nodes reach its HTTP listener).
-pub async fn set_live_node(db: &Db, id: &str, node_url: &str) -> Result<(), DbError> {
-    let sql = "UPDATE videos SET live_node_url = $2 WHERE id = $1";
-    execute!(db, sqlx::query(sql).bind(id).bind(node_url))?;
+/// Who ingests a live video, as the database knows it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LiveClaim {
+    pub video_id: String,
+    pub live_owner: Option<String>,
+    pub live_lease_until: Option<DateTime<Utc>>,
+}
+
+impl LiveClaim {
+    /// Whether the owner's lease has run out at `now` (it died, or its publisher left).
+    pub fn lapsed(&self, now: DateTime<Utc>) -> bool {
+        self.live_lease_until.is_none_or(|until| until <= now)
+    }
+}
+
+/// Makes `owner` (reached at `node_url`) the ingest of live video `id` until `until`, if it is
+/// already, or nobody is, or the current owner's lease has lapsed. False when another owner holds
+/// a lease still running: of two nodes taking a video over, one wins.
+pub async fn claim_live(db: &Db, id: &str, owner: &str, node_url: &str, until: DateTime<Utc>) -> Result<bool, DbError> {
+    let sql = "UPDATE videos SET live_owner = $2, live_node_url = $3, live_lease_until = $4 \
+               WHERE id = $1 AND status = 'live' AND (live_owner IS NULL OR live_owner = $2 OR live_lease_until IS NULL OR live_lease_until <= $5)";
+    Ok(execute!(db, sqlx::query(sql).bind(id).bind(owner).bind(node_url).bind(until).bind(now()))? == 1)
+}
+
+/// Extends `owner`'s lease on live video `id`; false when it is no longer the owner.
+pub async fn renew_live(db: &Db, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, DbError> {
+    let sql = "UPDATE videos SET live_lease_until = $3 WHERE id = $1 AND status = 'live' AND live_owner = $2";
+    Ok(execute!(db, sqlx::query(sql).bind(id).bind(owner).bind(until))? == 1)
+}
+
+/// Lets the lease go at once (the publisher left): another node may take the video over now.
+pub async fn release_live(db: &Db, id: &str, owner: &str) -> Result<(), DbError> {
+    let sql = "UPDATE videos SET live_lease_until = $3 WHERE id = $1 AND status = 'live' AND live_owner = $2";
+    execute!(db, sqlx::query(sql).bind(id).bind(owner).bind(now()))?;
     Ok(())
+}
+
+/// Whether `owner` still owns live video `id`.
+pub async fn owns_live(db: &Db, id: &str, owner: &str) -> Result<bool, DbError> {
+    let sql = "SELECT COUNT(*) FROM videos WHERE id = $1 AND status = 'live' AND live_owner = $2";
+    let count: i64 = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(id).bind(owner).fetch_one(pool).await)?;
+    Ok(count == 1)
+}
+
+/// The channel's live video and who ingests it, if it has one.
+pub async fn live_claim_of_channel(db: &Db, channel_id: &str) -> Result<Option<LiveClaim>, DbError> {
+    let sql = "SELECT id AS video_id, live_owner, live_lease_until FROM videos WHERE channel_id = $1 AND status = 'live' ORDER BY id DESC LIMIT 1";
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, LiveClaim>(sql).bind(channel_id).fetch_optional(pool).await)?)
+}
+
+/// Live videos whose lease ran out before `before` (or that never had one): their owner is gone
+/// and nobody took them over in time. Also those last ingested at `node_url`, the address of a
+/// process that is gone when this one starts there.
+pub async fn abandoned_live(db: &Db, before: DateTime<Utc>, node_url: Option<&str>) -> Result<Vec<String>, DbError> {
+    let sql = "SELECT id FROM videos WHERE status = 'live' \
+               AND (live_lease_until IS NULL OR live_lease_until < $1 OR live_node_url = $2) ORDER BY id";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(before).bind(node_url).fetch_all(pool).await)?)
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {

@@ -134,8 +134,48 @@ struct Recording {
 
 /// Starts the recording task of a video.
 pub fn spawn(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>, settings: RecordingSettings) -> RecordingHandle {
+    start(new_recording(video_id, db, storage, live, settings))
+}
+
+/// Starts the recording task of a live video another node was recording (it died, or its
+/// publisher came back here): its renditions and segments so far are read back from the database,
+/// and what this node records follows them after a discontinuity, numbered on from the last one.
+pub async fn resume(
+    video_id: &str,
+    db: Db,
+    storage: Storage,
+    live: Arc<LiveVideo>,
+    settings: RecordingSettings,
+) -> Result<RecordingHandle, MediaError> {
+    let (renditions, playlists) =
+        vod::load(&db, video_id, || MediaPlaylist::with_parts(settings.segment_duration, settings.part_duration)).await?;
+    let mut recording = new_recording(video_id, db, storage, live, settings);
+    for (name, playlist) in playlists {
+        let next_msn = playlist.segments().last().map_or(0, |s| segment_number(&s.uri) + 1);
+        let has_audio = renditions.iter().any(|r| r.name == name && r.has_audio());
+        let settings = &recording.settings;
+        let packager = RenditionPackager::new(&name, has_audio, settings.segment_duration, settings.part_duration, next_msn);
+        let mut rung = Rung::new(packager, playlist);
+        rung.next_msn = next_msn;
+        recording.rungs.insert(name, rung);
+    }
+    recording.renditions = renditions;
+    Ok(start(recording))
+}
+
+/// The media sequence number a stored segment's name carries (`00000012.m4s` is 12).
+fn segment_number(uri: &str) -> u64 {
+    uri.split('.').next().and_then(|stem| stem.parse().ok()).unwrap_or(0)
+}
+
+fn start(recording: Recording) -> RecordingHandle {
     let (events, event_rx) = mpsc::channel(EVENT_CAPACITY);
-    let recording = Recording {
+    tokio::spawn(recording.run(event_rx));
+    RecordingHandle { events }
+}
+
+fn new_recording(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>, settings: RecordingSettings) -> Recording {
+    Recording {
         video_id: video_id.to_string(),
         db,
         storage,
@@ -147,9 +187,21 @@ pub fn spawn(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>, set
         failure: None,
         speed_origin: None,
         master: (String::new(), 0, 0),
-    };
-    tokio::spawn(recording.run(event_rx));
-    RecordingHandle { events }
+    }
+}
+
+impl Rung {
+    fn new(packager: RenditionPackager, playlist: MediaPlaylist) -> Self {
+        Rung {
+            packager,
+            playlist,
+            next_msn: 0,
+            open_parts: 0,
+            previous_parts: 0,
+            parts_in_memory: VecDeque::new(),
+            recording_text: String::new(),
+        }
+    }
 }
 
 impl Recording {
@@ -244,20 +296,11 @@ impl Recording {
         }
         let settings = &self.settings;
         for rendition in &self.renditions {
-            self.rungs.entry(rendition.name.clone()).or_insert_with(|| Rung {
-                packager: RenditionPackager::new(
-                    &rendition.name,
-                    rendition.has_audio(),
-                    settings.segment_duration,
-                    settings.part_duration,
-                    0,
-                ),
-                playlist: MediaPlaylist::with_parts(settings.segment_duration, settings.part_duration),
-                next_msn: 0,
-                open_parts: 0,
-                previous_parts: 0,
-                parts_in_memory: VecDeque::new(),
-                recording_text: String::new(),
+            self.rungs.entry(rendition.name.clone()).or_insert_with(|| {
+                Rung::new(
+                    RenditionPackager::new(&rendition.name, rendition.has_audio(), settings.segment_duration, settings.part_duration, 0),
+                    MediaPlaylist::with_parts(settings.segment_duration, settings.part_duration),
+                )
             });
         }
     }

@@ -68,10 +68,14 @@ pub(super) async fn write_vod(
     Ok(())
 }
 
-/// Finishes a video a crash left `live`, from what the database knows of its segments. fMP4
-/// segments get the init segment named after the first segment of their run (the first segment,
-/// or the last one that followed a discontinuity).
-pub async fn finalize_orphan(db: &Db, storage: &Storage, video_id: &str, segment_duration: Duration) -> Result<(), MediaError> {
+/// What the database knows of a recording: its renditions and, per rendition, a playlist of its
+/// segments made with `new_playlist`. fMP4 segments get the init segment named after the first
+/// segment of their run (the first segment, or the last one that followed a discontinuity).
+pub(super) async fn load(
+    db: &Db,
+    video_id: &str,
+    new_playlist: impl Fn() -> MediaPlaylist,
+) -> Result<(Vec<RenditionInfo>, BTreeMap<String, MediaPlaylist>), MediaError> {
     let renditions: Vec<RenditionInfo> = recordings::renditions(db, video_id)
         .await?
         .into_iter()
@@ -86,7 +90,7 @@ pub async fn finalize_orphan(db: &Db, storage: &Storage, video_id: &str, segment
         .collect();
     let mut playlists = BTreeMap::new();
     for r in &renditions {
-        let mut playlist = MediaPlaylist::new(segment_duration);
+        let mut playlist = new_playlist();
         let mut map: Option<String> = None;
         for s in recordings::segments(db, video_id, &r.name).await? {
             if s.uri.ends_with(".m4s") && (map.is_none() || s.discontinuity) {
@@ -102,8 +106,16 @@ pub async fn finalize_orphan(db: &Db, storage: &Storage, video_id: &str, segment
                 parts: Vec::new(),
             })?;
         }
-        playlist.end();
         playlists.insert(r.name.clone(), playlist);
+    }
+    Ok((renditions, playlists))
+}
+
+/// Finishes a video a crash left `live`, from what the database knows of its segments.
+pub async fn finalize_orphan(db: &Db, storage: &Storage, video_id: &str, segment_duration: Duration) -> Result<(), MediaError> {
+    let (renditions, mut playlists) = load(db, video_id, || MediaPlaylist::new(segment_duration)).await?;
+    for playlist in playlists.values_mut() {
+        playlist.end();
     }
     let refs: Vec<&RenditionInfo> = renditions.iter().collect();
     let playlists: BTreeMap<String, &MediaPlaylist> = playlists.iter().map(|(n, p)| (n.clone(), p)).collect();
