@@ -41,7 +41,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let http = TcpListener::bind(config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let node_url = match &config.node_url {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None => derived_node_url(http.local_addr()?),
+        None => derived_node_url(http.local_addr()?, &config),
     };
     if roles.ingest {
         // Only ingest nodes make live videos, so only they end the ones a crash left live.
@@ -146,15 +146,33 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How other nodes reach this one when `node_url` is not set: the bound address, or this host's
-/// name when bound to all interfaces.
-fn derived_node_url(bound: SocketAddr) -> String {
+/// How other nodes reach this one when `node_url` is not set: the bound address; when bound to
+/// all interfaces, the address this host reaches the database from (the network the nodes share,
+/// a container's own address included), else the host's name.
+fn derived_node_url(bound: SocketAddr, config: &Config) -> String {
     if !bound.ip().is_unspecified() {
         return format!("http://{bound}");
+    }
+    if let Some(ip) = config.database_url.as_ref().and_then(|url| address_towards(url.expose())) {
+        return format!("http://{}", SocketAddr::new(ip, bound.port()));
     }
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     let host = if host.is_empty() { "localhost".to_string() } else { host };
     format!("http://{host}:{}", bound.port())
+}
+
+/// This host's address on the route to the host of `url` (`scheme://user:pass@host:port/db`). A
+/// connected UDP socket only picks the route; nothing is sent.
+fn address_towards(url: &str) -> Option<std::net::IpAddr> {
+    use std::net::ToSocketAddrs;
+    let authority = url.split_once("://")?.1.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:5432") };
+    let target = host_port.to_socket_addrs().ok()?.next()?;
+    let socket =
+        std::net::UdpSocket::bind(SocketAddr::new(if target.is_ipv4() { [0, 0, 0, 0].into() } else { [0u16; 8].into() }, 0)).ok()?;
+    socket.connect(target).ok()?;
+    Some(socket.local_addr().ok()?.ip())
 }
 
 /// The client origin nodes pass live requests with. A blocking reload may be held for up to three

@@ -156,3 +156,77 @@ async fn a_stream_continues_on_another_ingest_node_when_its_node_dies() {
     let (w, _, probed, _) = probe(&node_b.url(&format!("/hls/{video_id}/low/index.m3u8")));
     assert!(w == 640 && probed >= 10.0, "{probed} s decoded");
 }
+
+/// A TCP forwarder to the S3 server that the test can cut: while cut, it drops every connection
+/// it holds and every new one, as a store that went away would.
+struct Cuttable {
+    address: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cuttable {
+    async fn to(upstream: String) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, held) = (cut.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                held.lock().expect("lock").push(task);
+            }
+        });
+        Cuttable { address, cut, connections }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for task in self.connections.lock().expect("lock").drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_goes_away_for_seconds_delays_segments_and_loses_none() {
+    let db = TestDb::postgres().await;
+    let mut storage = test_s3_config();
+    let upstream = storage.endpoint.clone().expect("endpoint").trim_start_matches("http://").to_string();
+    let store = Cuttable::to(upstream).await;
+    storage.endpoint = Some(format!("http://{}", store.address));
+    let dir = DataDir::new();
+    let server = start(&dir.0, &node_env(&db.url, &storage, "api,ingest,origin,worker"));
+    let (_token, key) = server.streamer("pia", "pia-live").await;
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 16);
+    let video_id = server.wait_until_live("pia-live").await;
+    server.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000001.m4s", Duration::from_secs(30)).await;
+
+    // The store is gone for four seconds: two segments' worth of writes must wait and go through.
+    store.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    store.set_cut(false);
+    assert!(ffmpeg.wait().expect("ffmpeg").success(), "the publisher was never cut off");
+
+    let video = server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let duration = video["duration_secs"].as_f64().expect("duration");
+    assert!((duration - 16.0).abs() <= 1.5, "nothing acknowledged was lost: {duration} s of 16");
+    let (_, playlist) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
+    let numbers: Vec<u64> =
+        playlist.lines().filter(|l| l.ends_with(".m4s")).map(|l| l.trim_end_matches(".m4s").parse().expect("segment number")).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no segment is missing: {numbers:?}");
+    assert!(!playlist.contains("#EXT-X-DISCONTINUITY"), "the stream itself never broke: {playlist}");
+    let (_, _, probed, _) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert!((probed - 16.0).abs() <= 1.5, "{probed} s decoded");
+}

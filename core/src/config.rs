@@ -35,6 +35,7 @@ pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS: u32 = 20;
 pub const DEFAULT_LOGIN_WINDOW_SECS: u64 = 15 * 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS: usize = 200;
 pub const DEFAULT_RTMP_LEASE_SECS: u64 = 6;
+pub const DEFAULT_STORAGE_RETRY_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_RTMP_MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const DEFAULT_RTMP_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_RTMP_IDLE_TIMEOUT_SECS: u64 = 30;
@@ -115,6 +116,12 @@ pub struct Config {
     pub storage: StorageConfig,
 }
 
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: None, endpoint: None, region: None, allow_http: false, retry_timeout_secs: DEFAULT_STORAGE_RETRY_TIMEOUT_SECS }
+    }
+}
+
 /// The parts of Ferrocast one process runs. Written `api,ingest,origin,worker` (any subset, in any
 /// order) in the config file, `FERROCAST_ROLES` and `ferrocast serve --roles`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +186,7 @@ impl std::fmt::Display for Roles {
 }
 
 /// Where videos' files are kept. Unset `url`: local files under `<data_dir>/media`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// `s3://BUCKET` or `s3://BUCKET/prefix`: an S3-compatible bucket. Credentials come from the
@@ -190,6 +197,9 @@ pub struct StorageConfig {
     pub region: Option<String>,
     /// Allow a plain-http endpoint (a store on the same private network).
     pub allow_http: bool,
+    /// How long one request to a remote store is retried (with backoff up to 2 s) before it
+    /// fails: a store that is away for less loses nothing; writes wait for it.
+    pub retry_timeout_secs: u64,
 }
 
 /// Resumable uploads.

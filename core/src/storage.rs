@@ -1,7 +1,8 @@
 //! Where segments, playlists, thumbnails, upload parts and sources are kept: an `object_store`
 //! (local files under `<data_dir>/media` by default, or an S3-compatible bucket with `[storage]
-//! url`) behind names Ferrocast chooses. Requests to a remote store are retried with backoff by
-//! object_store (a store that is away for a few seconds delays writes, it does not lose them).
+//! url`) behind names Ferrocast chooses. Requests to a remote store are retried with backoff for
+//! `storage.retry_timeout_secs` (a store that is away for a while delays writes, it does not lose
+//! them).
 //!
 //! Keys are always built from parsed, validated parts (`{video_id}/{rendition}/{file}`), never from
 //! raw request text, so nothing outside the media root can be named. Writes are atomic: a reader
@@ -10,6 +11,7 @@
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -19,7 +21,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use object_store::{BackoffConfig, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
 
 /// An uploaded video's original file, beside its renditions. The dot keeps it from ever being a
 /// rendition name (those are `[a-z0-9_-]`), and the origin never serves it.
@@ -82,7 +84,14 @@ impl Storage {
         let Some(url) = &config.url else { return Self::local(local_root) };
         let rest = url.strip_prefix("s3://").unwrap_or(url).trim_matches('/');
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(config.allow_http);
+        // object_store's default gives up after ten quick retries (about two seconds): too soon for
+        // a store restarting. Retry, at most 2 s apart, for as long as the operator allows.
+        let retry = RetryConfig {
+            backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
+            max_retries: usize::MAX,
+            retry_timeout: Duration::from_secs(config.retry_timeout_secs),
+        };
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(config.allow_http).with_retry(retry);
         if let Some(endpoint) = &config.endpoint {
             // Path-style requests (`endpoint/bucket/key`): what self-hosted stores expect.
             builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);

@@ -135,6 +135,7 @@ pub fn test_s3_config() -> crate::config::StorageConfig {
         endpoint: Some(test_s3_endpoint()),
         region: Some("us-east-1".into()),
         allow_http: true,
+        ..crate::config::StorageConfig::default()
     }
 }
 

@@ -284,6 +284,12 @@ impl MediaPlaylist {
         Ok(())
     }
 
+    /// Forgets the open segment and its listed parts: the segment could not be stored, and the
+    /// next one must be able to open.
+    pub fn abandon_open_segment(&mut self) {
+        self.open = None;
+    }
+
     /// Marks the stream as over: every view gets EXT-X-ENDLIST and the full view becomes VOD.
     /// Parts of a segment left open are dropped with it (the ended views list no parts).
     /// Idempotent, because unpublish and shutdown may both get here.

@@ -311,8 +311,17 @@ impl Recording {
             return;
         }
         for output in outputs {
+            let is_segment = matches!(output, Output::Segment { .. });
             if let Err(e) = self.store_one(rung, output).await {
                 tracing::error!(video_id = %self.video_id, %rung, error = %e, "media lost");
+                if is_segment {
+                    // Its parts were listed, but the segment never will be: unlist them, so that
+                    // the next segment can open and the recording goes on around the gap.
+                    if let Some(state) = self.rungs.get_mut(rung) {
+                        state.playlist.abandon_open_segment();
+                        state.open_parts = 0;
+                    }
+                }
             }
         }
         self.publish_live();
