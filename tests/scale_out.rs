@@ -102,6 +102,31 @@ async fn an_ingest_worker_node_and_an_api_origin_node_share_postgres_and_a_bucke
     assert_eq!((w, h), (640, 360));
     assert!((seconds - 3.0).abs() <= 1.0, "{seconds} s");
 
+    // Rotating the stream key through B cuts off a publisher connected to A.
+    let mut ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
+    let live = node_b
+        .poll(Duration::from_secs(30), || async {
+            let (_, channel) = node_b.get_json("/api/channels/nadia-live").await;
+            channel["live_video_id"].as_str().filter(|id| *id != video_id).map(str::to_string)
+        })
+        .await;
+    assert!(live.is_some(), "the second stream went live");
+    let rotated =
+        node_b.client.post(node_b.url("/api/channels/nadia-live/stream-key")).bearer_auth(&uploader.token).send().await.expect("rotate");
+    assert_eq!(rotated.status(), 200);
+    let rotated_at = std::time::Instant::now();
+    let exited = loop {
+        if let Some(status) = ffmpeg.try_wait().expect("ffmpeg") {
+            break Some(status);
+        }
+        if rotated_at.elapsed() > Duration::from_secs(15) {
+            let _ = ffmpeg.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(exited.is_some(), "the publisher on the other node was disconnected after the rotation");
+
     // Nothing of either video stays on a node's disk.
     assert_eq!(media_files(&dir_a.0), 0, "node A keeps no media");
     assert_eq!(media_files(&dir_b.0), 0, "node B keeps no media");

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
-use ferrocast_core::db::channels::Channel;
+use ferrocast_core::db::channels::{self, Channel};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
 use ferrocast_core::live::{LiveRegistry, LiveVideo};
 use ferrocast_core::storage::Storage;
@@ -51,6 +51,9 @@ pub struct Ingest {
 
 struct Slot {
     video_id: String,
+    /// The stream key hash the channel had when its publisher was let in: the publisher is cut
+    /// off once it changes (a rotation or a deletion through any node's API).
+    key_hash: Option<String>,
     recording: RecordingHandle,
     live: Arc<LiveVideo>,
     /// Bumped by every publish; a grace timer only ends the video if nothing happened since it started.
@@ -166,6 +169,7 @@ impl Ingest {
         if let Some(slot) = slots.get_mut(&channel.id) {
             let revoked = self.live.publisher_connected(&channel.id, connection_id);
             slot.generation += 1;
+            slot.key_hash = channels::stream_key_hash(&self.db, &channel.id).await?;
             slot.active = Some(Active { connection_id, kick: kick.clone(), released: Vec::new() });
             tracing::info!(channel_id = %channel.id, video_id = %slot.video_id, "publisher back; the live video continues");
             return Ok(PublishLease {
@@ -200,6 +204,7 @@ impl Ingest {
                 recording: recording.clone(),
                 live: live.clone(),
                 generation: 0,
+                key_hash: channels::stream_key_hash(&self.db, &channel.id).await?,
                 active: Some(Active { connection_id, kick: kick.clone(), released: Vec::new() }),
             },
         );
@@ -266,13 +271,24 @@ impl Ingest {
             }
             let (publishing, waiting): (Vec<_>, Vec<_>) = {
                 let slots = self.slots.lock().await;
-                let publishing = slots.values().filter(|s| s.active.is_some()).map(|s| s.video_id.clone()).collect();
+                let publishing = slots
+                    .iter()
+                    .filter(|(_, s)| s.active.is_some())
+                    .map(|(channel_id, s)| (channel_id.clone(), s.video_id.clone(), s.key_hash.clone()))
+                    .collect();
                 let waiting = slots.values().map(|s| s.video_id.clone()).collect();
                 (publishing, waiting)
             };
-            for video_id in publishing {
+            for (channel_id, video_id, key_hash) in publishing {
                 if let Ok(false) = videos::renew_live(&self.db, &video_id, &self.node_id, self.lease_until()).await {
                     tracing::warn!(%video_id, "lost the lease on a live video being published here");
+                }
+                // A rotation or deletion through this node's API disconnects at once; through
+                // another node's, here, within a third of the lease.
+                if let Ok(current) = channels::stream_key_hash(&self.db, &channel_id).await {
+                    if current != key_hash && self.live.disconnect_publisher(&channel_id) {
+                        tracing::info!(%channel_id, %video_id, "stream key rotated or channel deleted elsewhere; publisher disconnected");
+                    }
                 }
             }
             let before = Utc::now() - self.grace();

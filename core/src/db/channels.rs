@@ -100,6 +100,12 @@ pub async fn set_stream_key_hash(db: &Db, id: &str, stream_key_hash: &str) -> Re
     Ok(rows == 1)
 }
 
+/// The hash of the channel's current stream key; `None` once the channel is deleted.
+pub async fn stream_key_hash(db: &Db, id: &str) -> Result<Option<String>, DbError> {
+    let sql = "SELECT stream_key_hash FROM channels WHERE id = $1";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(id).fetch_optional(pool).await)?)
+}
+
 /// Deletes a channel and, by cascade, its videos' rows.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
     let rows = execute!(db, sqlx::query("DELETE FROM channels WHERE id = $1").bind(id))?;
