@@ -129,7 +129,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
     }
     if let Some(rtmp) = rtmp {
-        let ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());
+        let mut ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());
+        ingest.viewer_window = Duration::from_secs(config.origin.viewer_window_secs);
         let ingest = Arc::new(ingest);
         tokio::spawn(ingest.clone().keep_leases(shutdown.clone()));
         if let Some((listener, acceptor)) = rtmps {

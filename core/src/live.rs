@@ -135,7 +135,7 @@ pub struct LivePlaylists {
 }
 
 /// What the owner sees about a live stream.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StreamHealth {
     pub input_width: u32,
     pub input_height: u32,
@@ -150,6 +150,15 @@ pub struct StreamHealth {
     pub dropped_frames: u64,
     /// Media seconds encoded per wall-clock second (≥ 1 keeps up).
     pub realtime_factor: f64,
+}
+
+/// What an ingest node reports of a live video into its row (`videos.live_stats`, JSON) every few
+/// seconds, so that API nodes elsewhere can show it.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct LiveStats {
+    pub health: StreamHealth,
+    pub uptime_secs: u64,
+    pub viewers: u64,
 }
 
 pub struct LiveVideo {

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
 use ferrocast_core::db::channels::{self, Channel};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
-use ferrocast_core::live::{LiveRegistry, LiveVideo};
+use ferrocast_core::live::{LiveRegistry, LiveStats, LiveVideo};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Db, DbError};
 use ferrocast_media::recording::{self, Outcome, RecordingHandle, RecordingSettings};
@@ -43,6 +43,9 @@ pub struct Ingest {
     pub node_url: String,
     /// This process, as the owner of live videos' leases (new at every start).
     node_id: String,
+    /// A client counts as a viewer while it fetched a playlist within this long
+    /// (`origin.viewer_window_secs`), for the viewer counts reported to API nodes.
+    pub viewer_window: Duration,
     /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
     /// listener: one cap for both.
     pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
@@ -111,7 +114,8 @@ impl Ingest {
     pub fn new(db: Db, storage: Storage, live: Arc<LiveRegistry>, rtmp: RtmpConfig, media: MediaConfig, node_url: String) -> Self {
         let admission = ferrocast_core::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
         let node_id = ferrocast_core::ids::new_id();
-        Self { db, storage, live, rtmp, media, node_url, node_id, admission, slots: Mutex::new(HashMap::new()) }
+        let viewer_window = Duration::from_secs(ferrocast_core::config::DEFAULT_VIEWER_WINDOW_SECS);
+        Self { db, storage, live, rtmp, media, node_url, node_id, viewer_window, admission, slots: Mutex::new(HashMap::new()) }
     }
 
     fn lease(&self) -> Duration {
@@ -251,6 +255,23 @@ impl Ingest {
         Ok(video.id)
     }
 
+    /// Writes what API nodes show of this node's live videos (health, viewers, uptime) into their rows.
+    async fn report_stats(&self, video_ids: &[String]) {
+        let window = self.viewer_window;
+        for video_id in video_ids {
+            let Some(live) = self.live.get(video_id) else { continue };
+            let stats = LiveStats {
+                health: live.health(),
+                uptime_secs: live.started.elapsed().as_secs(),
+                viewers: live.viewer_count(window, std::time::Instant::now()) as u64,
+            };
+            let Ok(json) = serde_json::to_string(&stats) else { continue };
+            if let Err(e) = videos::set_live_stats(&self.db, video_id, &self.node_id, &json).await {
+                tracing::debug!(%video_id, error = %e, "could not report a live video's stats");
+            }
+        }
+    }
+
     /// Ends a live video nobody continued, from what the database lists of it.
     async fn end_abandoned(&self, video_id: &str) {
         let segment_duration = Duration::from_secs(self.media.segment_duration_secs);
@@ -279,6 +300,7 @@ impl Ingest {
                 let waiting = slots.values().map(|s| s.video_id.clone()).collect();
                 (publishing, waiting)
             };
+            self.report_stats(&waiting).await;
             for (channel_id, video_id, key_hash) in publishing {
                 if let Ok(false) = videos::renew_live(&self.db, &video_id, &self.node_id, self.lease_until()).await {
                     tracing::warn!(%video_id, "lost the lease on a live video being published here");

@@ -8,3 +8,5 @@
 ALTER TABLE videos ADD COLUMN live_node_url TEXT;
 ALTER TABLE videos ADD COLUMN live_owner TEXT;
 ALTER TABLE videos ADD COLUMN live_lease_until TEXT;
+-- The ingest node's last report of the stream (health, viewers, uptime) as JSON, for API nodes.
+ALTER TABLE videos ADD COLUMN live_stats TEXT;

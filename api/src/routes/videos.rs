@@ -117,16 +117,23 @@ impl VideoResponse {
             }
         };
         let base = format!("{}/hls/{}", state.settings.public_url, video.id);
-        let health = live
-            .as_ref()
-            .filter(|_| owned)
-            .map(|live| StreamHealthResponse { stream: live.health(), uptime_secs: live.started.elapsed().as_secs() });
+        // Ingested on another node: what it last reported into the row.
+        let remote = (video.status == VideoStatus::Live && live.is_none()).then(|| video.live_stats()).flatten();
+        let health = match (&live, &remote) {
+            (Some(live), _) => Some(StreamHealthResponse { stream: live.health(), uptime_secs: live.started.elapsed().as_secs() }),
+            (None, Some(stats)) => Some(StreamHealthResponse { stream: stats.health.clone(), uptime_secs: stats.uptime_secs }),
+            (None, None) => None,
+        }
+        .filter(|_| owned);
         Self {
             owned,
             progress: None,
             playback_url: playable.then(|| format!("{base}/master.m3u8{query}")),
             thumbnail_url: playable.then(|| format!("{base}/thumbnail.jpg{query}")),
-            viewers: live.as_ref().map(|l| l.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64),
+            viewers: live
+                .as_ref()
+                .map(|l| l.viewer_count(state.settings.viewer_window, std::time::Instant::now()) as u64)
+                .or(remote.as_ref().map(|stats| stats.viewers)),
             health,
             channel: VideoChannel { id: video.channel_id, slug: video.channel_slug, title: video.channel_title },
             id: video.id,

@@ -43,6 +43,8 @@ pub struct Video {
     pub playback_generation: i64,
     /// While live: the HTTP URL of the node ingesting it (origin nodes proxy its live HLS there).
     pub live_node_url: Option<String>,
+    /// While live: the ingest node's last report ([`crate::live::LiveStats`] as JSON).
+    pub live_stats: Option<String>,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -54,7 +56,7 @@ pub struct Video {
 macro_rules! video_columns {
     () => {
         "v.id, v.channel_id, c.slug AS channel_slug, c.title AS channel_title, c.owner_id, \
-         v.kind, v.status, v.title, v.description, v.visibility, v.playback_generation, v.live_node_url, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
+         v.kind, v.status, v.title, v.description, v.visibility, v.playback_generation, v.live_node_url, v.live_stats, v.duration_ms, v.error, v.created_at, v.updated_at, v.ended_at"
     };
 }
 
@@ -146,7 +148,7 @@ pub async fn update(
 /// Marks a video finished: `ready` with its duration, or `failed` with a message for the owner.
 pub async fn finish(db: &Db, id: &str, status: VideoStatus, duration_ms: Option<i64>, error: Option<&str>) -> Result<(), DbError> {
     let sql = "UPDATE videos SET status = $2, duration_ms = COALESCE($3, duration_ms), error = $4, ended_at = $5, updated_at = $5, \
-         live_node_url = NULL, live_owner = NULL, live_lease_until = NULL WHERE id = $1";
+         live_node_url = NULL, live_owner = NULL, live_lease_until = NULL, live_stats = NULL WHERE id = $1";
     execute!(db, sqlx::query(sql).bind(id).bind(status.as_str()).bind(duration_ms).bind(error).bind(now()))?;
     Ok(())
 }
@@ -179,6 +181,20 @@ pub async fn claim_live(db: &Db, id: &str, owner: &str, node_url: &str, until: D
 pub async fn renew_live(db: &Db, id: &str, owner: &str, until: DateTime<Utc>) -> Result<bool, DbError> {
     let sql = "UPDATE videos SET live_lease_until = $3 WHERE id = $1 AND status = 'live' AND live_owner = $2";
     Ok(execute!(db, sqlx::query(sql).bind(id).bind(owner).bind(until))? == 1)
+}
+
+/// Records the owner's report of a live video (JSON of [`crate::live::LiveStats`]).
+pub async fn set_live_stats(db: &Db, id: &str, owner: &str, stats: &str) -> Result<(), DbError> {
+    let sql = "UPDATE videos SET live_stats = $3 WHERE id = $1 AND status = 'live' AND live_owner = $2";
+    execute!(db, sqlx::query(sql).bind(id).bind(owner).bind(stats))?;
+    Ok(())
+}
+
+impl Video {
+    /// The ingest node's last report, while live.
+    pub fn live_stats(&self) -> Option<crate::live::LiveStats> {
+        self.live_stats.as_deref().and_then(|json| serde_json::from_str(json).ok())
+    }
 }
 
 /// Lets the lease go at once (the publisher left): another node may take the video over now.
