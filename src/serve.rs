@@ -2,8 +2,9 @@
 //! (`api`: the REST API and web UI; `origin`: `/hls`; `ingest`: finalises videos a crash left live
 //! and binds the RTMP and, when configured, RTMPS listeners; `worker`: transcode jobs). Every node
 //! serves `/healthz`, `/readyz` and `/metrics`. Runs until SIGINT/SIGTERM, then drains: stops
-//! accepting, ends every live video cleanly (ENDLIST written), lets requests in flight finish,
-//! closes the pool.
+//! accepting, ends every live video cleanly (ENDLIST written; on Postgres, hands it over to the
+//! ingest node its publisher reconnects to instead), lets requests in flight finish, closes the
+//! pool.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -133,22 +133,52 @@ async fn an_ingest_worker_node_and_an_api_origin_node_share_postgres_and_a_bucke
     assert_eq!(walk(&dir_a.0.join("work")), 0, "the worker's scratch space is emptied");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stream_continues_on_another_ingest_node_when_its_node_dies() {
-    let db = TestDb::postgres().await;
-    let storage = test_s3_config();
-    let (dir_a, dir_b, dir_c) = (DataDir::new(), DataDir::new(), DataDir::new());
+/// Two ingest nodes (A and C) and an api,origin node (B) with a 2 s lease and a 10 s grace.
+fn three_nodes(db: &TestDb, storage: &ferrocast_core::config::StorageConfig, dirs: [&DataDir; 3]) -> [Server; 3] {
     let with_short_lease = |roles: &str| {
-        let mut env = node_env(&db.url, &storage, roles);
+        let mut env = node_env(&db.url, storage, roles);
         env.retain(|(k, _)| *k != "FERROCAST_RTMP__RECONNECT_GRACE_SECS");
         env.push(("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "10".to_string()));
         env.push(("FERROCAST_RTMP__LEASE_SECS", "2".to_string()));
         env
     };
-    let node_a = start(&dir_a.0, &with_short_lease("ingest"));
-    let node_b = start(&dir_b.0, &with_short_lease("api,origin"));
-    let node_c = start(&dir_c.0, &with_short_lease("ingest"));
+    [
+        start(&dirs[0].0, &with_short_lease("ingest")),
+        start(&dirs[1].0, &with_short_lease("api,origin")),
+        start(&dirs[2].0, &with_short_lease("ingest")),
+    ]
+}
 
+/// Publishes to `node_c` what continues `video_id` and checks the one video ends with both parts.
+async fn continue_on(node_b: &Server, node_c: &Server, key: &str, video_id: &str) {
+    let mut second = ffmpeg_publish(&node_c.rtmp_url(key), 640, 360, 6);
+    let live_again = node_b
+        .poll(Duration::from_secs(20), || async {
+            let (_, channel) = node_b.get_json("/api/channels/olek-live").await;
+            channel["live_video_id"].as_str().map(str::to_string).filter(|_| channel["live"] == true)
+        })
+        .await;
+    assert_eq!(live_again.as_deref(), Some(video_id), "the same video goes on");
+    // Viewers keep watching through B, now passed to C.
+    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "#EXT-X-DISCONTINUITY", Duration::from_secs(20)).await;
+    assert!(second.wait().expect("ffmpeg").success(), "the reconnect to node C was accepted");
+
+    // C ends it after its grace period: one recording with both parts.
+    let video = node_b.wait_for_status(video_id, "ready", Duration::from_secs(60)).await;
+    let duration = video["duration_secs"].as_f64().expect("duration");
+    assert!(duration >= 10.0, "both parts are in the recording: {duration} s");
+    let (_, playlist) = node_b.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
+    assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{playlist}");
+    let (w, _, probed, _) = probe(&node_b.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    assert!(w == 640 && probed >= 10.0, "{probed} s decoded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_continues_on_another_ingest_node_when_its_node_dies() {
+    let db = TestDb::postgres().await;
+    let storage = test_s3_config();
+    let dirs = [DataDir::new(), DataDir::new(), DataDir::new()];
+    let [node_a, node_b, node_c] = three_nodes(&db, &storage, [&dirs[0], &dirs[1], &dirs[2]]);
     let (_token, key) = node_b.streamer("olek", "olek-live").await;
     let mut first = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
     let video_id = node_b.wait_until_live("olek-live").await;
@@ -160,26 +190,28 @@ async fn a_stream_continues_on_another_ingest_node_when_its_node_dies() {
     let _ = first.kill();
     let _ = first.wait();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut second = ffmpeg_publish(&node_c.rtmp_url(&key), 640, 360, 6);
-    let live_again = node_b
-        .poll(Duration::from_secs(20), || async {
-            let (_, channel) = node_b.get_json("/api/channels/olek-live").await;
-            channel["live_video_id"].as_str().map(str::to_string).filter(|_| channel["live"] == true)
-        })
-        .await;
-    assert_eq!(live_again.as_deref(), Some(video_id.as_str()), "the same video goes on");
-    // Viewers keep watching through B, now passed to C.
-    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "#EXT-X-DISCONTINUITY", Duration::from_secs(20)).await;
-    assert!(second.wait().expect("ffmpeg").success(), "the reconnect to node C was accepted");
+    continue_on(&node_b, &node_c, &key, &video_id).await;
+}
 
-    // C ends it after its grace period: one recording with both parts.
-    let video = node_b.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
-    let duration = video["duration_secs"].as_f64().expect("duration");
-    assert!(duration >= 10.0, "both parts are in the recording: {duration} s");
-    let (_, playlist) = node_b.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
-    assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{playlist}");
-    let (w, _, probed, _) = probe(&node_b.url(&format!("/hls/{video_id}/low/index.m3u8")));
-    assert!(w == 640 && probed >= 10.0, "{probed} s decoded");
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingest_node_shut_down_cleanly_hands_its_stream_over() {
+    let db = TestDb::postgres().await;
+    let storage = test_s3_config();
+    let dirs = [DataDir::new(), DataDir::new(), DataDir::new()];
+    let [node_a, node_b, node_c] = three_nodes(&db, &storage, [&dirs[0], &dirs[1], &dirs[2]]);
+    let (_token, key) = node_b.streamer("olek", "olek-live").await;
+    let mut first = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
+    let video_id = node_b.wait_until_live("olek-live").await;
+    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.m4s", Duration::from_secs(30)).await;
+
+    // SIGTERM (a deploy): A lets the video go instead of ending it, and the reconnect to C continues
+    // it at once, with no lease to wait out.
+    assert!(node_a.terminate().success());
+    let _ = first.kill();
+    let _ = first.wait();
+    let (_, video) = node_b.get_json(&format!("/api/videos/{video_id}")).await;
+    assert_eq!(video["status"], "live", "not ended by the shutdown: {video}");
+    continue_on(&node_b, &node_c, &key, &video_id).await;
 }
 
 /// A TCP forwarder to the S3 server that the test can cut: while cut, it drops every connection

@@ -371,7 +371,7 @@ impl Ingest {
             EndReason::Shutdown => {
                 let generation = slot.generation;
                 drop(slots);
-                self.end_video_if_idle(&lease.channel_id, generation, Outcome::Ended).await;
+                self.stop_video_if_idle(&lease.channel_id, generation).await;
             }
         }
     }
@@ -409,7 +409,29 @@ impl Ingest {
             .map(|(channel_id, slot)| (channel_id.clone(), slot.generation))
             .collect();
         for (channel_id, generation) in idle {
-            self.end_video_if_idle(&channel_id, generation, Outcome::Ended).await;
+            self.stop_video_if_idle(&channel_id, generation).await;
         }
+    }
+
+    /// At shutdown: on a database other nodes may share (Postgres), hands the video over — its
+    /// lease let go, so that the publisher's reconnect to another ingest node continues it (or a
+    /// node ends it after the grace period); on SQLite, where this is the only node, ends it.
+    async fn stop_video_if_idle(&self, channel_id: &str, generation: u64) {
+        if !matches!(self.db, Db::Postgres(_)) {
+            return self.end_video_if_idle(channel_id, generation, Outcome::Ended).await;
+        }
+        let slot = {
+            let mut slots = self.slots.lock().await;
+            match slots.get(channel_id) {
+                Some(slot) if slot.generation == generation && slot.active.is_none() => slots.remove(channel_id),
+                _ => None,
+            }
+        };
+        let Some(slot) = slot else { return };
+        if let Err(e) = videos::release_live(&self.db, &slot.video_id, &self.node_id).await {
+            tracing::warn!(video_id = %slot.video_id, error = %e, "could not hand the live video over");
+        }
+        self.live.remove(&slot.video_id);
+        tracing::info!(video_id = %slot.video_id, "shutting down: live video handed over to whichever ingest node its publisher reconnects to");
     }
 }
