@@ -128,6 +128,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     if roles.api {
         tokio::spawn(remove_expired_uploads(api_state, Duration::from_secs(config.uploads.expiry_secs)));
+        shutdown.spawn(ferrocast_api::webhook_delivery::run(db.clone(), config.webhooks.clone(), shutdown.clone()));
     }
     if let Some(rtmp) = rtmp {
         let mut ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());

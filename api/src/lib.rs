@@ -27,11 +27,12 @@ pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod validate;
+pub mod webhook_delivery;
 
 pub use error::ApiError;
 pub use state::AppState;
 
-use routes::{auth, channels, health, server, uploads, videos};
+use routes::{auth, channels, health, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +43,7 @@ use routes::{auth, channels, health, server, uploads, videos};
         (name = "channels", description = "Channels and their stream keys"),
         (name = "videos", description = "Live recordings and uploads"),
         (name = "uploads", description = "Resumable uploads that become videos"),
+        (name = "webhooks", description = "Signed notifications of streams and videos"),
         (name = "operations", description = "Health checks, and where to publish"),
     )
 )]
@@ -80,6 +82,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::get, uploads::abort))
         .routes(routes!(uploads::put_part))
         .routes(routes!(uploads::complete))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
 }
 
 /// The OpenAPI 3 document of every route [`router`] serves.

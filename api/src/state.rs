@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use ferrocast_core::config::{Config, Secret, UploadConfig, UPLOADS_DIR};
+use ferrocast_core::config::{Config, Secret, UploadConfig, WebhooksConfig, UPLOADS_DIR};
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
 use ferrocast_core::storage::Storage;
@@ -52,6 +52,7 @@ pub struct Settings {
     pub job_max_attempts: u32,
     /// How long a live video waits for its publisher to come back.
     pub reconnect_grace: Duration,
+    pub webhooks: WebhooksConfig,
     /// What streamers put in OBS's Server field, when the operator said (`rtmp.public_url`).
     pub rtmp_public_url: Option<String>,
     /// The RTMP listener's port (the binary passes the bound one).
@@ -103,6 +104,7 @@ impl AppState {
                 uploads_dir: config.data_dir.join(UPLOADS_DIR),
                 job_max_attempts: config.jobs.max_attempts,
                 reconnect_grace: Duration::from_secs(config.rtmp.reconnect_grace_secs),
+                webhooks: config.webhooks.clone(),
                 rtmp_public_url: config.rtmp.public_url(),
                 rtmp_port: config.rtmp_addr.port(),
                 rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),

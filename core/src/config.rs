@@ -114,6 +114,26 @@ pub struct Config {
     pub uploads: UploadConfig,
     pub jobs: JobsConfig,
     pub storage: StorageConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Deliveries of webhooks (see docs/api.md, Integrations).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow webhook URLs on loopback, private and link-local addresses (off: a user could make
+    /// the server call into the operator's own network).
+    pub allow_private_targets: bool,
+    /// Attempts per delivery before it is marked failed (backoff doubles from 1 s, at most 10 min).
+    pub max_attempts: u32,
+    /// How long one attempt may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self { allow_private_targets: false, max_attempts: 8, timeout_secs: 10 }
+    }
 }
 
 impl Default for StorageConfig {
@@ -401,6 +421,7 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             jobs: JobsConfig::default(),
             storage: StorageConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

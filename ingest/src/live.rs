@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
 use ferrocast_core::db::channels::{self, Channel};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
+use ferrocast_core::db::webhooks;
 use ferrocast_core::live::{LiveRegistry, LiveStats, LiveVideo};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Db, DbError};
@@ -252,6 +253,7 @@ impl Ingest {
         };
         let video = videos::create(&self.db, new).await?;
         videos::claim_live(&self.db, &video.id, &self.node_id, &self.node_url, self.lease_until()).await?;
+        webhooks::emit_for_video(&self.db, "stream.started", &video.id).await;
         Ok(video.id)
     }
 
@@ -279,6 +281,7 @@ impl Ingest {
             Ok(()) => tracing::info!(%video_id, "ended a live video whose node is gone and whose publisher did not come back"),
             Err(e) => tracing::error!(%video_id, error = %e, "could not end an abandoned live video"),
         }
+        webhooks::emit_for_video(&self.db, "stream.ended", video_id).await;
     }
 
     /// Renews this node's leases on the videos whose publishers are connected here, and ends the
@@ -393,6 +396,7 @@ impl Ingest {
             return;
         }
         slot.recording.finish(outcome).await;
+        webhooks::emit_for_video(&self.db, "stream.ended", &slot.video_id).await;
         self.live.remove(&slot.video_id);
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
         tracing::info!(video_id = %slot.video_id, "live video ended");

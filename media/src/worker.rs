@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use ferrocast_core::config::{JobsConfig, MediaConfig};
 use ferrocast_core::db::jobs::{self, AfterFailure, Job, TranscodePayload, TRANSCODE_UPLOAD};
-use ferrocast_core::db::recordings;
 use ferrocast_core::db::uploads::{self, UploadStatus};
 use ferrocast_core::db::videos::{self, VideoStatus};
+use ferrocast_core::db::{recordings, webhooks};
 use ferrocast_core::live::LiveVideo;
 use ferrocast_core::shutdown::Shutdown;
 use ferrocast_core::storage::{Storage, StorageError, SOURCE_FILE};
@@ -136,6 +136,7 @@ impl Worker {
         jobs::fail(&self.db, job, worker_id, message, true, Duration::ZERO).await?;
         if let Some(video_id) = &job.video_id {
             videos::finish(&self.db, video_id, VideoStatus::Failed, None, Some(message)).await?;
+            webhooks::emit_for_video(&self.db, "video.failed", video_id).await;
         }
         Ok(())
     }

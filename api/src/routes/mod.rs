@@ -6,3 +6,4 @@ pub mod health;
 pub mod server;
 pub mod uploads;
 pub mod videos;
+pub mod webhooks;

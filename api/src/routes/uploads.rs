@@ -278,6 +278,7 @@ pub async fn complete(
     match create_video(&state, &upload).await {
         Ok(video_id) => {
             tracing::info!(upload_id = %upload.id, %video_id, "upload complete; assembly and transcode queued");
+            ferrocast_core::db::webhooks::emit_for_video(&state.db, "upload.completed", &video_id).await;
             Ok((StatusCode::ACCEPTED, Json(CompletedUpload { video_id })))
         }
         Err(e) => {

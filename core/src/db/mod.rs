@@ -23,6 +23,7 @@ pub mod search;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 /// A connection pool to whichever database the configuration selects.
 #[derive(Clone, Debug)]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrocast_core::db::recordings;
 use ferrocast_core::db::videos::{self, VideoStatus};
+use ferrocast_core::db::{recordings, webhooks};
 use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 
@@ -55,6 +55,7 @@ pub(super) async fn write_vod(
         renditions.iter().copied().filter(|r| playlists.get(&r.name).is_some_and(|p| !p.segments().is_empty())).collect();
     if with_segments.is_empty() {
         videos::finish(db, video_id, VideoStatus::Failed, None, Some("the stream ended before any video was received")).await?;
+        webhooks::emit_for_video(db, "video.failed", video_id).await;
         return Ok(());
     }
     for r in &with_segments {
@@ -65,6 +66,7 @@ pub(super) async fn write_vod(
     storage.put(&Storage::key(&[video_id, "master.m3u8"]), Bytes::from(master)).await?;
     let duration: Duration = playlists[&with_segments[0].name].segments().iter().map(|s| s.duration).sum();
     videos::finish(db, video_id, VideoStatus::Ready, Some(duration.as_millis() as i64), None).await?;
+    webhooks::emit_for_video(db, "video.ready", video_id).await;
     Ok(())
 }
 
