@@ -181,9 +181,13 @@ fn address_towards(url: &str) -> Option<std::net::IpAddr> {
 /// The client origin nodes pass live requests with. A blocking reload may be held for up to three
 /// target durations at the owner, so the whole request may take that long; connecting may not.
 fn proxy_client() -> anyhow::Result<reqwest::Client> {
+    // Idle connections are dropped before the other node's header deadline would close them
+    // (a request on a connection closing under it would fail); no HTTP_PROXY between nodes.
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(5))
+        .no_proxy()
         .build()
         .context("building the HTTP client for live requests to other nodes")
 }
@@ -208,7 +212,7 @@ async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config, node_url:
     let grace = chrono::Duration::seconds(config.rtmp.reconnect_grace_secs as i64);
     let found = match db {
         Db::Sqlite(_) => videos::live_ids(db).await,
-        Db::Postgres(_) => videos::abandoned_live(db, chrono::Utc::now() - grace, Some(node_url)).await,
+        Db::Postgres(_) => videos::abandoned_live(db, chrono::Utc::now() - grace, Some(node_url), None).await,
     };
     let orphans = match found {
         Ok(ids) => ids,

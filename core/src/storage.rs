@@ -21,7 +21,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
 
 /// An uploaded video's original file, beside its renditions. The dot keeps it from ever being a
 /// rendition name (those are `[a-z0-9_-]`), and the origin never serves it.
@@ -91,7 +91,14 @@ impl Storage {
             max_retries: usize::MAX,
             retry_timeout: Duration::from_secs(config.retry_timeout_secs),
         };
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(config.allow_http).with_retry(retry);
+        // One attempt may take 30 s (a large part on a slow link), connecting 5 s; the retries
+        // above bound the whole.
+        // (Client options replace the builder's whole set, allow_http included: set it there.)
+        let options = ClientOptions::new()
+            .with_timeout(Duration::from_secs(30))
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_allow_http(config.allow_http);
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry).with_client_options(options);
         if let Some(endpoint) = &config.endpoint {
             // Path-style requests (`endpoint/bucket/key`): what self-hosted stores expect.
             builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);

@@ -29,6 +29,10 @@ use ferrocast_media::recording::{self, Outcome, RecordingHandle, RecordingSettin
 use tokio::sync::{oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
+/// How long a node holds a live video it is ending (storing the last segments, the VOD
+/// playlists): no other node claims it meanwhile.
+const FINISHING_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+
 /// How long a replaced publisher may take to drain before the new one goes ahead anyway.
 const REPLACE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -231,10 +235,11 @@ impl Ingest {
         if claim.live_owner.as_deref() != Some(self.node_id.as_str()) && !claim.lapsed(now) {
             return Err(BeginError::LiveElsewhere);
         }
-        if !videos::claim_live(&self.db, &claim.video_id, &self.node_id, &self.node_url, self.lease_until()).await? {
+        let within_grace = claim.live_lease_until.is_some_and(|until| now < until + self.grace());
+        let until = if within_grace { self.lease_until() } else { now + FINISHING_LEASE };
+        if !videos::claim_live(&self.db, &claim.video_id, &self.node_id, &self.node_url, until).await? {
             return Err(BeginError::LiveElsewhere);
         }
-        let within_grace = claim.live_lease_until.is_some_and(|until| now < until + self.grace());
         if within_grace {
             return Ok(Some(claim.video_id));
         }
@@ -306,7 +311,10 @@ impl Ingest {
             self.report_stats(&waiting).await;
             for (channel_id, video_id, key_hash) in publishing {
                 if let Ok(false) = videos::renew_live(&self.db, &video_id, &self.node_id, self.lease_until()).await {
-                    tracing::warn!(%video_id, "lost the lease on a live video being published here");
+                    // Another node holds it now: two nodes must never record one video.
+                    tracing::warn!(%video_id, "lost the lease on a live video being published here; publisher disconnected");
+                    self.live.disconnect_publisher(&channel_id);
+                    continue;
                 }
                 // A rotation or deletion through this node's API disconnects at once; through
                 // another node's, here, within a third of the lease.
@@ -316,8 +324,10 @@ impl Ingest {
                     }
                 }
             }
-            let before = Utc::now() - self.grace();
-            let abandoned = match videos::abandoned_live(&self.db, before, None).await {
+            // One lease of margin over the grace period: the owner's own timer ends its videos
+            // first, and only a node that is gone leaves any for the others.
+            let before = Utc::now() - self.grace() - self.lease();
+            let abandoned = match videos::abandoned_live(&self.db, before, None, Some(&self.node_id)).await {
                 Ok(ids) => ids,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot look for abandoned live videos");
@@ -325,9 +335,12 @@ impl Ingest {
                 }
             };
             for video_id in abandoned.into_iter().filter(|id| !waiting.contains(id)) {
-                // Claimed first, so that of several ingest nodes noticing, one ends it.
-                if let Ok(true) = videos::claim_live(&self.db, &video_id, &self.node_id, &self.node_url, self.lease_until()).await {
-                    self.end_abandoned(&video_id).await;
+                // Claimed first (for as long as ending may take), so that of several ingest nodes
+                // noticing, one ends it; ended off this loop, so renewals never wait for storage.
+                let until = Utc::now() + FINISHING_LEASE;
+                if let Ok(true) = videos::claim_live(&self.db, &video_id, &self.node_id, &self.node_url, until).await {
+                    let ingest = self.clone();
+                    tokio::spawn(async move { ingest.end_abandoned(&video_id).await });
                 }
             }
         }
@@ -351,12 +364,14 @@ impl Ingest {
         match reason {
             EndReason::Replaced => {}
             EndReason::Disconnected => {
+                let generation = slot.generation;
+                drop(slots);
                 // Another ingest node may take the video over at once, should the publisher come
-                // back there.
+                // back there: it numbers on from what is stored, so store what is cut so far first.
+                lease.recording.flush().await;
                 if let Err(e) = videos::release_live(&self.db, &lease.video_id, &self.node_id).await {
                     tracing::warn!(video_id = %lease.video_id, error = %e, "could not let go of the live video's lease");
                 }
-                let generation = slot.generation;
                 let grace = Duration::from_secs(self.rtmp.reconnect_grace_secs);
                 let ingest = self.clone();
                 let channel_id = lease.channel_id.clone();
@@ -389,8 +404,10 @@ impl Ingest {
             }
         };
         let Some(slot) = slot else { return };
-        if let Ok(false) = videos::owns_live(&self.db, &slot.video_id, &self.node_id).await {
-            // Another node continues it: what is recorded here stays listed, the rest is theirs.
+        // Claimed for as long as ending may take, in one compare-and-set: either another node
+        // took the video over (it continues there) or none can until it is ended here.
+        let until = Utc::now() + FINISHING_LEASE;
+        if let Ok(false) = videos::claim_live(&self.db, &slot.video_id, &self.node_id, &self.node_url, until).await {
             self.live.remove(&slot.video_id);
             tracing::info!(video_id = %slot.video_id, "live video continues on another node");
             return;
@@ -432,6 +449,7 @@ impl Ingest {
             }
         };
         let Some(slot) = slot else { return };
+        slot.recording.flush().await;
         if let Err(e) = videos::release_live(&self.db, &slot.video_id, &self.node_id).await {
             tracing::warn!(video_id = %slot.video_id, error = %e, "could not hand the live video over");
         }

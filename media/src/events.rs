@@ -69,6 +69,11 @@ pub enum RecordingEvent {
     Thumbnail(Bytes),
     /// The pipeline stopped with an error; the recording fails with this reason at its end.
     Failed(String),
+    /// Store what the cutters hold (the publisher left), then answer `done`: another node may
+    /// continue the recording from what is stored.
+    Flush {
+        done: oneshot::Sender<()>,
+    },
     /// The end: flush, write the VOD (or fail it), then answer `done`.
     Finish {
         outcome: Outcome,

@@ -83,7 +83,9 @@ pub async fn hls(
     // While the video is live, its playlists, init segments and recent parts are in memory: here,
     // or on the node that ingests it, which answers instead (once; never passed on again).
     let live = (video.status == VideoStatus::Live).then(|| state.live.get(&video.id)).flatten();
-    if video.status == VideoStatus::Live && live.is_none() && !headers.contains_key(proxy::PROXIED_HEADER) {
+    // The row names the ingest node: after a hand-over this node's memory may still hold the
+    // video (its grace period), but the stream goes on elsewhere.
+    if video.status == VideoStatus::Live && !headers.contains_key(proxy::PROXIED_HEADER) {
         if let Some(owner) = video.live_node_url.as_deref().filter(|owner| *owner != state.node_url) {
             let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
             return proxy::forward(&state.proxy, owner, path_and_query, &headers).await;

@@ -204,26 +204,26 @@ pub async fn release_live(db: &Db, id: &str, owner: &str) -> Result<(), DbError>
     Ok(())
 }
 
-/// Whether `owner` still owns live video `id`.
-pub async fn owns_live(db: &Db, id: &str, owner: &str) -> Result<bool, DbError> {
-    let sql = "SELECT COUNT(*) FROM videos WHERE id = $1 AND status = 'live' AND live_owner = $2";
-    let count: i64 = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(id).bind(owner).fetch_one(pool).await)?;
-    Ok(count == 1)
-}
-
 /// The channel's live video and who ingests it, if it has one.
 pub async fn live_claim_of_channel(db: &Db, channel_id: &str) -> Result<Option<LiveClaim>, DbError> {
     let sql = "SELECT id AS video_id, live_owner, live_lease_until FROM videos WHERE channel_id = $1 AND status = 'live' ORDER BY id DESC LIMIT 1";
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, LiveClaim>(sql).bind(channel_id).fetch_optional(pool).await)?)
 }
 
-/// Live videos whose lease ran out before `before` (or that never had one): their owner is gone
-/// and nobody took them over in time. Also those last ingested at `node_url`, the address of a
-/// process that is gone when this one starts there.
-pub async fn abandoned_live(db: &Db, before: DateTime<Utc>, node_url: Option<&str>) -> Result<Vec<String>, DbError> {
+/// Live videos whose lease ran out before `before` (or that never had one and are older than
+/// that): their owner is gone and nobody took them over in time. Also those last ingested at
+/// `node_url`, the address of a process that is gone when this one starts there. Never those of
+/// `except_owner` (a node ends its own videos itself).
+pub async fn abandoned_live(
+    db: &Db,
+    before: DateTime<Utc>,
+    node_url: Option<&str>,
+    except_owner: Option<&str>,
+) -> Result<Vec<String>, DbError> {
     let sql = "SELECT id FROM videos WHERE status = 'live' \
-               AND (live_lease_until IS NULL OR live_lease_until < $1 OR live_node_url = $2) ORDER BY id";
-    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(before).bind(node_url).fetch_all(pool).await)?)
+               AND (live_lease_until < $1 OR (live_lease_until IS NULL AND created_at < $1) OR live_node_url = $2) \
+               AND (live_owner IS NULL OR $3 IS NULL OR live_owner <> $3) ORDER BY id";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(before).bind(node_url).bind(except_owner).fetch_all(pool).await)?)
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {

@@ -93,6 +93,16 @@ impl RecordingHandle {
         let _ = self.events.send(RecordingEvent::Session { renditions }).await;
     }
 
+    /// Stores what the cutters hold once every event already sent is handled: the segment in
+    /// progress is cut short and listed, so that another node continuing the video numbers on
+    /// after it. Returns when it is stored.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.events.send(RecordingEvent::Flush { done }).await.is_ok() {
+            let _ = flushed.await;
+        }
+    }
+
     /// Ends the recording once every event already sent is handled; returns when it is stored.
     pub async fn finish(&self, outcome: Outcome) {
         let (done, finished) = oneshot::channel();
@@ -160,6 +170,8 @@ pub async fn resume(
         recording.rungs.insert(name, rung);
     }
     recording.renditions = renditions;
+    // Viewers asking this node right after the hand-over get the playlists so far, not a 404.
+    recording.publish_live();
     Ok(start(recording))
 }
 
@@ -243,6 +255,10 @@ impl Recording {
                     }
                 }
                 RecordingEvent::Failed(reason) => self.failure = Some(reason),
+                RecordingEvent::Flush { done } => {
+                    self.flush_all().await;
+                    let _ = done.send(());
+                }
                 RecordingEvent::Finish { outcome, done } => {
                     self.flush_all().await;
                     let outcome = match (outcome, self.failure.take()) {
