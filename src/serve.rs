@@ -222,7 +222,14 @@ async fn finalize_orphans(db: &Db, storage: &Storage, config: &Config, node_url:
         }
     };
     let segment_duration = Duration::from_secs(config.media.segment_duration_secs);
+    // On Postgres each is claimed first (for as long as ending may take): one another node took
+    // over meanwhile, or whose previous owner's lease still runs, is left alone.
+    let finisher = ferrocast_core::ids::new_id();
+    let until = chrono::Utc::now() + chrono::Duration::minutes(10);
     for video_id in orphans {
+        if matches!(db, Db::Postgres(_)) && !matches!(videos::claim_live(db, &video_id, &finisher, node_url, until).await, Ok(true)) {
+            continue;
+        }
         match ferrocast_media::recording::finalize_orphan(db, storage, &video_id, segment_duration).await {
             Ok(()) => tracing::info!(%video_id, "finalised a live video left over from a previous run"),
             Err(e) => tracing::error!(%video_id, error = %e, "could not finalise a left-over live video"),
