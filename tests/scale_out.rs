@@ -24,6 +24,7 @@ fn node_env(db_url: &str, storage: &ferrocast_core::config::StorageConfig, roles
         ("FERROCAST_STORAGE__REGION", "us-east-1".to_string()),
         ("FERROCAST_STORAGE__ALLOW_HTTP", "true".to_string()),
         ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1".to_string()),
+        ("FERROCAST_ORIGIN__MAX_VIEWERS_PER_ADDRESS", "1".to_string()),
         ("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()),
         ("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default()),
     ]
@@ -84,6 +85,21 @@ async fn an_ingest_worker_node_and_an_api_origin_node_share_postgres_and_a_bucke
     assert!(blocked.contains(&hint), "a blocking reload through B lists the part it waited for: {blocked}");
     let (status, master) = node_b.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
     assert!(status == 200 && master.contains("low/index.m3u8"), "{master}");
+    // Two viewers on other addresses, both through B: A counts them, not B (one address), and the
+    // streamer sees them through B's API. Each node counts at most one viewer per address here.
+    for last in [2u8, 3] {
+        let viewer = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().expect("client");
+        let playlist = viewer.get(node_b.url(&format!("/hls/{video_id}/low/index.m3u8"))).send().await.expect("playlist");
+        assert_eq!(playlist.status(), 200);
+    }
+    let counted = node_b
+        .poll(Duration::from_secs(15), || async {
+            let video = node_b.client.get(node_b.url(&format!("/api/videos/{video_id}"))).bearer_auth(&token).send().await.ok()?;
+            let viewers = video.json::<serde_json::Value>().await.ok()?["viewers"].as_u64()?;
+            (viewers >= 2).then_some(viewers)
+        })
+        .await;
+    assert!(counted.is_some(), "viewers behind the origin are counted one by one");
     assert!(ffmpeg.wait().expect("ffmpeg").success());
     // Then the recording, from the bucket.
     node_b.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;

@@ -38,6 +38,23 @@ impl PlaybackKey {
         format!("{expires}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
+    /// A tag vouching that an origin node saw `viewer` (a client address) ask for a live stream it
+    /// passes to the ingest node, which counts that viewer instead of the origin. Only nodes that
+    /// share the server secret can make one.
+    pub fn viewer_tag(&self, viewer: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(format!("viewer\0{viewer}").as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`PlaybackKey::viewer_tag`] of `viewer` (compared in constant time).
+    pub fn verify_viewer_tag(&self, viewer: &str, tag: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else { return false };
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(format!("viewer\0{viewer}").as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+
     /// Whether `token` was issued for `video_id` at its current `generation` and is still valid at
     /// `now` (unix seconds). The comparison of the tag is constant-time.
     pub fn verify(&self, video_id: &str, generation: i64, token: &str, now: i64) -> bool {
@@ -66,5 +83,9 @@ mod tests {
         for junk in ["", ".", "2000.", "abc.def", "2000.!!!"] {
             assert!(!key.verify("video-a", 0, junk, 1000), "{junk}");
         }
+        let tag = key.viewer_tag("203.0.113.7");
+        assert!(key.verify_viewer_tag("203.0.113.7", &tag));
+        assert!(!key.verify_viewer_tag("203.0.113.8", &tag), "another address");
+        assert!(!PlaybackKey::derive(b"another secret").verify_viewer_tag("203.0.113.7", &tag));
     }
 }

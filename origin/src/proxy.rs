@@ -13,6 +13,16 @@ use axum::response::{IntoResponse, Response};
 
 /// Marks a request one origin passed to another, so that it is never passed on again.
 pub const PROXIED_HEADER: &str = "x-ferrocast-proxied";
+/// The viewer's address as the passing origin saw it, and the tag that vouches for it
+/// (`PlaybackKey::viewer_tag`): the ingest node counts that viewer, not the origin.
+pub const VIEWER_HEADER: &str = "x-ferrocast-viewer";
+pub const VIEWER_TAG_HEADER: &str = "x-ferrocast-viewer-tag";
+
+/// Who asked, in the headers the ingest node reads.
+pub struct Viewer {
+    pub address: std::net::IpAddr,
+    pub tag: String,
+}
 
 /// Headers of the owner's answer that the viewer needs.
 const PASSED_BACK: [header::HeaderName; 6] =
@@ -20,8 +30,12 @@ const PASSED_BACK: [header::HeaderName; 6] =
 
 /// Asks `node_url` for `path_and_query` (as the viewer asked this node) and answers with what it
 /// says; 502 when it cannot be reached (the viewer's player retries, by then perhaps elsewhere).
-pub async fn forward(client: &reqwest::Client, node_url: &str, path_and_query: &str, headers: &HeaderMap) -> Response {
-    let mut request = client.get(format!("{node_url}{path_and_query}")).header(PROXIED_HEADER, "1");
+pub async fn forward(client: &reqwest::Client, node_url: &str, path_and_query: &str, headers: &HeaderMap, viewer: Viewer) -> Response {
+    let mut request = client
+        .get(format!("{node_url}{path_and_query}"))
+        .header(PROXIED_HEADER, "1")
+        .header(VIEWER_HEADER, viewer.address.to_string())
+        .header(VIEWER_TAG_HEADER, viewer.tag);
     for name in [header::RANGE, header::USER_AGENT] {
         if let Some(value) = headers.get(&name) {
             request = request.header(name, value);

@@ -77,7 +77,14 @@ pub async fn hls(
     };
     // Token-protected responses must not be stored by shared caches.
     let scope = if token.is_some() { "private" } else { "public" };
-    let client = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    let peer = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    // Passed on by an origin node: the viewer it vouches for, not the origin itself.
+    let vouched = || {
+        let address = headers.get(proxy::VIEWER_HEADER)?.to_str().ok()?;
+        let tag = headers.get(proxy::VIEWER_TAG_HEADER)?.to_str().ok()?;
+        state.playback.verify_viewer_tag(address, tag).then(|| address.parse::<IpAddr>().ok()).flatten()
+    };
+    let client = vouched().unwrap_or(peer);
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
 
     // While the video is live, its playlists, init segments and recent parts are in memory: here,
@@ -88,7 +95,8 @@ pub async fn hls(
     if video.status == VideoStatus::Live && !headers.contains_key(proxy::PROXIED_HEADER) {
         if let Some(owner) = video.live_node_url.as_deref().filter(|owner| *owner != state.node_url) {
             let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            return proxy::forward(&state.proxy, owner, path_and_query, &headers).await;
+            let viewer = proxy::Viewer { address: client, tag: state.playback.viewer_tag(&client.to_string()) };
+            return proxy::forward(&state.proxy, owner, path_and_query, &headers, viewer).await;
         }
     }
     // Shared caches keep public media only briefly: a video turned private must stop being served
