@@ -462,6 +462,21 @@ api_test!(videos_are_listed_shown_edited_and_deleted, |app: TestApp| async move 
     let ids: Vec<&str> =
         page1["items"].as_array().into_iter().chain(page2["items"].as_array()).flatten().filter_map(|v| v["id"].as_str()).collect();
     assert_eq!(ids, vec![live.id.as_str(), public[2].as_str(), public[1].as_str(), public[0].as_str()]);
+
+    // Integrators narrow it: what is live now, one channel's.
+    let ids_of = |body: Value| -> Vec<String> {
+        body["items"].as_array().into_iter().flatten().filter_map(|v| v["id"].as_str().map(str::to_string)).collect()
+    };
+    let live_now: Value = app.get("/api/videos?live=true", None).await.json().await.expect("json");
+    assert_eq!(ids_of(live_now), vec![live.id.clone()]);
+    let of_channel: Value = app.get("/api/videos?channel=Alice-Live&limit=10", None).await.json().await.expect("json");
+    assert_eq!(ids_of(of_channel).len(), 4, "the channel's public live and ready videos");
+    let elsewhere: Value = app.get("/api/videos?channel=nobody-here", None).await.json().await.expect("json");
+    assert!(ids_of(elsewhere).is_empty());
+    let body =
+        expect_error(app.get("/api/videos?q=one&live=true", None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(body["error"]["field"], "q");
+    expect_error(app.get("/api/videos?live=maybe", None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     expect_error(app.get("/api/videos?limit=0", None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     for path in ["/api/videos?limit=abc", "/api/channels/alice-live/videos?limit=-1"] {
         let body = expect_error(app.get(path, None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;

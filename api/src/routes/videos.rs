@@ -53,6 +53,10 @@ pub struct Search {
     /// come as one page of up to `limit` (`next_cursor` is null); `cursor` cannot be combined with `q`.
     #[param(min_length = 1, max_length = 100)]
     pub q: Option<String>,
+    /// `true`: only videos live right now (not with `q`).
+    pub live: Option<bool>,
+    /// Only this channel's videos, by slug (not with `q`).
+    pub channel: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -210,9 +214,16 @@ pub async fn list(
             if before.is_some() {
                 return Err(ApiError::validation("cursor", "search results come in one page; ask for up to 100 with limit"));
             }
+            if params.live.is_some() || params.channel.is_some() {
+                return Err(ApiError::validation("q", "search cannot be combined with live or channel"));
+            }
             search::search_public(&state.db, &query, limit).await?
         }
-        None => videos::list_public(&state.db, limit + 1, before).await?,
+        None => {
+            let channel = params.channel.as_deref().map(str::to_lowercase);
+            let filter = videos::PublicFilter { live_only: params.live.unwrap_or(false), channel_slug: channel.as_deref() };
+            videos::list_public_where(&state.db, filter, limit + 1, before).await?
+        }
     };
     Ok(Json(VideoList::new(items, limit, viewer.0.as_deref(), &state)))
 }

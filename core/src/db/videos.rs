@@ -101,12 +101,33 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Video>, DbError> {
 /// Public videos that can be watched (live or ready), newest first, `limit` at a time, starting
 /// after the id `before` (the previous page's last id).
 pub async fn list_public(db: &Db, limit: u32, before: Option<&str>) -> Result<Vec<Video>, DbError> {
+    list_public_where(db, PublicFilter::default(), limit, before).await
+}
+
+/// Narrows [`list_public_where`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PublicFilter<'a> {
+    /// Only videos live right now.
+    pub live_only: bool,
+    /// Only this channel's (by slug).
+    pub channel_slug: Option<&'a str>,
+}
+
+/// [`list_public`], narrowed by `filter`.
+pub async fn list_public_where(db: &Db, filter: PublicFilter<'_>, limit: u32, before: Option<&str>) -> Result<Vec<Video>, DbError> {
     let sql = format!(
         "{SELECT} WHERE v.visibility = 'public' AND v.status IN ('live', 'ready') AND ($1 IS NULL OR v.id < $1) \
-         ORDER BY v.id DESC LIMIT $2"
+         AND (NOT $3 OR v.status = 'live') AND ($4 IS NULL OR c.slug = $4) ORDER BY v.id DESC LIMIT $2"
     );
     let before = before.map(str::to_string);
-    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Video>(&sql).bind(&before).bind(i64::from(limit)).fetch_all(pool).await)?)
+    let slug = filter.channel_slug.map(str::to_string);
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, Video>(&sql)
+        .bind(&before)
+        .bind(i64::from(limit))
+        .bind(filter.live_only)
+        .bind(&slug)
+        .fetch_all(pool)
+        .await)?)
 }
 
 /// A channel's videos, newest first. `all` includes unlisted, private, processing and failed ones
