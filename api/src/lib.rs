@@ -90,7 +90,25 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3 document of every route [`router`] serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut document = api_routes().into_openapi();
+    unique_operation_ids(&mut document);
+    document
+}
+
+/// Handlers are named for what they do within their module (`channels::create`,
+/// `uploads::create`); client generators need operation ids unique across the document, so each
+/// gets its tag in front (`channels_create`).
+fn unique_operation_ids(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head, &mut item.options];
+        for operation in operations.into_iter().flatten() {
+            let tag = operation.tags.as_ref().and_then(|tags| tags.first()).cloned();
+            if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                *id = format!("{tag}_{id}");
+            }
+        }
+    }
 }
 
 /// The API's router with its state; the binary merges it with the origin and web UI.
@@ -98,7 +116,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Layers, outermost first: an access log (one INFO line per response), the JSON shape for error
 /// responses that no handler produced, the request timeout (408), the body limit (413).
 pub fn router(state: AppState) -> Router {
-    let (router, document) = api_routes().split_for_parts();
+    let (router, mut document) = api_routes().split_for_parts();
+    unique_operation_ids(&mut document);
     // Serialised once: the document is the same for every request.
     let document = Bytes::from(serde_json::to_vec(&document).expect("the OpenAPI document serialises to JSON"));
     let settings = state.settings.clone();

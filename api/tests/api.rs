@@ -898,3 +898,33 @@ async fn live_videos_show_playback_viewers_and_health_to_the_right_people() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(app.storage.head(&file).await.is_err(), "files deleted with the video");
 }
+
+// The document is good enough to generate a client from: a validator from PyPI (installed by
+// `make test`) checks it against the OpenAPI 3 specification.
+#[tokio::test]
+async fn the_openapi_document_passes_a_validator() {
+    let app = TestApp::spawn(ferrocast_core::testing::Engine::Sqlite).await;
+    let document = app.get("/api/openapi.json", None).await.text().await.expect("document");
+    let path = std::env::temp_dir().join(format!("ferrocast-openapi-{}.json", ferrocast_core::ids::new_id()));
+    std::fs::write(&path, &document).expect("write");
+    let output = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&path)
+        .output()
+        .expect("python3 (make test installs openapi-spec-validator)");
+    let _ = std::fs::remove_file(&path);
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the validator refused the document (run `make test` if it is missing): {said}");
+    let parsed: Value = serde_json::from_str(&document).expect("JSON");
+    let ids: Vec<&str> = parsed["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "operation ids are unique: {ids:?}");
+}
