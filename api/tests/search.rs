@@ -95,11 +95,11 @@ api_test!(search_rejects_empty_and_long_queries_and_cursors, |app: TestApp| asyn
             .await;
     assert_eq!(body["error"]["field"], "limit", "{body}");
 
-    // The OpenAPI document describes q next to the page parameters.
+    // The OpenAPI document describes q and the listing filters next to the page parameters.
     let doc: Value = app.get("/api/openapi.json", None).await.json().await.expect("json");
     let params = doc["paths"]["/api/videos"]["get"]["parameters"].as_array().expect("parameters").clone();
     let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
-    assert_eq!(names, ["cursor", "limit", "q"]);
+    assert_eq!(names, ["cursor", "limit", "q", "live", "channel"]);
     let q = params.iter().find(|p| p["name"] == "q").expect("q");
     assert_eq!((q["in"].as_str(), q["schema"]["maxLength"].as_u64()), (Some("query"), Some(MAX_QUERY_CHARS as u64)), "{q}");
 });
