@@ -98,8 +98,6 @@ pub enum BeginError {
     Db(#[from] DbError),
     #[error("the channel is live from another node; its publisher must stop first")]
     LiveElsewhere,
-    #[error("cannot continue the live video: {0}")]
-    Resume(String),
 }
 
 /// Why a publish ended.
@@ -193,18 +191,35 @@ impl Ingest {
             });
         }
 
-        let (video_id, resumed) = match self.take_over(channel).await? {
-            Some(video_id) => (video_id, true),
-            None => (self.create_video(channel).await?, false),
+        let taken_over = self.take_over(channel).await?;
+        let resumed_recording = match &taken_over {
+            Some(video_id) => {
+                let live = self.live.insert(video_id);
+                match recording::resume(video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings()).await {
+                    Ok(recording) => Some((video_id.clone(), live, recording)),
+                    Err(e) => {
+                        // Not continued: it ends with what it has, and this publish starts anew
+                        // (rather than being refused at every retry).
+                        tracing::error!(%video_id, error = %e, "cannot continue the live video here; ending it");
+                        self.live.remove(video_id);
+                        self.end_abandoned(video_id).await;
+                        None
+                    }
+                }
+            }
+            None => None,
         };
-        let live = self.live.insert(&video_id);
+        let resumed = resumed_recording.is_some();
+        let (video_id, live, recording) = match resumed_recording {
+            Some(resumed) => resumed,
+            None => {
+                let video_id = self.create_video(channel).await?;
+                let live = self.live.insert(&video_id);
+                let recording = recording::spawn(&video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings());
+                (video_id, live, recording)
+            }
+        };
         live.set_channel(&channel.slug);
-        let recording = match resumed {
-            true => recording::resume(&video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings())
-                .await
-                .map_err(|e| BeginError::Resume(e.to_string()))?,
-            false => recording::spawn(&video_id, self.db.clone(), self.storage.clone(), live.clone(), self.recording_settings()),
-        };
         let revoked = self.live.publisher_connected(&channel.id, connection_id);
         slots.insert(
             channel.id.clone(),
@@ -284,7 +299,14 @@ impl Ingest {
         let segment_duration = Duration::from_secs(self.media.segment_duration_secs);
         match recording::finalize_orphan(&self.db, &self.storage, video_id, segment_duration).await {
             Ok(()) => tracing::info!(%video_id, "ended a live video whose node is gone and whose publisher did not come back"),
-            Err(e) => tracing::error!(%video_id, error = %e, "could not end an abandoned live video"),
+            Err(e) => {
+                tracing::error!(%video_id, error = %e, "could not end an abandoned live video; marking it failed");
+                // Failed, not left live: no sweep should try it again and again.
+                let message = format!("the recording could not be finished: {e}");
+                if let Err(e) = videos::finish(&self.db, video_id, VideoStatus::Failed, None, Some(&message)).await {
+                    tracing::error!(%video_id, error = %e, "could not mark an abandoned live video failed");
+                }
+            }
         }
         webhooks::emit_for_video(&self.db, "stream.ended", video_id).await;
     }
