@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::{Extension, Router};
-use ferrocast_core::admission::Admission;
+use ferrocast_core::admission::{next_connection, Admission};
 use ferrocast_core::config::HttpConfig;
 use ferrocast_core::shutdown::Shutdown;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -31,22 +31,7 @@ pub async fn run(listener: TcpListener, app: Router, limits: HttpConfig, shutdow
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
     let http1 = Arc::new(http1);
-    let stop = shutdown.signalled();
-    tokio::pin!(stop);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "HTTP accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = next_connection(&listener, &shutdown, "http").await {
         let slot = match admission.admit(peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {

@@ -165,6 +165,15 @@ fn three_nodes(db: &TestDb, storage: &ferrocast_core::config::StorageConfig, dir
     ]
 }
 
+/// A streamer signed up on `node_b` publishing to `node_a`, three segments in: (key, video, ffmpeg).
+async fn streaming_to(node_a: &Server, node_b: &Server) -> (String, String, std::process::Child) {
+    let (_token, key) = node_b.streamer("olek", "olek-live").await;
+    let ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
+    let video_id = node_b.wait_until_live("olek-live").await;
+    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.m4s", Duration::from_secs(30)).await;
+    (key, video_id, ffmpeg)
+}
+
 /// Publishes to `node_c` what continues `video_id` and checks the one video ends with both parts.
 async fn continue_on(node_b: &Server, node_c: &Server, key: &str, video_id: &str) {
     let mut second = ffmpeg_publish(&node_c.rtmp_url(key), 640, 360, 6);
@@ -195,10 +204,7 @@ async fn a_stream_continues_on_another_ingest_node_when_its_node_dies() {
     let storage = test_s3_config();
     let dirs = [DataDir::new(), DataDir::new(), DataDir::new()];
     let [node_a, node_b, node_c] = three_nodes(&db, &storage, [&dirs[0], &dirs[1], &dirs[2]]);
-    let (_token, key) = node_b.streamer("olek", "olek-live").await;
-    let mut first = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
-    let video_id = node_b.wait_until_live("olek-live").await;
-    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.m4s", Duration::from_secs(30)).await;
+    let (key, video_id, mut first) = streaming_to(&node_a, &node_b).await;
 
     // Node A dies mid-stream; OBS reconnects, and the load balancer sends it to node C once A's
     // lease has lapsed.
@@ -215,10 +221,7 @@ async fn an_ingest_node_shut_down_cleanly_hands_its_stream_over() {
     let storage = test_s3_config();
     let dirs = [DataDir::new(), DataDir::new(), DataDir::new()];
     let [node_a, node_b, node_c] = three_nodes(&db, &storage, [&dirs[0], &dirs[1], &dirs[2]]);
-    let (_token, key) = node_b.streamer("olek", "olek-live").await;
-    let mut first = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 60);
-    let video_id = node_b.wait_until_live("olek-live").await;
-    node_b.wait_for_text(&format!("/hls/{video_id}/low/index.m3u8"), "00000002.m4s", Duration::from_secs(30)).await;
+    let (key, video_id, mut first) = streaming_to(&node_a, &node_b).await;
 
     // SIGTERM (a deploy): A lets the video go instead of ending it, and the reconnect to C continues
     // it at once, with no lease to wait out.

@@ -100,6 +100,15 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
+/// The user an access token speaks for: `None` when the token is invalid or its session revoked.
+async fn session_user(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+    let Some(claims) = state.jwt.verify(token) else { return Ok(None) };
+    if state.sessions.is_revoked(&state.db, &claims.sid).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims.sub))
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -113,11 +122,8 @@ impl FromRequestParts<AppState> for AuthUser {
                 token
             }
         };
-        let claims = state.jwt.verify(&token).ok_or(ApiError::Unauthorized)?;
-        if state.sessions.is_revoked(&state.db, &claims.sid).await? {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(AuthUser { id: claims.sub })
+        let id = session_user(state, &token).await?.ok_or(ApiError::Unauthorized)?;
+        Ok(AuthUser { id })
     }
 }
 
@@ -133,11 +139,10 @@ impl FromRequestParts<AppState> for MaybeUser {
             }
             _ => None,
         };
-        let Some(claims) = token.and_then(|token| state.jwt.verify(&token)) else { return Ok(MaybeUser(None)) };
-        if state.sessions.is_revoked(&state.db, &claims.sid).await? {
-            return Ok(MaybeUser(None));
+        match token {
+            Some(token) => Ok(MaybeUser(session_user(state, &token).await?)),
+            None => Ok(MaybeUser(None)),
         }
-        Ok(MaybeUser(Some(claims.sub)))
     }
 }
 

@@ -4,10 +4,14 @@
 //! gives its place back when dropped, however the connection ended.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -48,6 +52,23 @@ impl Admission {
         let permit = self.total.clone().try_acquire_owned().map_err(|_| Refusal::Full)?;
         *count += 1;
         Ok(Slot { admission: self.clone(), address, _permit: permit })
+    }
+}
+
+/// The next connection `listener` accepts, or `None` once `shutdown` fires. A failed accept (out
+/// of file descriptors and the like) is logged and retried after a pause instead of spinning.
+pub async fn next_connection(listener: &TcpListener, shutdown: &Shutdown, scheme: &'static str) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.signalled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => return Some(connection),
+                Err(e) => {
+                    tracing::warn!(error = %e, scheme, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
     }
 }
 

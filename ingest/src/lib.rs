@@ -44,22 +44,7 @@ pub async fn run_tls(listener: TcpListener, acceptor: TlsAcceptor, ingest: Arc<I
 
 async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, ingest: Arc<Ingest>, shutdown: Shutdown) {
     let scheme = if tls.is_some() { "rtmps" } else { "rtmp" };
-    let stop = shutdown.signalled();
-    tokio::pin!(stop);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, scheme, "RTMP accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = ferrocast_core::admission::next_connection(&listener, &shutdown, scheme).await {
         // Fixed at accept: the TLS handshake, the RTMP handshake, connect and publish all fit in it.
         let deadline = Instant::now() + Duration::from_secs(ingest.rtmp.handshake_timeout_secs);
         metrics::counter!("ferrocast_rtmp_connections_total").increment(1);

@@ -416,16 +416,19 @@ impl Ingest {
         }
     }
 
+    /// The channel's slot, taken out, if nobody publishes on it and no publish came since
+    /// `generation`.
+    async fn take_idle_slot(&self, channel_id: &str, generation: u64) -> Option<Slot> {
+        let mut slots = self.slots.lock().await;
+        match slots.get(channel_id) {
+            Some(slot) if slot.generation == generation && slot.active.is_none() => slots.remove(channel_id),
+            _ => None,
+        }
+    }
+
     /// Ends the channel's live video unless a publish came since `generation`.
     async fn end_video_if_idle(&self, channel_id: &str, generation: u64, outcome: Outcome) {
-        let slot = {
-            let mut slots = self.slots.lock().await;
-            match slots.get(channel_id) {
-                Some(slot) if slot.generation == generation && slot.active.is_none() => slots.remove(channel_id),
-                _ => None,
-            }
-        };
-        let Some(slot) = slot else { return };
+        let Some(slot) = self.take_idle_slot(channel_id, generation).await else { return };
         // Claimed for as long as ending may take, in one compare-and-set: either another node
         // took the video over (it continues there) or none can until it is ended here.
         let until = Utc::now() + FINISHING_LEASE;
@@ -463,14 +466,7 @@ impl Ingest {
         if !matches!(self.db, Db::Postgres(_)) {
             return self.end_video_if_idle(channel_id, generation, Outcome::Ended).await;
         }
-        let slot = {
-            let mut slots = self.slots.lock().await;
-            match slots.get(channel_id) {
-                Some(slot) if slot.generation == generation && slot.active.is_none() => slots.remove(channel_id),
-                _ => None,
-            }
-        };
-        let Some(slot) = slot else { return };
+        let Some(slot) = self.take_idle_slot(channel_id, generation).await else { return };
         slot.recording.flush().await;
         if let Err(e) = videos::release_live(&self.db, &slot.video_id, &self.node_id).await {
             tracing::warn!(video_id = %slot.video_id, error = %e, "could not hand the live video over");

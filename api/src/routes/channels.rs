@@ -9,13 +9,12 @@ use chrono::{DateTime, Utc};
 use ferrocast_core::db::channels::{self, Channel, ChannelChanges};
 use ferrocast_core::db::uploads;
 use ferrocast_core::db::videos::{self, Visibility};
-use ferrocast_core::storage::Storage;
 use ferrocast_core::stream_key;
 use ferrocast_core::upload_parts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::videos::{Page, VideoList};
+use super::videos::{remove_video_files, Page, VideoList};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
 use crate::state::AppState;
@@ -124,12 +123,6 @@ pub struct UpdateChannelRequest {
 
 /// Longer than a disconnected live recording takes to store its last segment and playlists.
 const LIVE_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn remove_video_files(state: &AppState, video_id: &str) {
-    if let Err(e) = state.storage.delete_prefix(&Storage::key(&[video_id])).await {
-        tracing::error!(%video_id, error = %e, "channel deleted but a video's files were not all removed");
-    }
-}
 
 /// The channel named by `slug` if `user` owns it: 404 when it does not exist, 403 when it is someone else's.
 async fn owned_channel(state: &AppState, slug: &str, user: &AuthUser) -> Result<Channel, ApiError> {

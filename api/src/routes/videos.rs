@@ -268,9 +268,15 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Pat
     }
     videos::delete(&state.db, &video.id).await?;
     // The row is gone first, so nothing lists the files while they are being removed.
-    if let Err(e) = state.storage.delete_prefix(&Storage::key(&[&video.id])).await {
-        tracing::error!(video_id = %video.id, error = %e, "video deleted but its files were not all removed");
-    }
+    remove_video_files(&state, &video.id).await;
     tracing::info!(video_id = %video.id, "video deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes everything stored of a video whose row is gone (logged, not failed: the row's deletion
+/// is what the user asked for and has happened).
+pub(crate) async fn remove_video_files(state: &AppState, video_id: &str) {
+    if let Err(e) = state.storage.delete_prefix(&Storage::key(&[video_id])).await {
+        tracing::error!(%video_id, error = %e, "video deleted but its files were not all removed");
+    }
 }
