@@ -22,6 +22,10 @@ pub enum ApiError {
     BadCredentials,
     #[error("you do not have access to this resource")]
     Forbidden,
+    /// A personal access token was presented where it lacks the scope (or where only a signed-in
+    /// session may act); the message names what is missing.
+    #[error("{0}")]
+    InsufficientScope(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed on this path")]
@@ -57,7 +61,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Forbidden => "forbidden",
+            ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RequestTimeout => "request_timeout",

@@ -1,6 +1,7 @@
 //! Request extractors: JSON bodies, query strings and path segments whose rejections are our JSON
-//! errors, the signed-in user (from a Bearer header or the access cookie, with the cookie's CSRF
-//! rule), and the client's address for rate limiting.
+//! errors; the signed-in user (from a Bearer header or the access cookie, with the cookie's CSRF
+//! rule, or from a personal access token with the scope the request needs); and the client's
+//! address for rate limiting.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,6 +11,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum_extra::extract::CookieJar;
 
+use ferrocast_core::db::access_tokens;
+
+use crate::access_tokens::{is_access_token, requirement, Requirement};
 use crate::error::ApiError;
 use crate::state::{AppState, Settings};
 
@@ -100,7 +104,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
-/// The user an access token speaks for: `None` when the token is invalid or its session revoked.
+/// The user a session token speaks for: `None` when the token is invalid or its session revoked.
 async fn session_user(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
     let Some(claims) = state.jwt.verify(token) else { return Ok(None) };
     if state.sessions.is_revoked(&state.db, &claims.sid).await? {
@@ -109,39 +113,68 @@ async fn session_user(state: &AppState, token: &str) -> Result<Option<String>, A
     Ok(Some(claims.sub))
 }
 
+/// The user a personal access token speaks for, if it is valid and has what this request needs
+/// (see `crate::access_tokens::requirement`). `Ok(None)` when the token is unknown or expired;
+/// an error naming the scope when it is valid but lacks it.
+async fn token_user(state: &AppState, parts: &Parts, token: &str) -> Result<Option<String>, ApiError> {
+    let Some(found) = access_tokens::find_valid(&state.db, &crate::access_tokens::hash(token)).await? else {
+        return Ok(None);
+    };
+    match requirement(&parts.method, parts.uri.path()) {
+        Requirement::SessionOnly => {
+            return Err(ApiError::InsufficientScope("an access token cannot be used here; sign in instead".into()));
+        }
+        Requirement::Scope(scope) if !found.scope_list().iter().any(|s| s == scope.as_str()) => {
+            return Err(ApiError::InsufficientScope(format!("this access token lacks the {} scope", scope.as_str())));
+        }
+        Requirement::Scope(_) => {}
+    }
+    access_tokens::touch(&state.db, &found.id).await?;
+    Ok(Some(found.user_id))
+}
+
+/// The user behind a bearer value: a personal access token (`fct_…`) or a session JWT.
+async fn bearer_user(state: &AppState, parts: &Parts, bearer: &str) -> Result<Option<String>, ApiError> {
+    if is_access_token(bearer) {
+        token_user(state, parts, bearer).await
+    } else {
+        session_user(state, bearer).await
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = match access_token(parts).ok_or(ApiError::Unauthorized)? {
-            Presented::Header(token) => token,
+        let id = match access_token(parts).ok_or(ApiError::Unauthorized)? {
+            Presented::Header(token) => bearer_user(state, parts, &token).await?,
             Presented::Cookie(token) => {
                 if !is_safe(&parts.method) {
                     require_same_origin(&parts.headers, &state.settings)?;
                 }
-                token
+                session_user(state, &token).await?
             }
         };
-        let id = session_user(state, &token).await?.ok_or(ApiError::Unauthorized)?;
-        Ok(AuthUser { id })
+        Ok(AuthUser { id: id.ok_or(ApiError::Unauthorized)? })
     }
 }
 
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
-    /// Used by read-only routes; an unsafe request by cookie from another origin counts as anonymous.
+    /// Used by read-only routes; an unsafe request by cookie from another origin counts as
+    /// anonymous, and so does an access token without the scope the request needs.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = match access_token(parts) {
-            Some(Presented::Header(token)) => Some(token),
+        match access_token(parts) {
+            Some(Presented::Header(token)) => match bearer_user(state, parts, &token).await {
+                Ok(user) => Ok(MaybeUser(user)),
+                Err(ApiError::InsufficientScope(_)) => Ok(MaybeUser(None)),
+                Err(e) => Err(e),
+            },
             Some(Presented::Cookie(token)) if is_safe(&parts.method) || require_same_origin(&parts.headers, &state.settings).is_ok() => {
-                Some(token)
+                Ok(MaybeUser(session_user(state, &token).await?))
             }
-            _ => None,
-        };
-        match token {
-            Some(token) => Ok(MaybeUser(session_user(state, &token).await?)),
-            None => Ok(MaybeUser(None)),
+            _ => Ok(MaybeUser(None)),
         }
     }
 }

@@ -18,6 +18,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod access_tokens;
 pub mod error;
 pub mod extract;
 pub mod password;
@@ -32,6 +33,7 @@ pub mod webhook_delivery;
 pub use error::ApiError;
 pub use state::AppState;
 
+use routes::tokens as access_token_routes;
 use routes::{auth, channels, health, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
@@ -44,6 +46,7 @@ use routes::{auth, channels, health, server, uploads, videos, webhooks};
         (name = "videos", description = "Live recordings and uploads"),
         (name = "uploads", description = "Resumable uploads that become videos"),
         (name = "webhooks", description = "Signed notifications of streams and videos"),
+        (name = "tokens", description = "Personal access tokens for scripts, each limited to scopes"),
         (name = "operations", description = "Health checks, and where to publish"),
     )
 )]
@@ -56,7 +59,9 @@ impl utoipa::Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or personal access token (fct_…)").build(),
+            ),
         );
         components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::ACCESS_COOKIE))));
     }
@@ -82,6 +87,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::get, uploads::abort))
         .routes(routes!(uploads::put_part))
         .routes(routes!(uploads::complete))
+        .routes(routes!(access_token_routes::create, access_token_routes::list))
+        .routes(routes!(access_token_routes::delete))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::test))

@@ -11,6 +11,7 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const EMAIL_MAX_BYTES: usize = 254;
 pub const TITLE_MAX_CHARS: usize = 120;
 pub const DESCRIPTION_MAX_CHARS: usize = 5000;
+pub const TOKEN_NAME_MAX_CHARS: usize = 80;
 
 fn charset_and_length(
     field: &str,
@@ -76,11 +77,21 @@ fn no_control_characters(field: &str, value: &str, newlines: bool) -> Result<(),
 }
 
 pub fn title(raw: &str) -> Result<String, ApiError> {
+    one_line("title", raw, TITLE_MAX_CHARS)
+}
+
+/// What a personal access token is called.
+pub fn token_name(raw: &str) -> Result<String, ApiError> {
+    one_line("name", raw, TOKEN_NAME_MAX_CHARS)
+}
+
+/// A required single line of 1 to `max_chars` characters, trimmed.
+fn one_line(field: &str, raw: &str, max_chars: usize) -> Result<String, ApiError> {
     let value = raw.trim();
-    no_control_characters("title", value, false)?;
+    no_control_characters(field, value, false)?;
     let chars = value.chars().count();
-    if chars == 0 || chars > TITLE_MAX_CHARS {
-        return Err(ApiError::validation("title", format!("must be 1 to {TITLE_MAX_CHARS} characters long")));
+    if chars == 0 || chars > max_chars {
+        return Err(ApiError::validation(field, format!("must be 1 to {max_chars} characters long")));
     }
     Ok(value.to_string())
 }

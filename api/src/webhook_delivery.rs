@@ -6,11 +6,11 @@
 //! check both who sent it and that it is fresh. A non-2xx answer or a timeout is retried with a
 //! backoff doubling from 1 s (at most 10 min) until `webhooks.max_attempts`.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ferrocast_core::config::WebhooksConfig;
 use ferrocast_core::db::webhooks::{self, AttemptOutcome, Delivery, Webhook};
+use ferrocast_core::outbound;
 use ferrocast_core::shutdown::Shutdown;
 use ferrocast_core::Db;
 use hmac::{Hmac, Mac};
@@ -34,15 +34,13 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 pub enum TargetError {
     #[error("must be an http:// or https:// URL with a host")]
     NotHttp,
-    #[error("the host does not resolve")]
-    Unresolvable,
-    #[error("points at a loopback, private or link-local address, which this server does not call")]
-    Private,
+    #[error(transparent)]
+    Address(#[from] outbound::TargetError),
 }
 
 /// Checks that `url` is http(s) and, unless private targets are allowed, that every address its
-/// host resolves to is public. Checked when the webhook is made and again at every delivery (the
-/// name may point elsewhere by then).
+/// host resolves to is public (`ferrocast_core::outbound`). Checked when the webhook is made and
+/// again at every delivery (the name may point elsewhere by then).
 pub async fn check_target(url: &str, allow_private: bool) -> Result<(), TargetError> {
     let rest = url.strip_prefix("https://").map(|r| (r, 443)).or_else(|| url.strip_prefix("http://").map(|r| (r, 80)));
     let Some((rest, default_port)) = rest else { return Err(TargetError::NotHttp) };
@@ -54,32 +52,12 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), TargetEr
     if allow_private {
         return Ok(());
     }
-    let with_port =
-        if host_port.ends_with(']') || !host_port.contains(':') { format!("{host_port}:{default_port}") } else { host_port.to_string() };
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(with_port).await.map_err(|_| TargetError::Unresolvable)?.collect();
-    if addresses.is_empty() {
-        return Err(TargetError::Unresolvable);
-    }
-    if addresses.iter().any(|a| is_private(a.ip())) {
-        return Err(TargetError::Private);
-    }
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().map_err(|_| TargetError::NotHttp)?),
+        _ => (host_port, default_port),
+    };
+    outbound::resolve(host, port, false).await?;
     Ok(())
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
 }
 
 /// Works the delivery queue until shutdown.
@@ -167,7 +145,7 @@ mod tests {
         for url in
             ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "http://[::1]:8080/", "http://169.254.169.254/latest", "http://localhost/"]
         {
-            assert_eq!(check_target(url, false).await, Err(TargetError::Private), "{url}");
+            assert_eq!(check_target(url, false).await, Err(TargetError::Address(outbound::TargetError::Private)), "{url}");
             assert_eq!(check_target(url, true).await, Ok(()), "{url}");
         }
         for url in ["ftp://example.com/", "example.com/hook", "http:///path"] {

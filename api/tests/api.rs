@@ -928,3 +928,76 @@ async fn the_openapi_document_passes_a_validator() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "operation ids are unique: {ids:?}");
 }
+
+api_test!(personal_access_tokens_do_what_their_scopes_allow_and_stop_when_revoked, |app: TestApp| async move {
+    let session = app.user("scripter").await;
+    let other = app.user("bystander").await;
+    assert_eq!(
+        app.post("/api/channels", json!({"slug": "scripter-live", "title": "Live"}), Some(&session)).await.status(),
+        StatusCode::CREATED
+    );
+
+    // Made by the signed-in owner; the token is shown this once.
+    let request = json!({"name": "CI upload script", "scopes": ["uploads:write", "read", "read"], "expires_in_days": 30});
+    let response = app.post("/api/tokens", request, Some(&session)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("json");
+    let token = created["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("fct_") && token.starts_with(created["token_hint"].as_str().expect("hint")), "{created}");
+    assert_eq!(created["scopes"], json!(["read", "uploads:write"]));
+    assert!(created["expires_at"].is_string() && created["last_used_at"].is_null(), "{created}");
+
+    // Reading and uploading work and act as the owner.
+    let me: Value = app.get("/api/me", Some(&token)).await.json().await.expect("json");
+    assert_eq!(me["username"], "scripter");
+    assert_eq!(app.get("/api/channels", Some(&token)).await.status(), StatusCode::OK);
+    let upload = json!({"channel": "scripter-live", "filename": "a.mp4", "size": 1000, "title": "From CI"});
+    assert_eq!(app.post("/api/uploads", upload, Some(&token)).await.status(), StatusCode::CREATED);
+
+    // Everything else is refused with the reason, and nothing happens.
+    let body = expect_error(
+        app.post("/api/channels", json!({"slug": "sneaky", "title": "No"}), Some(&token)).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("channels:write")), "{body}");
+    expect_error(app.get("/api/channels/sneaky", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let mint = json!({"name": "another", "scopes": ["read"]});
+    expect_error(app.post("/api/tokens", mint.clone(), Some(&token)).await, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    expect_error(app.get("/api/tokens", Some(&token)).await, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    // A token is only ever a bearer header: as a cookie it is no session.
+    let as_cookie = app.client.get(app.url("/api/me")).header("cookie", format!("ferrocast_access={token}")).send().await.expect("request");
+    expect_error(as_cookie, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_error(app.get("/api/me", Some("fct_0000000000000000")).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // The owner sees it (without the secret) and when it was used; nobody else does.
+    let list: Value = app.get("/api/tokens", Some(&session)).await.json().await.expect("json");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["name"], "CI upload script");
+    assert!(items[0]["last_used_at"].is_string() && items[0].get("token").is_none() && !list.to_string().contains(&token[4..]), "{list}");
+    let theirs: Value = app.get("/api/tokens", Some(&other)).await.json().await.expect("json");
+    assert_eq!(theirs["items"], json!([]));
+
+    // Bad requests say which field is wrong.
+    for (request, field) in [
+        (json!({"name": "x", "scopes": ["admin"]}), "scopes"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (json!({"name": " ", "scopes": ["read"]}), "name"),
+        (json!({"name": "x", "scopes": ["read"], "expires_in_days": 0}), "expires_in_days"),
+    ] {
+        let body =
+            expect_error(app.post("/api/tokens", request, Some(&session)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                .await;
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+
+    // Revoked by its owner only; then it stops working at once.
+    let id = created["id"].as_str().expect("id");
+    let revoke = |as_user: &str| app.client.delete(app.url(&format!("/api/tokens/{id}"))).bearer_auth(as_user.to_string()).send();
+    expect_error(revoke(&other).await.expect("request"), StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.get("/api/me", Some(&token)).await.status(), StatusCode::OK);
+    assert_eq!(revoke(&session).await.expect("request").status(), StatusCode::NO_CONTENT);
+    expect_error(app.get("/api/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+});

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod channels;
 pub mod health;
 pub mod server;
+pub mod tokens;
 pub mod uploads;
 pub mod videos;
 pub mod webhooks;

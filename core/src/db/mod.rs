@@ -15,10 +15,12 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{Config, SQLITE_FILE};
 
+pub mod access_tokens;
 pub mod channels;
 pub mod jobs;
 pub mod recordings;
 pub mod refresh_tokens;
+pub mod restreams;
 pub mod search;
 pub mod uploads;
 pub mod users;

@@ -7,5 +7,6 @@
 
 pub mod amf0;
 pub mod chunk;
+pub mod client;
 pub mod handshake;
 pub mod message;
