@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrocast_core::config::{MEDIA_DIR, SPOOL_DIR, UPLOADS_DIR, WORK_DIR};
+use ferrocast_core::db::restreams;
 use ferrocast_core::db::videos;
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
+use ferrocast_core::sealed::SealingKey;
 use ferrocast_core::shutdown::Shutdown;
 use ferrocast_core::storage::Storage;
 use ferrocast_core::{Config, Db};
+use ferrocast_ingest::restream::RestreamSettings;
 use ferrocast_ingest::Ingest;
 use tokio::net::TcpListener;
 
@@ -133,6 +136,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Some(rtmp) = rtmp {
         let mut ingest = Ingest::new(db.clone(), storage.clone(), live, config.rtmp.clone(), config.media.clone(), node_url.clone());
         ingest.viewer_window = Duration::from_secs(config.origin.viewer_window_secs);
+        let sealing = SealingKey::derive(jwt_secret.expose().as_bytes(), restreams::SEALING_PURPOSE);
+        let restream = RestreamSettings::new(config.restream.clone(), sealing).context("restream TLS settings")?;
+        ingest.restream = Some(Arc::new(restream));
         let ingest = Arc::new(ingest);
         tokio::spawn(ingest.clone().keep_leases(shutdown.clone()));
         if let Some((listener, acceptor)) = rtmps {

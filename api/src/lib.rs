@@ -34,7 +34,7 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use routes::tokens as access_token_routes;
-use routes::{auth, channels, health, server, uploads, videos, webhooks};
+use routes::{auth, channels, health, restreams, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +46,7 @@ use routes::{auth, channels, health, server, uploads, videos, webhooks};
         (name = "videos", description = "Live recordings and uploads"),
         (name = "uploads", description = "Resumable uploads that become videos"),
         (name = "webhooks", description = "Signed notifications of streams and videos"),
+        (name = "restreams", description = "Simulcast: where a channel's live stream is also pushed"),
         (name = "tokens", description = "Personal access tokens for scripts, each limited to scopes"),
         (name = "operations", description = "Health checks, and where to publish"),
     )
@@ -81,6 +82,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::get, channels::update, channels::delete))
         .routes(routes!(channels::rotate_stream_key))
         .routes(routes!(channels::videos))
+        .routes(routes!(restreams::create, restreams::list))
+        .routes(routes!(restreams::update, restreams::delete))
         .routes(routes!(videos::list))
         .routes(routes!(videos::get, videos::update, videos::delete))
         .routes(routes!(uploads::create))

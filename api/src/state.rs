@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use ferrocast_core::config::{Config, Secret, UploadConfig, WebhooksConfig, UPLOADS_DIR};
+use ferrocast_core::config::{Config, RestreamConfig, Secret, UploadConfig, WebhooksConfig, UPLOADS_DIR};
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
+use ferrocast_core::sealed::SealingKey;
 use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Which login sessions are revoked, for the access tokens naming them.
     pub sessions: Arc<SessionRevocations>,
     pub settings: Arc<Settings>,
+    /// Seals restream target URLs at rest (the ingest node opens them with the same key).
+    pub restream_sealing: Arc<SealingKey>,
 }
 
 /// The slice of [`Config`] the API reads at request time.
@@ -53,6 +56,7 @@ pub struct Settings {
     /// How long a live video waits for its publisher to come back.
     pub reconnect_grace: Duration,
     pub webhooks: WebhooksConfig,
+    pub restream: RestreamConfig,
     /// What streamers put in OBS's Server field, when the operator said (`rtmp.public_url`).
     pub rtmp_public_url: Option<String>,
     /// The RTMP listener's port (the binary passes the bound one).
@@ -91,6 +95,7 @@ impl AppState {
                 Duration::from_secs(auth.session_check_secs),
                 Duration::from_secs(auth.access_token_ttl_secs),
             )),
+            restream_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), ferrocast_core::db::restreams::SEALING_PURPOSE)),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
                 public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),
@@ -105,6 +110,7 @@ impl AppState {
                 job_max_attempts: config.jobs.max_attempts,
                 reconnect_grace: Duration::from_secs(config.rtmp.reconnect_grace_secs),
                 webhooks: config.webhooks.clone(),
+                restream: config.restream.clone(),
                 rtmp_public_url: config.rtmp.public_url(),
                 rtmp_port: config.rtmp_addr.port(),
                 rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),

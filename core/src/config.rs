@@ -115,6 +115,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub storage: StorageConfig,
     pub webhooks: WebhooksConfig,
+    pub restream: RestreamConfig,
 }
 
 /// Deliveries of webhooks (see docs/api.md, Integrations).
@@ -128,6 +129,40 @@ pub struct WebhooksConfig {
     pub max_attempts: u32,
     /// How long one attempt may take.
     pub timeout_secs: u64,
+}
+
+/// Simulcast: pushing live channels onward to other RTMP(S) services (see docs/api.md, Restreams).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestreamConfig {
+    /// Allow restream targets on loopback, private and link-local addresses (off: a user could make
+    /// the server connect into the operator's own network).
+    pub allow_private_targets: bool,
+    /// Targets one channel may have.
+    pub max_targets_per_channel: usize,
+    /// Connecting, the handshake and the target's answer to `publish` must finish within this long.
+    pub connect_timeout_secs: u64,
+    /// A target that fails is tried again after 1 s, doubling up to this long.
+    pub max_retry_secs: u64,
+    /// Media held for one target that cannot keep up, in messages (about 50 per second of a
+    /// 30 fps stream); beyond it that target skips to the next keyframe, the others go on.
+    pub max_queued_messages: usize,
+    /// PEM file of extra certificate authorities trusted for `rtmps://` targets, beside the
+    /// system's (for a target behind a private CA). Unset by default.
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+impl Default for RestreamConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            max_targets_per_channel: 5,
+            connect_timeout_secs: 10,
+            max_retry_secs: 30,
+            max_queued_messages: 1024,
+            extra_ca_file: None,
+        }
+    }
 }
 
 impl Default for WebhooksConfig {
@@ -422,6 +457,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             storage: StorageConfig::default(),
             webhooks: WebhooksConfig::default(),
+            restream: RestreamConfig::default(),
         }
     }
 }

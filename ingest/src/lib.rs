@@ -21,6 +21,7 @@ pub mod flv;
 pub mod live;
 pub mod publish_auth;
 pub mod publisher;
+pub mod restream;
 pub mod rtmp;
 pub mod session;
 pub mod tls;

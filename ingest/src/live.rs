@@ -54,6 +54,8 @@ pub struct Ingest {
     /// Connection slots (`rtmp.max_connections`, and per address), shared by the plain and the TLS
     /// listener: one cap for both.
     pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
+    /// Simulcast to the channels' restream targets; `None` (as in tests that need none): no pushes.
+    pub restream: Option<Arc<crate::restream::RestreamSettings>>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -118,7 +120,19 @@ impl Ingest {
         let admission = ferrocast_core::admission::Admission::new(rtmp.max_connections, rtmp.max_connections_per_address);
         let node_id = ferrocast_core::ids::new_id();
         let viewer_window = Duration::from_secs(ferrocast_core::config::DEFAULT_VIEWER_WINDOW_SECS);
-        Self { db, storage, live, rtmp, media, node_url, node_id, viewer_window, admission, slots: Mutex::new(HashMap::new()) }
+        Self {
+            db,
+            storage,
+            live,
+            rtmp,
+            media,
+            node_url,
+            node_id,
+            viewer_window,
+            admission,
+            restream: None,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     fn lease(&self) -> Duration {

@@ -23,6 +23,7 @@ use ferrocast_media::recording::{encoded_codecs, RenditionInfo};
 
 use crate::flv::{self, AudioCodec, AudioTag, TrackSelector, VideoCodec, VideoTag};
 use crate::live::{EndReason, Ingest, PublishLease};
+use crate::restream::Restreamer;
 use crate::session::{MediaKind, StreamMetadata};
 
 /// Assumed when the publisher sends no onMetaData with the size.
@@ -71,10 +72,13 @@ pub struct Publisher {
     warned_audio: bool,
     bytes_in_window: u64,
     window_started: Instant,
+    /// Pushes the source to the channel's restream targets; ends when the publisher is dropped.
+    restreamer: Option<Restreamer>,
 }
 
 impl Publisher {
     pub fn new(ingest: Arc<Ingest>, lease: PublishLease) -> Self {
+        let restreamer = ingest.restream.clone().map(|settings| Restreamer::start(ingest.db.clone(), settings, lease.channel_id.clone()));
         Self {
             ingest,
             lease,
@@ -91,10 +95,14 @@ impl Publisher {
             warned_audio: false,
             bytes_in_window: 0,
             window_started: Instant::now(),
+            restreamer,
         }
     }
 
     pub fn set_metadata(&mut self, metadata: StreamMetadata) {
+        if let Some(restreamer) = &self.restreamer {
+            restreamer.metadata(&metadata);
+        }
         self.lease.live.update_health(|h| {
             h.input_width = metadata.video_width.unwrap_or(h.input_width);
             h.input_height = metadata.video_height.unwrap_or(h.input_height);
@@ -108,6 +116,9 @@ impl Publisher {
 
     pub async fn media(&mut self, kind: MediaKind, timestamp_ms: i64, payload: Bytes) -> Result<(), PublishError> {
         self.measure(payload.len());
+        if let Some(restreamer) = &self.restreamer {
+            restreamer.media(kind, timestamp_ms, &payload);
+        }
         if self.ladder.as_ref().is_some_and(LiveLadder::has_failed) {
             return Err(PublishError::PipelineFailed);
         }

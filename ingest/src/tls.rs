@@ -1,5 +1,6 @@
 //! RTMPS: the TLS server configuration for the second listener, built once at start-up from the
-//! PEM files named by `rtmp.tls_cert_file` and `rtmp.tls_key_file`.
+//! PEM files named by `rtmp.tls_cert_file` and `rtmp.tls_key_file`; and the client configuration
+//! for pushing to `rtmps://` restream targets (the system's roots plus `restream.extra_ca_file`).
 //!
 //! Loading fails with an error naming the file and what is wrong with it, never a panic, so a bad
 //! certificate stops start-up with a message an operator can act on. The handshake itself runs in
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 pub use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,14 @@ pub enum TlsError {
         #[source]
         source: tokio_rustls::rustls::pki_types::pem::Error,
     },
+    #[error("{} holds a certificate that cannot be trusted as an authority", path.display())]
+    BadAuthority {
+        path: PathBuf,
+        #[source]
+        source: tokio_rustls::rustls::Error,
+    },
+    #[error("TLS client configuration failed")]
+    Client(#[source] tokio_rustls::rustls::Error),
     #[error("certificate {} and key {} cannot be used together", cert.display(), key.display())]
     Rejected {
         cert: PathBuf,
@@ -55,6 +64,28 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsErr
         .with_single_cert(certs, key)
         .map_err(rejected)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The client configuration for `rtmps://` targets: the system's certificate authorities (those it
+/// cannot load are skipped with a warning) and every certificate in `extra_ca_file`.
+pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    if !native.errors.is_empty() {
+        tracing::warn!(errors = ?native.errors, "some system certificate authorities could not be loaded");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra_ca_file {
+        for cert in read_certificates(path)? {
+            roots.add(cert).map_err(|source| TlsError::BadAuthority { path: path.to_path_buf(), source })?;
+        }
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Client)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {

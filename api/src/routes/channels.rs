@@ -125,7 +125,7 @@ pub struct UpdateChannelRequest {
 const LIVE_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The channel named by `slug` if `user` owns it: 404 when it does not exist, 403 when it is someone else's.
-async fn owned_channel(state: &AppState, slug: &str, user: &AuthUser) -> Result<Channel, ApiError> {
+pub(crate) async fn owned_channel(state: &AppState, slug: &str, user: &AuthUser) -> Result<Channel, ApiError> {
     let channel = channels::find_by_slug(&state.db, slug).await?.ok_or(ApiError::NotFound)?;
     if channel.owner_id != user.id {
         return Err(ApiError::Forbidden);

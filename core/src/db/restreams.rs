@@ -62,3 +62,6 @@ pub async fn report(db: &Db, id: &str, state: RestreamState, last_error: Option<
     execute!(db, sqlx::query(sql).bind(state.as_str()).bind(last_error).bind(bitrate_kbps).bind(now()).bind(id))?;
     Ok(())
 }
+
+/// What the sealing key of restream URLs is derived for (`crate::sealed::SealingKey::derive`).
+pub const SEALING_PURPOSE: &str = "restream target urls";
