@@ -151,7 +151,7 @@ fn is_backend_path(path: &str) -> bool {
 fn is_page(path: &str) -> bool {
     let one_segment = |rest: &str| !rest.is_empty() && !rest.contains('/');
     match path {
-        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" => true,
+        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" | "/integrations" => true,
         _ => path.strip_prefix("/watch/").is_some_and(one_segment) || path.strip_prefix("/c/").is_some_and(one_segment),
     }
 }
@@ -239,8 +239,17 @@ mod tests {
 
     #[test]
     fn pages_are_the_apps_routes_and_nothing_else() {
-        for page in ["/", "/search", "/login", "/signup", "/dashboard", "/upload", "/watch/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f", "/c/my-show"]
-        {
+        for page in [
+            "/",
+            "/search",
+            "/login",
+            "/signup",
+            "/dashboard",
+            "/upload",
+            "/integrations",
+            "/watch/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f",
+            "/c/my-show",
+        ] {
             assert!(is_page(page), "{page}");
         }
         for other in ["/watch", "/watch/", "/watch/a/b", "/c/", "/c/x/y", "/dashboard/x", "/nope", "/index.htm"] {

@@ -65,6 +65,8 @@ async fn the_web_ui_works_in_chromium() {
             ("FERROCAST_WEB_DIR", web_dir.to_str().expect("UTF-8 path")),
             ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3"),
             ("FERROCAST_AUTH__ACCESS_TOKEN_TTL_SECS", ACCESS_TTL_SECS),
+            ("FERROCAST_RESTREAM__ALLOW_PRIVATE_TARGETS", "true"),
+            ("FERROCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
         ],
     );
     run_browser_script(&server.http, "browser");
@@ -89,6 +91,8 @@ async fn the_web_ui_works_in_chromium_across_two_nodes() {
             ("FERROCAST_STORAGE__ALLOW_HTTP", "true".to_string()),
             ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3".to_string()),
             ("FERROCAST_AUTH__ACCESS_TOKEN_TTL_SECS", ACCESS_TTL_SECS.to_string()),
+            ("FERROCAST_RESTREAM__ALLOW_PRIVATE_TARGETS", "true".to_string()),
+            ("FERROCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true".to_string()),
             ("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()),
             ("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default()),
         ]

@@ -12,6 +12,7 @@ import { searchPage } from './pages/search.js';
 import { loginPage, signupPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { uploadPage } from './pages/upload.js';
+import { integrationsPage } from './pages/integrations.js';
 import { videoPage, channelPage } from './pages/watch.js';
 
 const routes = [
@@ -21,6 +22,7 @@ const routes = [
   [/^\/signup$/, signupPage],
   [/^\/dashboard$/, dashboardPage],
   [/^\/upload$/, uploadPage],
+  [/^\/integrations$/, integrationsPage],
   [/^\/watch\/([^/]+)$/, videoPage],
   [/^\/c\/([^/]+)$/, channelPage],
 ];

@@ -208,6 +208,17 @@ try {
     assert.match(serverUrl, /^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
   });
 
+  await step('add a simulcast target: its stream key is masked from then on', async () => {
+    const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
+    // Port 9 on loopback: nothing listens, so the push is retried with the reason shown.
+    await card.getByLabel('Server URL with the stream key').fill('rtmp://127.0.0.1:9/live2/browser-secret-key-abcd');
+    await card.getByRole('button', { name: 'Add target' }).click();
+    const row = card.locator('.restream-row');
+    await row.locator('.restream-url', { hasText: 'rtmp://127.0.0.1:9/live2/••••abcd' }).waitFor();
+    assert.doesNotMatch(await page.content(), /browser-secret-key/, 'the remote key is not shown again');
+    await row.locator('.badge', { hasText: 'Waiting for you to go live' }).waitFor();
+  });
+
   let live = null;
   await step('publish with ffmpeg: the dashboard shows LIVE with the stream health', async () => {
     live = publish(`${serverUrl}/${streamKey}`, 120);
@@ -219,6 +230,8 @@ try {
     const text = await health.innerText();
     assert.match(text, /Bitrate/);
     assert.match(text, /Dropped frames/);
+    // The simulcast target is tried while live, and says why it does not connect.
+    await card.locator('.restream-row[data-state="retrying"] .restream-error', { hasText: 'connect' }).waitFor({ timeout: 20 * SECOND });
     await shot('dashboard');
   });
 
@@ -354,7 +367,7 @@ try {
 
   await step('phone-sized screen: nothing overflows sideways', async () => {
     await page.setViewportSize({ width: 375, height: 740 });
-    for (const url of ['/', `/watch/${recordingId}`, '/dashboard']) {
+    for (const url of ['/', `/watch/${recordingId}`, '/dashboard', '/integrations']) {
       await page.goto(url);
       await page.locator('main h1, main h2').first().waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -393,6 +406,39 @@ try {
   } else {
     skip('silent refresh', 'FERROCAST_ACCESS_TTL_SECS not set');
   }
+
+  await step('integrations: a token for scripts is shown once, works, and stops when revoked', async () => {
+    await page.goto('/dashboard');
+    await page.getByRole('link', { name: 'Integrations' }).click();
+    await page.getByRole('heading', { name: 'Access tokens' }).waitFor();
+    await page.getByLabel('Name').fill('browser script');
+    await page.getByLabel(/Upload videos/).check();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const token = (await page.locator('.shown-once .secret').innerText()).trim();
+    assert.match(token, /^fct_[0-9a-f]{64}$/);
+    const row = page.locator('.integration-row', { hasText: 'browser script' });
+    await row.locator('.badge', { hasText: 'uploads:write' }).waitFor();
+    const asScript = (path) => page.request.get(path, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await (await asScript('/api/me')).json()).username, user);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Access tokens' }).waitFor();
+    assert.doesNotMatch(await page.content(), new RegExp(token), 'the token is shown only once');
+    await row.getByRole('button', { name: /^Revoke/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await asScript('/api/me')).status(), 401);
+  });
+
+  await step('integrations: a webhook shows its secret once and logs a test delivery', async () => {
+    await page.getByLabel('URL').fill('http://127.0.0.1:9/hook');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    assert.match((await page.locator('.shown-once .secret').innerText()).trim(), /^whsec_[0-9a-f]+$/);
+    const row = page.locator('.integration-row', { hasText: 'http://127.0.0.1:9/hook' });
+    await row.getByRole('button', { name: 'Send a test' }).click();
+    // Nothing listens on port 9: the attempt is logged with its error, and retried later.
+    await row.locator('.deliveries-table tr[data-status="pending"]', { hasText: 'webhook.test' }).waitFor({ timeout: 15 * SECOND });
+    await shot('integrations');
+  });
 
   await step('log out, a wrong password is explained, log in again', async () => {
     await page.goto('/dashboard');

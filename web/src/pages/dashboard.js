@@ -1,6 +1,7 @@
 // The streamer's dashboard: create channels; for each, what to paste into OBS (server URL and the
 // stream key, revealed on demand, copyable, replaceable after a confirmation), whether it is live
-// with the stream's health, and its videos to edit or delete.
+// with the stream's health, where it is simulcast to (restreams.js), and its videos to edit or
+// delete.
 //
 // Stream keys are stored hashed on the server and shown only in the response that made them, so
 // the page can reveal a key only in the visit that created or replaced it (kept in memory, never
@@ -11,6 +12,7 @@ import { h, field, replace, message, setFieldError, clearFieldErrors, confirmDia
 import { every, requireUser, statusBadge, thumbnail } from '../components.js';
 import { ago, duration, kbps } from '../format.js';
 import { onSessionChange } from '../session.js';
+import { restreamSection } from './restreams.js';
 
 /** slug → stream key, for keys this visit created or replaced; forgotten when the user signs out. */
 const knownKeys = new Map();
@@ -48,7 +50,12 @@ export async function dashboardPage(main, ctx) {
   const cards = new Map();
   replace(
     main,
-    h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), h('a', { href: '/upload', class: 'button secondary' }, 'Upload a video')),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Dashboard'),
+      h('div', { class: 'row-actions' }, h('a', { href: '/integrations', class: 'button secondary' }, 'Integrations'), h('a', { href: '/upload', class: 'button secondary' }, 'Upload a video')),
+    ),
     status,
     list,
     createChannelForm(ctx, (channel) => {
@@ -167,6 +174,7 @@ function channelCard(channel, ctx) {
   const keyArea = h('div', { class: 'key-area' });
   const videos = h('div', { class: 'channel-videos' });
   const videosStatus = h('div', { class: 'status-area' });
+  const restreams = restreamSection(channel.slug, ctx);
   const element = h(
     'article',
     { class: 'channel-card panel', 'aria-labelledby': headingId, dataset: { slug: channel.slug } },
@@ -179,6 +187,7 @@ function channelCard(channel, ctx) {
       h('dl', { class: 'settings' }, h('dt', {}, 'Server'), h('dd', {}, h('code', { class: 'server-url' }, rtmpServerUrl()), copyButton('server URL', rtmpServerUrl)), h('dt', {}, 'Stream key'), h('dd', {}, keyArea)),
     ),
     health,
+    restreams.element,
     h('section', { class: 'videos-section' }, h('h3', {}, 'Videos'), videosStatus, videos),
   );
 
@@ -233,6 +242,7 @@ function channelCard(channel, ctx) {
     } else {
       replace(health);
     }
+    await restreams.refresh();
     if (live !== lastLive || videosNeedRefresh) {
       lastLive = live;
       if (!editing) await loadVideos();
