@@ -1,6 +1,7 @@
 //! Simulcast for real: the `ferrocast` binary pushes a live channel, as the publisher sent it, to
 //! an ffmpeg RTMP server (another implementation), to another channel of its own, and to a target
-//! that refuses connections — which is retried alone while the others and the local stream go on.
+//! that refuses connections — which is retried alone while the others and the local stream go on;
+//! and to a second Ferrocast process that is killed mid-stream and comes back.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{frame_hashes, write_config, DataDir, Server, RELAY_CONFIG};
+use support::{ffmpeg_publish, frame_hashes, write_config, DataDir, Server, RELAY_CONFIG};
 
 /// A port nothing listens on (bound, then released).
 fn free_port() -> u16 {
@@ -101,6 +102,17 @@ async fn a_live_channel_is_pushed_to_every_target_and_a_failing_one_is_retried_a
     let listed = serde_json::to_string(&targets(&server, &token).await).expect("json");
     assert!(listed.contains(&format!("rtmp://127.0.0.1:{ffmpeg_port}/live/••••3456")), "{listed}");
     assert!(!listed.contains("remote-key-123456") && !listed.contains(&bee_key), "keys are never shown again: {listed}");
+    // Nor stored readable: the database files (SQLite and its WAL) hold them sealed.
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&dir.0).expect("data dir").flatten() {
+        if entry.file_name().to_string_lossy().contains(".db") {
+            scanned += 1;
+            let bytes = std::fs::read(entry.path()).expect("read");
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("remote-key-123456") && !text.contains(&bee_key), "{} holds a key in the clear", entry.path().display());
+        }
+    }
+    assert!(scanned > 0, "no database file in {}", dir.0.display());
 
     // Go live from a file, so what arrives can be compared frame by frame with what was sent.
     let source = source_file(&dir.0);
@@ -165,4 +177,99 @@ async fn a_live_channel_is_pushed_to_every_target_and_a_failing_one_is_retried_a
         })
         .await;
     assert!(all_idle.is_some(), "pushes did not end with the publish: {:?}", targets(&server, &token).await);
+}
+
+/// (width, height, frames) of the first second of a live HLS playlist, decoded by ffprobe (which
+/// would otherwise follow the live playlist to its end).
+fn probe_live(url: &str) -> (u64, u64, u64) {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-read_intervals", "%+#30"])
+        .args(["-show_entries", "stream=width,height,nb_read_frames", "-of", "json", url])
+        .output()
+        .expect("ffprobe");
+    assert!(output.status.success(), "ffprobe failed on {url}: {}", String::from_utf8_lossy(&output.stderr));
+    let probed: Value = serde_json::from_slice(&output.stdout).expect("ffprobe json");
+    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    let stream = &probed["streams"][0];
+    (number(&stream["width"]), number(&stream["height"]), number(&stream["nb_read_frames"]))
+}
+
+/// The state of restream target `id` of channel `slug`.
+async fn target_state(server: &Server, token: &str, slug: &str, id: &str) -> Value {
+    let (_, list) = api(server, token, reqwest::Method::GET, &format!("/api/channels/{slug}/restreams"), None).await;
+    list["items"].as_array().and_then(|items| items.iter().find(|t| t["id"] == id).cloned()).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_killed_mid_stream_is_pushed_again_when_it_returns_and_the_local_stream_never_notices() {
+    // The target: a second Ferrocast (relay) on a fixed RTMP port, so that it comes back where it was.
+    let target_dir = DataDir::new();
+    let target_config = write_config(&target_dir.0, "relay.toml", RELAY_CONFIG);
+    let target_rtmp = format!("127.0.0.1:{}", free_port());
+    let target_env = [
+        ("FERROCAST_CONFIG", target_config.as_str()),
+        ("FERROCAST_RTMP_ADDR", target_rtmp.as_str()),
+        ("FERROCAST_RTMP__LEASE_SECS", "2"),
+        ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1"),
+    ];
+    let target = Server::start(&target_dir.0, &target_env);
+    let (remote_token, remote_key) = target.streamer("remote", "remote-live").await;
+
+    let dir = DataDir::new();
+    let config = write_config(&dir.0, "relay.toml", RELAY_CONFIG);
+    let env = [
+        ("FERROCAST_CONFIG", config.as_str()),
+        ("FERROCAST_RESTREAM__ALLOW_PRIVATE_TARGETS", "true"),
+        ("FERROCAST_RESTREAM__MAX_RETRY_SECS", "2"),
+    ];
+    let server = Server::start(&dir.0, &env);
+    let (token, key) = server.streamer("origin", "origin-live").await;
+    let body = json!({"url": format!("rtmp://{target_rtmp}/live/{remote_key}")});
+    let (status, created) = api(&server, &token, reqwest::Method::POST, "/api/channels/origin-live/restreams", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+
+    let mut publisher = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 40);
+    let local_video = server.wait_until_live("origin-live").await;
+    let remote_video = target.wait_until_live("remote-live").await;
+    let remote_hls = target.url(&format!("/hls/{remote_video}/source/index.m3u8"));
+    target.wait_for_text(&format!("/hls/{remote_video}/source/index.m3u8"), "#EXTINF", Duration::from_secs(30)).await;
+    assert_eq!(probe_live(&remote_hls), (640, 360, 30), "the target's HLS decodes");
+    let (_, remote) = api(&target, &remote_token, reqwest::Method::GET, &format!("/api/videos/{remote_video}"), None).await;
+    assert_eq!(remote["health"]["input_width"], 640, "the publisher's metadata reached the target: {remote}");
+
+    // The target dies: the push is retried, the local stream goes on.
+    target.crash();
+    let retrying = server
+        .poll(Duration::from_secs(20), || async {
+            let state = target_state(&server, &token, "origin-live", &id).await;
+            (state["state"] == "retrying" || state["state"] == "connecting").then_some(state)
+        })
+        .await;
+    assert!(retrying.is_some(), "the lost target was not retried: {}", target_state(&server, &token, "origin-live", &id).await);
+    let (_, channel) = server.get_json("/api/channels/origin-live").await;
+    assert_eq!(channel["live_video_id"].as_str(), Some(local_video.as_str()), "the local stream is still the same live video");
+
+    // It comes back: the push resumes and the target is live again.
+    let target = Server::start(&target_dir.0, &target_env);
+    let back = server
+        .poll(Duration::from_secs(40), || async {
+            let state = target_state(&server, &token, "origin-live", &id).await;
+            (state["state"] == "live").then_some(())
+        })
+        .await;
+    assert!(back.is_some(), "the push did not resume: {}", target_state(&server, &token, "origin-live", &id).await);
+    let remote_again = target.wait_until_live("remote-live").await;
+    target.wait_for_text(&format!("/hls/{remote_again}/source/index.m3u8"), "#EXTINF", Duration::from_secs(30)).await;
+    let again = probe_live(&target.url(&format!("/hls/{remote_again}/source/index.m3u8")));
+    assert_eq!(again, (640, 360, 30), "the target's HLS decodes after the restart");
+
+    // The local recording never noticed: one unbroken video, no discontinuity.
+    let status = publisher.wait().expect("publisher");
+    assert!(status.success(), "the publisher was never disturbed");
+    server.wait_for_status(&local_video, "ready", Duration::from_secs(60)).await;
+    let (_, playlist) = server.get_text(&format!("/hls/{local_video}/source/index.m3u8")).await;
+    assert!(playlist.contains("#EXT-X-ENDLIST") && !playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    let recorded: f64 = support::segment_durations(&playlist).iter().sum();
+    assert!(recorded > 35.0, "the whole publish was recorded locally: {recorded} s");
 }

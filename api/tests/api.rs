@@ -963,6 +963,13 @@ api_test!(personal_access_tokens_do_what_their_scopes_allow_and_stop_when_revoke
     .await;
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("channels:write")), "{body}");
     expect_error(app.get("/api/channels/sneaky", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let read_only: Value =
+        app.post("/api/tokens", json!({"name": "dashboard reader", "scopes": ["read"]}), Some(&session)).await.json().await.expect("json");
+    let read_only = read_only["token"].as_str().expect("token");
+    assert_eq!(app.get("/api/channels", Some(read_only)).await.status(), StatusCode::OK);
+    let channel = json!({"slug": "read-only-made-this", "title": "No"});
+    expect_error(app.post("/api/channels", channel, Some(read_only)).await, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    expect_error(app.get("/api/channels/read-only-made-this", None).await, StatusCode::NOT_FOUND, "not_found").await;
     let mint = json!({"name": "another", "scopes": ["read"]});
     expect_error(app.post("/api/tokens", mint.clone(), Some(&token)).await, StatusCode::FORBIDDEN, "insufficient_scope").await;
     expect_error(app.get("/api/tokens", Some(&token)).await, StatusCode::FORBIDDEN, "insufficient_scope").await;
@@ -974,7 +981,7 @@ api_test!(personal_access_tokens_do_what_their_scopes_allow_and_stop_when_revoke
     // The owner sees it (without the secret) and when it was used; nobody else does.
     let list: Value = app.get("/api/tokens", Some(&session)).await.json().await.expect("json");
     let items = list["items"].as_array().expect("items");
-    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items.len(), 2, "{list}");
     assert_eq!(items[0]["name"], "CI upload script");
     assert!(items[0]["last_used_at"].is_string() && items[0].get("token").is_none() && !list.to_string().contains(&token[4..]), "{list}");
     let theirs: Value = app.get("/api/tokens", Some(&other)).await.json().await.expect("json");

@@ -49,9 +49,18 @@ impl RestreamSettings {
     }
 }
 
-/// One message for a target: audio or video as the publisher sent it.
+/// One message for a target.
 #[derive(Clone)]
-struct Packet {
+enum Packet {
+    /// Audio or video as the publisher sent it.
+    Media(Media),
+    /// New `onMetaData` (publishers send it once, just after `publish`: usually after a push
+    /// connected, so it goes out in-stream as well as in the stream start).
+    Metadata(Amf0Value),
+}
+
+#[derive(Clone)]
+struct Media {
     video: bool,
     timestamp_ms: i64,
     keyframe: bool,
@@ -100,7 +109,12 @@ impl Restreamer {
     }
 
     pub fn metadata(&self, metadata: &StreamMetadata) {
-        lock(&self.start).metadata = Some(metadata_object(metadata));
+        let object = metadata_object(metadata);
+        lock(&self.start).metadata = Some(object.clone());
+        for target in lock(&self.targets).values() {
+            // Dropped only when the target is that far behind; it still has it from the start.
+            let _ = target.queue.try_send(Packet::Metadata(object.clone()));
+        }
     }
 
     /// One audio or video message from the publisher: remembered when it is a sequence header,
@@ -121,7 +135,7 @@ impl Restreamer {
             header = true;
             lock(&self.start).audio_header = Some(payload.clone());
         }
-        let packet = Packet { video, timestamp_ms, keyframe, header, payload: payload.clone() };
+        let packet = Packet::Media(Media { video, timestamp_ms, keyframe, header, payload: payload.clone() });
         for target in lock(&self.targets).values_mut() {
             if target.skipping && !keyframe && !header {
                 continue;

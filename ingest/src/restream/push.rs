@@ -164,22 +164,26 @@ impl Push {
         loop {
             tokio::select! {
                 packet = self.packets.recv() => {
-                    let Some(packet) = packet else {
-                        return finish(&mut client, &mut stream).await;
-                    };
-                    let timestamp = match base {
-                        Some(base) => (packet.timestamp_ms - base).max(0) as u32,
-                        None if packet.video && packet.keyframe => {
-                            base = Some(packet.timestamp_ms);
-                            0
+                    let mut out = Vec::new();
+                    match packet {
+                        None => return finish(&mut client, &mut stream).await,
+                        Some(Packet::Metadata(metadata)) => client.metadata(metadata, &mut out),
+                        Some(Packet::Media(media)) => {
+                            let timestamp = match base {
+                                Some(base) => (media.timestamp_ms - base).max(0) as u32,
+                                None if media.video && media.keyframe => {
+                                    base = Some(media.timestamp_ms);
+                                    0
+                                }
+                                // A sequence header that arrives before the first keyframe (the
+                                // publisher had sent none when this push connected) goes out at once.
+                                None if media.header => 0,
+                                None => continue,
+                            };
+                            out.reserve(media.payload.len() + 64);
+                            client.media(media.video, timestamp, media.payload, &mut out);
                         }
-                        // A sequence header that arrives before the first keyframe (the publisher
-                        // had sent none when this push connected) goes out at once.
-                        None if packet.header => 0,
-                        None => continue,
-                    };
-                    let mut out = Vec::with_capacity(packet.payload.len() + 64);
-                    client.media(packet.video, timestamp, packet.payload, &mut out);
+                    }
                     sent_bytes += out.len() as u64;
                     write(&mut stream, &out).await?;
                 }
