@@ -197,3 +197,29 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_job_completes() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// The most common laptop screen, and its odd-height cousin: both used to hang before their first
+/// frame. Uploaded one after the other, so the second also shows that nothing is held up.
+#[tokio::test(flavor = "multi_thread")]
+async fn laptop_sized_recordings_become_ladders_of_even_sizes_with_the_source_aspect() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[]);
+    let (token, _key) = server.streamer("lea", "lea-live").await;
+    let uploader = Uploader { server: &server, token };
+    for (width, height) in [(1366u64, 768u64), (1366, 766)] {
+        let clip = make_mp4(&dir.0, &format!("screen-{width}x{height}.mp4"), width as u32, height as u32, 2);
+        let video_id = uploader.upload("lea-live", &clip).await;
+        server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+        let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+        let rungs: Vec<&str> = master.lines().filter(|l| l.ends_with("/index.m3u8")).collect();
+        assert!(rungs.len() >= 3, "{master}");
+        for rung in rungs {
+            let (w, h, _, frames) = probe(&server.url(&format!("/hls/{video_id}/{rung}")));
+            assert!(w % 2 == 0 && h % 2 == 0 && w <= width && h <= height, "{width}x{height} {rung}: {w}x{h}");
+            let aspect = (w as f64 / h as f64) / (width as f64 / height as f64);
+            assert!((aspect - 1.0).abs() < 0.01, "{width}x{height} {rung}: {w}x{h} changes the aspect");
+            assert!(frames >= 55, "{width}x{height} {rung}: {frames} frames of 60");
+        }
+    }
+}

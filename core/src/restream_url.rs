@@ -99,7 +99,9 @@ mod tests {
         let twitch = RestreamUrl::parse("RTMPS://Live.Twitch.tv:443/app/live_123_abc?bandwidthtest=true").expect("twitch");
         assert_eq!((twitch.tls, twitch.port, twitch.app.as_str()), (true, 443, "app"));
         assert_eq!(twitch.stream_name, "live_123_abc?bandwidthtest=true");
-        assert_eq!(twitch.masked(), "rtmps://live.twitch.tv/app/••••");
+        assert_eq!(twitch.masked(), "rtmps://live.twitch.tv/app/••••_abc", "the query is never shown");
+        let short = RestreamUrl::parse("rtmp://example.com/live/short-key").expect("short key");
+        assert_eq!(short.masked(), "rtmp://example.com/live/••••", "a short key is hidden whole");
 
         let nested = RestreamUrl::parse("rtmp://[::1]:19350/live/sub/key").expect("nested app, IPv6");
         assert_eq!(

@@ -94,11 +94,19 @@ pub struct FileSettings {
 }
 
 /// The description: decodebin stops at AAC (so it is passed through) and decodes everything else.
+///
+/// `identity drop-allocation=true` in front of the tee keeps the branches' allocation answers from
+/// reaching the decoder. Without it, a source whose width is not a multiple of 16 (a 1366×768
+/// laptop recording, 1366×766) stalled the pipeline before its first frame, and the job stayed
+/// `processing` for ever: found by elimination with gst-launch (an x264 branch beside a JPEG or
+/// videoscale branch stalls; any one alone, or the same with 1280×720, runs), and dropping the
+/// allocation query is what makes it run. The decoder then allocates as it would alone, at the
+/// cost of a copy where its frames have padding.
 pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {
     let location = path.display().to_string().replace('"', "\\\"");
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
-         d. ! videoconvert ! tee name=vt "
+         d. ! videoconvert ! identity drop-allocation=true ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use ferrocast_core::config::RestreamConfig;
 use ferrocast_core::db::restreams::{self, Restream, RestreamState};
 use ferrocast_core::ids::is_valid_id;
 use ferrocast_core::outbound;
@@ -48,13 +49,18 @@ pub struct RestreamResponse {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Restream> for RestreamResponse {
-    fn from(r: Restream) -> Self {
+impl RestreamResponse {
+    /// The target as the owner sees it. A push reports at least every few seconds while live and at
+    /// every retry; a state older than any of those is left over from a node that died mid-push,
+    /// and shown as `idle`.
+    fn new(r: Restream, settings: &RestreamConfig) -> Self {
+        let longest_silence = chrono::Duration::seconds((2 * settings.max_retry_secs + settings.connect_timeout_secs + 10) as i64);
+        let stale = r.state != RestreamState::Idle && r.state_at.is_none_or(|at| Utc::now() - at > longest_silence);
         RestreamResponse {
             id: r.id,
             url: r.url_hint,
             enabled: r.enabled,
-            state: r.state,
+            state: if stale { RestreamState::Idle } else { r.state },
             last_error: r.last_error,
             bitrate_kbps: r.bitrate_kbps,
             state_at: r.state_at,
@@ -106,7 +112,7 @@ pub async fn create(
     let sealed = state.restream_sealing.seal(request.url.trim());
     let restream = restreams::create(&state.db, &channel.id, &sealed, &url.masked(), request.enabled.unwrap_or(true)).await?;
     tracing::info!(restream_id = %restream.id, channel_id = %channel.id, target = %restream.url_hint, "restream target added");
-    Ok((StatusCode::CREATED, Json(restream.into())))
+    Ok((StatusCode::CREATED, Json(RestreamResponse::new(restream, &state.settings.restream))))
 }
 
 #[utoipa::path(get, path = "/api/channels/{slug}/restreams", tag = "restreams", params(("slug" = String, Path)),
@@ -115,7 +121,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, user: AuthUser, Path(slug): Path<String>) -> Result<Json<RestreamList>, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     let items = restreams::list_by_channel(&state.db, &channel.id).await?;
-    Ok(Json(RestreamList { items: items.into_iter().map(RestreamResponse::from).collect() }))
+    Ok(Json(RestreamList { items: items.into_iter().map(|r| RestreamResponse::new(r, &state.settings.restream)).collect() }))
 }
 
 #[utoipa::path(patch, path = "/api/channels/{slug}/restreams/{id}", tag = "restreams", params(("slug" = String, Path), ("id" = String, Path)),
@@ -141,13 +147,13 @@ pub async fn update(
         )
         .await?;
         restreams::delete(&state.db, &restream.id).await?;
-        return Ok(Json(replacement.into()));
+        return Ok(Json(RestreamResponse::new(replacement, &state.settings.restream)));
     }
     if let Some(enabled) = request.enabled {
         restreams::set_enabled(&state.db, &restream.id, enabled).await?;
     }
     let updated = restreams::find(&state.db, &restream.id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(updated.into()))
+    Ok(Json(RestreamResponse::new(updated, &state.settings.restream)))
 }
 
 #[utoipa::path(delete, path = "/api/channels/{slug}/restreams/{id}", tag = "restreams", params(("slug" = String, Path), ("id" = String, Path)),
