@@ -63,6 +63,7 @@ pub const DEFAULT_JOB_CONCURRENCY: usize = 1;
 pub const DEFAULT_JOB_LEASE_SECS: u64 = 60;
 pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_JOB_RETRY_BACKOFF_SECS: u64 = 30;
+pub const DEFAULT_JOB_STALL_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_VOD_X264_PRESET: &str = "veryfast";
 pub const DEFAULT_VOD_SEGMENT_DURATION_SECS: u64 = 4;
 
@@ -289,6 +290,9 @@ pub struct JobsConfig {
     pub vod_x264_preset: String,
     /// Segment duration of uploaded videos.
     pub vod_segment_duration_secs: u64,
+    /// A transcode whose position has not moved for this long is stopped and counted as a failed
+    /// attempt (retried like any other), so a file that stalls the pipeline cannot hold a worker.
+    pub stall_timeout_secs: u64,
 }
 
 /// Limits of the RTMP listener.
@@ -481,6 +485,7 @@ impl Default for JobsConfig {
             lease_secs: DEFAULT_JOB_LEASE_SECS,
             max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
             retry_backoff_secs: DEFAULT_JOB_RETRY_BACKOFF_SECS,
+            stall_timeout_secs: DEFAULT_JOB_STALL_TIMEOUT_SECS,
             vod_x264_preset: DEFAULT_VOD_X264_PRESET.into(),
             vod_segment_duration_secs: DEFAULT_VOD_SEGMENT_DURATION_SECS,
         }

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrocast_core::config::{JobsConfig, MediaConfig};
 use ferrocast_core::db::jobs::{self, AfterFailure, Job, TranscodePayload, TRANSCODE_UPLOAD};
@@ -271,12 +271,20 @@ impl Worker {
         // Renew well within the lease; each renewal also records the progress for the owner.
         let mut renewals = tokio::time::interval((lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)));
         let mut gone = false;
+        let stall_timeout = Duration::from_secs(self.jobs.stall_timeout_secs.max(1));
+        let mut watchdog = StallWatch::new(stall_timeout, Instant::now());
+        let mut stalled = false;
         let outcome = loop {
             tokio::select! {
                 outcome = &mut transcode => break outcome,
                 () = shutdown.signalled() => cancel.cancel(),
                 _ = renewals.tick() => {
                     let percent = *progress_rx.borrow();
+                    if !stalled && watchdog.stalled(percent, Instant::now()) {
+                        tracing::warn!(job_id = %job.id, %video_id, percent, stall_secs = stall_timeout.as_secs(), "transcode made no progress; stopping it");
+                        stalled = true;
+                        cancel.cancel();
+                    }
                     if let Ok(false) = jobs::renew(&self.db, &job.id, worker_id, lease, percent).await {
                         gone = true;
                         cancel.cancel();
@@ -298,9 +306,60 @@ impl Worker {
                 }
             }
             Ok(Outcome::Cancelled) if gone => Attempt::Gone,
+            Ok(Outcome::Cancelled) if stalled => Attempt::Retry(format!(
+                "the transcode stopped making progress (nothing for {} s at {:.0} %); the file may be damaged or unusual",
+                stall_timeout.as_secs(),
+                *progress_rx.borrow()
+            )),
             Ok(Outcome::Cancelled) => Attempt::Interrupted,
             Ok(Outcome::Failed) => Attempt::Retry("the transcoding pipeline failed".into()),
             Err(e) => Attempt::Retry(e.to_string()),
         }
+    }
+}
+
+/// The transcode watchdog: stalled once the progress has not moved for `timeout`.
+struct StallWatch {
+    timeout: Duration,
+    last: f64,
+    since: Instant,
+}
+
+impl StallWatch {
+    fn new(timeout: Duration, now: Instant) -> Self {
+        Self { timeout, last: -1.0, since: now }
+    }
+
+    /// Records the progress seen at `now`; true when it has not changed for the timeout.
+    fn stalled(&mut self, progress: f64, now: Instant) -> bool {
+        if progress != self.last {
+            self.last = progress;
+            self.since = now;
+            return false;
+        }
+        now.duration_since(self.since) >= self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_fires_only_after_the_progress_stood_still_for_the_timeout() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut watch = StallWatch::new(Duration::from_secs(120), start);
+        // Stuck at 0 % from the start (the 1366-wide hang looked like this).
+        assert!(!watch.stalled(0.0, at(0)));
+        assert!(!watch.stalled(0.0, at(119)));
+        assert!(watch.stalled(0.0, at(120)));
+        // Progress, however slow, resets it.
+        let mut watch = StallWatch::new(Duration::from_secs(120), start);
+        for (i, secs) in (0..1000).step_by(100).enumerate() {
+            assert!(!watch.stalled(i as f64 * 0.1, at(secs)), "moving at {secs} s");
+        }
+        assert!(!watch.stalled(0.9, at(1000)));
+        assert!(watch.stalled(0.9, at(1020)));
     }
 }
