@@ -223,3 +223,98 @@ async fn laptop_sized_recordings_become_ladders_of_even_sizes_with_the_source_as
         }
     }
 }
+
+/// One frame of `input` (its first, or the one at `at` seconds), scaled to `w`x`h` grey pixels, as
+/// ffmpeg decodes it: ffmpeg applies a file's display matrix itself, so it is the reference for
+/// which way up a picture belongs.
+fn grey_frame(input: &str, w: u32, h: u32) -> Vec<u8> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", input, "-frames:v", "1"])
+        .args(["-vf", &format!("scale={w}:{h},format=gray"), "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
+}
+
+/// A phone's portrait video (landscape pixels, a 90° display matrix) comes out upright as a
+/// portrait ladder; PAL anamorphic (720x576 at 64:45) comes out 16:9 in square pixels.
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[]);
+    let (token, _key) = server.streamer("pia", "pia-live").await;
+    let uploader = Uploader { server: &server, token };
+    let ffmpeg = |args: &[&str]| {
+        let status =
+            std::process::Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg");
+        assert!(status.success(), "ffmpeg {args:?}");
+    };
+
+    // The phone: 1280x720 coded, shown turned a quarter: 720x1280 upright.
+    let coded = dir.0.join("coded.mp4");
+    let phone = dir.0.join("phone.mp4");
+    let (coded_s, phone_s) = (coded.to_str().expect("utf-8"), phone.to_str().expect("utf-8"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=30",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        coded_s,
+    ]);
+    ffmpeg(&["-i", coded_s, "-c", "copy", "-metadata:s:v:0", "rotate=90", phone_s]);
+    let video_id = uploader.upload("pia-live", &phone).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(master.contains("RESOLUTION=720x1280") && master.contains("RESOLUTION=360x640"), "a portrait ladder: {master}");
+    let high = server.url(&format!("/hls/{video_id}/high/index.m3u8"));
+    let (w, h, _, _) = probe(&high);
+    assert_eq!((w, h), (720, 1280));
+    let reference = grey_frame(phone_s, 36, 64);
+    let ours = grey_frame(&high, 36, 64);
+    let upside_down: Vec<u8> = reference.iter().rev().copied().collect();
+    let (same, flipped) = (mean_difference(&ours, &reference), mean_difference(&ours, &upside_down));
+    assert!(same < 12.0 && same * 3.0 < flipped, "upright as ffmpeg shows it: {same:.1} vs {flipped:.1} turned");
+
+    // The camera: PAL 720x576 with 64:45 pixels is 1024x576 on screen.
+    let pal = dir.0.join("pal.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=720x576:rate=25",
+        "-t",
+        "2",
+        "-vf",
+        "setsar=64/45",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        pal.to_str().expect("utf-8"),
+    ]);
+    let video_id = uploader.upload("pia-live", &pal).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    for (rung, size) in [("low", (640, 360)), ("mid", (854, 480))] {
+        let (w, h, _, _) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
+        assert_eq!((w, h), size, "{rung} at 16:9 in square pixels: {master}");
+    }
+    assert!(!master.contains("high/"), "576 lines make no 720p: {master}");
+}

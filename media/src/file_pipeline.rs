@@ -50,6 +50,32 @@ pub enum SourceAudio {
     Other,
 }
 
+/// The size the picture is shown at, which the ladder is planned for: the coded width stretched by
+/// the pixel aspect ratio (PAL 720x576 at 64:45 is 1024x576), then turned upright when the file
+/// says it is displayed rotated by a quarter turn (a phone's display matrix, which GStreamer reads
+/// as the `image-orientation` tag and `videoflip video-direction=auto` applies in the pipeline).
+fn display_size(video: &pbutils::DiscovererVideoInfo) -> (u32, u32) {
+    let (width, height) = (video.width(), video.height());
+    let par = video.par();
+    let display_width = if par.numer() > 0 && par.denom() > 0 && par.numer() != par.denom() {
+        let stretched = (u64::from(width) * par.numer() as u64 + par.denom() as u64 / 2) / par.denom() as u64;
+        u32::try_from(stretched).unwrap_or(width).max(1)
+    } else {
+        width
+    };
+    let orientation = video.tags().and_then(|tags| tags.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()));
+    if orientation.as_deref().is_some_and(is_quarter_turn) {
+        (height, display_width)
+    } else {
+        (display_width, height)
+    }
+}
+
+/// Whether an `image-orientation` tag turns the picture on its side.
+fn is_quarter_turn(orientation: &str) -> bool {
+    matches!(orientation, "rotate-90" | "rotate-270" | "flip-rotate-90" | "flip-rotate-270")
+}
+
 /// Reads a file's streams (blocking; call it off the async runtime).
 pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
     crate::elements::init()?;
@@ -65,6 +91,7 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
         .into_iter()
         .find(|v| !v.is_image() && v.width() > 0 && v.height() > 0)
         .ok_or_else(|| MediaError::Unsupported(NO_VIDEO.into()))?;
+    let (width, height) = display_size(&video);
     let rate = video.framerate();
     let frame_rate = if rate.denom() > 0 && rate.numer() > 0 { f64::from(rate.numer()) / f64::from(rate.denom()) } else { 30.0 };
     let audio = info.audio_streams().into_iter().next().map(|a| {
@@ -80,8 +107,8 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
     });
     Ok(SourceInfo {
         duration: info.duration().map_or(Duration::ZERO, |d| Duration::from_nanos(d.nseconds())),
-        width: video.width(),
-        height: video.height(),
+        width,
+        height,
         frame_rate,
         audio,
     })
@@ -94,6 +121,9 @@ pub struct FileSettings {
 }
 
 /// The description: decodebin stops at AAC (so it is passed through) and decodes everything else.
+/// `videoflip video-direction=auto` turns pictures upright as the file's orientation tag says (a
+/// no-op without one); the rungs' `videoscale` then scales to square pixels at the planned size,
+/// so anamorphic sources come out at their display aspect.
 ///
 /// `identity drop-allocation=true` in front of the tee keeps the branches' allocation answers from
 /// reaching the decoder. Without it, a source whose width is not a multiple of 16 (a 1366×768
@@ -106,7 +136,7 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
     let location = path.display().to_string().replace('"', "\\\"");
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
-         d. ! videoconvert ! identity drop-allocation=true ! tee name=vt "
+         d. ! videoconvert ! videoflip video-direction=auto ! identity drop-allocation=true ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),

@@ -114,11 +114,32 @@ pub fn validate(ladder: &[Rung]) -> Result<(), LadderError> {
 /// The renditions for a source of `source_width` x `source_height` (display pixels; square pixels
 /// assumed), lowest first, with the passthrough last when `include_source` is set.
 ///
+/// A rung's `height` is its number of lines on the picture's short side, as "720p" is labelled
+/// everywhere: a portrait source (a phone held upright, a vertical OBS canvas) gets a portrait
+/// ladder, 720x1280 for the 720p rung, not a landscape rung squeezed to 406x720.
+///
 /// A rung taller than the source is skipped: upscaling costs CPU and bandwidth and shows nothing
 /// new. A source smaller than every rung still gets the lowest rung, scaled down to the source's
 /// height, so viewers always have an encoded rendition with keyframes on segment boundaries; its
 /// bitrate shrinks with the pixel count, since a tiny picture cannot use the full budget.
 pub fn plan(ladder: &[Rung], source_width: u32, source_height: u32, include_source: bool) -> Result<Vec<PlannedRung>, LadderError> {
+    if source_width > 0 && source_height > source_width {
+        // Plan the picture turned on its side, then turn every encoded rung back upright.
+        let mut planned = plan_landscape(ladder, source_height, source_width, include_source)?;
+        for rung in &mut planned {
+            if rung.encoding != Encoding::Passthrough {
+                std::mem::swap(&mut rung.width, &mut rung.height);
+            } else {
+                (rung.width, rung.height) = (source_width, source_height);
+            }
+        }
+        return Ok(planned);
+    }
+    plan_landscape(ladder, source_width, source_height, include_source)
+}
+
+/// [`plan`] for a source at least as wide as it is tall.
+fn plan_landscape(ladder: &[Rung], source_width: u32, source_height: u32, include_source: bool) -> Result<Vec<PlannedRung>, LadderError> {
     // An empty ladder with the source rung is a relay: the source is repackaged, nothing encoded.
     if !(ladder.is_empty() && include_source) {
         validate(ladder)?;
@@ -265,6 +286,23 @@ mod tests {
         }
         // 853 wide at 480 would round to 854: clamped to the source's even width instead.
         assert_eq!(sizes(&plan(&default_ladder(), 853, 480, false).expect("plan"))[1], ("mid", 852, 480));
+    }
+
+    #[test]
+    fn portrait_sources_get_portrait_rungs_by_their_short_side() {
+        // A phone's 720x1280: "720p" is 720 wide, as the short side, not 406x720.
+        let planned = plan(&default_ladder(), 720, 1280, true).expect("plan");
+        assert_eq!(sizes(&planned), [("low", 360, 640), ("mid", 480, 854), ("high", 720, 1280), ("source", 720, 1280)]);
+        let bitrates: Vec<_> = planned.iter().filter_map(bitrate).collect();
+        assert_eq!(bitrates, [800, 1400, 2800], "the same pixels cost the same as landscape");
+        // A vertical 1080x1920 canvas, and one only 600 wide (no upscale: 360 and 480 only).
+        assert_eq!(
+            sizes(&plan(&default_ladder(), 1080, 1920, false).expect("plan")),
+            [("low", 360, 640), ("mid", 480, 854), ("high", 720, 1280)]
+        );
+        assert_eq!(sizes(&plan(&default_ladder(), 600, 1000, false).expect("plan")), [("low", 360, 600), ("mid", 480, 800)]);
+        // Square stays square, planned as landscape.
+        assert_eq!(sizes(&plan(&default_ladder(), 1080, 1080, false).expect("plan"))[2], ("high", 720, 720));
     }
 
     #[test]
