@@ -318,3 +318,30 @@ async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
     }
     assert!(!master.contains("high/"), "576 lines make no 720p: {master}");
 }
+
+/// A 60 fps file keeps 60 fps on its 720p rung and is halved below, as announced in the master.
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_fps_stays_on_the_top_rung_and_is_halved_below() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[]);
+    let (token, _key) = server.streamer("gus", "gus-live").await;
+    let uploader = Uploader { server: &server, token };
+    let clip = dir.0.join("sixty.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=60", "-t", "2"])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let video_id = uploader.upload("gus-live", &clip).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    for (rung, rate, frames) in [("low", "30.000", 60), ("mid", "30.000", 60), ("high", "60.000", 120)] {
+        let line = master.lines().take_while(|l| *l != format!("{rung}/index.m3u8")).last().unwrap_or_default();
+        assert!(line.contains(&format!("FRAME-RATE={rate}")), "{rung} announced at {rate}: {master}");
+        let (_, _, _, decoded) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
+        assert!(decoded.abs_diff(frames) <= 2, "{rung}: {decoded} frames, expected {frames}");
+    }
+}

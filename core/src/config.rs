@@ -369,6 +369,11 @@ pub struct RungConfig {
     pub width: u32,
     pub height: u32,
     pub video_bitrate_kbps: u32,
+    /// Frame rates above this are halved for this rung, as often as needed (60 becomes 30, 50
+    /// becomes 25, 59.94 becomes 29.97). Unset: 30 for rungs under 720 lines, no cap from 720 up,
+    /// as the usual ladders keep 60 fps only on their top rungs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame_rate: Option<u32>,
 }
 
 /// HLS serving.
@@ -549,7 +554,13 @@ impl RtmpConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        let rung = |name: &str, width, height, video_bitrate_kbps| RungConfig { name: name.into(), width, height, video_bitrate_kbps };
+        let rung = |name: &str, width, height, video_bitrate_kbps| RungConfig {
+            name: name.into(),
+            width,
+            height,
+            video_bitrate_kbps,
+            max_frame_rate: None,
+        };
         Self {
             ladder: vec![rung("low", 640, 360, 800), rung("mid", 854, 480, 1400), rung("high", 1280, 720, 2800)],
             include_source: false,

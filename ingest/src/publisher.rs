@@ -263,9 +263,10 @@ impl Publisher {
             .iter()
             .map(|rung| {
                 let (codecs, video_bps) = match rung.encoding {
-                    Encoding::Transcode { video_bitrate_kbps } => {
-                        (encoded_codecs(rung.width, rung.height, frame_rate, audio_codec), u64::from(video_bitrate_kbps) * 1000)
-                    }
+                    Encoding::Transcode { video_bitrate_kbps } => (
+                        encoded_codecs(rung.width, rung.height, rung.frame_rate(frame_rate), audio_codec),
+                        u64::from(video_bitrate_kbps) * 1000,
+                    ),
                     Encoding::Passthrough => {
                         let video = self.source_codec.clone().unwrap_or_else(|| "avc1.640028".into());
                         let codecs = audio_codec.map_or(video.clone(), |a| format!("{video},{a}"));
@@ -277,7 +278,7 @@ impl Publisher {
                     name: rung.name.clone(),
                     width: rung.width,
                     height: rung.height,
-                    frame_rate,
+                    frame_rate: rung.frame_rate(frame_rate),
                     codecs,
                     nominal_bandwidth: (video_bps + audio_bps) * 11 / 10,
                 }

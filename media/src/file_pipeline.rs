@@ -124,19 +124,12 @@ pub struct FileSettings {
 /// `videoflip video-direction=auto` turns pictures upright as the file's orientation tag says (a
 /// no-op without one); the rungs' `videoscale` then scales to square pixels at the planned size,
 /// so anamorphic sources come out at their display aspect.
-///
-/// `identity drop-allocation=true` in front of the tee keeps the branches' allocation answers from
-/// reaching the decoder. Without it, a source whose width is not a multiple of 16 (a 1366×768
-/// laptop recording, 1366×766) stalled the pipeline before its first frame, and the job stayed
-/// `processing` for ever: found by elimination with gst-launch (an x264 branch beside a JPEG or
-/// videoscale branch stalls; any one alone, or the same with 1280×720, runs), and dropping the
-/// allocation query is what makes it run. The decoder then allocates as it would alone, at the
-/// cost of a copy where its frames have padding.
+/// The sinks do not preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
 pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {
     let location = path.display().to_string().replace('"', "\\\"");
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
-         d. ! videoconvert ! videoflip video-direction=auto ! identity drop-allocation=true ! tee name=vt "
+         d. ! videoconvert ! videoflip video-direction=auto ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),
@@ -159,7 +152,7 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
 }
 
 /// Where AAC leaves a file pipeline: raw frames with their AudioSpecificConfig in the caps.
-const AAC_OUT: &str = "queue ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=audio_out sync=false";
+const AAC_OUT: &str = "queue ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=audio_out sync=false async=false";
 
 /// What to transcode, and how.
 pub struct TranscodeJob<'a> {

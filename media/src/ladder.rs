@@ -38,6 +38,30 @@ pub struct PlannedRung {
     pub width: u32,
     pub height: u32,
     pub encoding: Encoding,
+    /// The rung's frame-rate cap (see [`Rung::max_frame_rate`]); `None`: the source's rate.
+    pub max_frame_rate: Option<u32>,
+}
+
+/// Rungs under this many lines are capped at [`DEFAULT_SMALL_RUNG_MAX_FRAME_RATE`] unless configured.
+const FULL_RATE_MIN_LINES: u32 = 720;
+const DEFAULT_SMALL_RUNG_MAX_FRAME_RATE: u32 = 30;
+
+impl PlannedRung {
+    /// How many source frames make one of this rung's: 1, or 2, 4… while the source's rate is
+    /// above the cap (half a frame of slack, so 59.94 fps under a cap of 30 is halved once).
+    pub fn frame_rate_divisor(&self, source_frame_rate: f64) -> u32 {
+        let Some(cap) = self.max_frame_rate.filter(|c| *c > 0) else { return 1 };
+        let mut divisor = 1u32;
+        while source_frame_rate.is_finite() && source_frame_rate / f64::from(divisor) > f64::from(cap) + 0.5 && divisor < 64 {
+            divisor *= 2;
+        }
+        divisor
+    }
+
+    /// This rung's frame rate for a source at `source_frame_rate`.
+    pub fn frame_rate(&self, source_frame_rate: f64) -> f64 {
+        source_frame_rate / f64::from(self.frame_rate_divisor(source_frame_rate))
+    }
 }
 
 /// Why a ladder or a source cannot be planned.
@@ -160,6 +184,7 @@ fn plan_landscape(ladder: &[Rung], source_width: u32, source_height: u32, includ
         width: width_for(height, source_width, source_height),
         height,
         encoding: Encoding::Transcode { video_bitrate_kbps },
+        max_frame_rate: rung.max_frame_rate.or((rung.height < FULL_RATE_MIN_LINES).then_some(DEFAULT_SMALL_RUNG_MAX_FRAME_RATE)),
     };
 
     let mut planned: Vec<PlannedRung> =
@@ -182,6 +207,7 @@ fn plan_landscape(ladder: &[Rung], source_width: u32, source_height: u32, includ
             width: source_width,
             height: source_height,
             encoding: Encoding::Passthrough,
+            max_frame_rate: None,
         });
     }
     Ok(planned)
@@ -224,7 +250,7 @@ mod tests {
     }
 
     fn rung(name: &str, width: u32, height: u32, video_bitrate_kbps: u32) -> Rung {
-        Rung { name: name.to_owned(), width, height, video_bitrate_kbps }
+        Rung { name: name.to_owned(), width, height, video_bitrate_kbps, max_frame_rate: None }
     }
 
     #[test]
@@ -289,6 +315,22 @@ mod tests {
     }
 
     #[test]
+    fn sixty_fps_is_kept_only_from_720_lines_up_unless_configured() {
+        let rates = |ladder: &[Rung], source: f64| -> Vec<f64> {
+            plan(ladder, 1920, 1080, true).expect("plan").iter().map(|r| (r.frame_rate(source) * 100.0).round() / 100.0).collect()
+        };
+        assert_eq!(rates(&default_ladder(), 60.0), [30.0, 30.0, 60.0, 60.0]);
+        assert_eq!(rates(&default_ladder(), 50.0), [25.0, 25.0, 50.0, 50.0]);
+        assert_eq!(rates(&default_ladder(), 59.94), [29.97, 29.97, 59.94, 59.94]);
+        assert_eq!(rates(&default_ladder(), 30.0), [30.0, 30.0, 30.0, 30.0], "nothing to halve");
+        assert_eq!(rates(&default_ladder(), 120.0), [30.0, 30.0, 120.0, 120.0]);
+        let mut ladder = default_ladder();
+        ladder[0].max_frame_rate = Some(60);
+        ladder[2].max_frame_rate = Some(30);
+        assert_eq!(rates(&ladder, 60.0), [60.0, 30.0, 30.0, 60.0], "a configured cap wins either way");
+    }
+
+    #[test]
     fn portrait_sources_get_portrait_rungs_by_their_short_side() {
         // A phone's 720x1280: "720p" is 720 wide, as the short side, not 406x720.
         let planned = plan(&default_ladder(), 720, 1280, true).expect("plan");
@@ -317,7 +359,10 @@ mod tests {
     #[test]
     fn an_empty_ladder_with_the_source_is_a_relay() {
         let planned = plan(&[], 1920, 1080, true).expect("plan");
-        assert_eq!(planned, [PlannedRung { name: "source".into(), width: 1920, height: 1080, encoding: Encoding::Passthrough }]);
+        assert_eq!(
+            planned,
+            [PlannedRung { name: "source".into(), width: 1920, height: 1080, encoding: Encoding::Passthrough, max_frame_rate: None }]
+        );
         assert_eq!(plan(&[], 1920, 1080, false), Err(LadderError::Empty));
     }
 

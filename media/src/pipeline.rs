@@ -72,6 +72,14 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
 
 /// Everything after `vt`: one encoder branch per transcoded rung and the thumbnail branch.
 /// Passthrough rungs are left out: their frames never enter GStreamer.
+///
+/// Every appsink is `async=false`: the pipeline must not wait for each sink's first buffer
+/// (preroll) before it plays. The branches reach their first output after different numbers of
+/// decoded frames (x264's lookahead and frame threads; a half-rate rung needs twice as many; the
+/// thumbnail wants one every few seconds), so a file pipeline waiting to preroll deadlocked: the
+/// first sink to preroll blocked its branch, its queue filled, the tee stopped, and a branch that
+/// needed more frames never got them. A 1366×768 upload and any 60 fps upload with a half-rate
+/// rung hung before their first segment that way. (Live pipelines never preroll.)
 pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> String {
     let mut d = String::new();
     // A backstop only: keyframes are forced at every segment boundary (see `force_keyframes`), so
@@ -84,12 +92,20 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
     let tune = if settings.zero_latency { " tune=zerolatency" } else { "" };
     for rung in rungs {
         let Encoding::Transcode { video_bitrate_kbps } = rung.encoding else { continue };
+        // A rung at a fraction of the source's rate drops frames before scaling them.
+        let decimate = match rung.frame_rate_divisor(settings.frame_rate) {
+            1 => String::new(),
+            _ => {
+                let rate = gst::Fraction::approximate_f64(rung.frame_rate(settings.frame_rate)).unwrap_or(gst::Fraction::new(30, 1));
+                format!("videorate drop-only=true ! video/x-raw,framerate={}/{} ! ", rate.numer(), rate.denom())
+            }
+        };
         d.push_str(&format!(
             "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
-             videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+             {decimate}videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
              x264enc speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
              option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! \
-             video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false ",
+             video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false async=false ",
             name = rung.name,
             w = rung.width,
             h = rung.height,
@@ -100,7 +116,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
     d.push_str(&format!(
         "vt. ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true ! \
          video/x-raw,framerate=1/{interval} ! videoscale ! video/x-raw,width={thumb_w},height={thumb_h},pixel-aspect-ratio=1/1 ! \
-         jpegenc quality=80 ! appsink name=thumbnail sync=false max-buffers=1 drop=true",
+         jpegenc quality=80 ! appsink name=thumbnail sync=false async=false max-buffers=1 drop=true",
         interval = settings.thumbnail_interval.as_secs().max(1),
     ));
     d
