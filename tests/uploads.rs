@@ -198,13 +198,26 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_job_completes() {
     assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// A server of its own on a fresh data dir (kept until the test ends).
+fn fresh_server() -> (DataDir, Server) {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let server = Server::start(&dir.0.join("data"), &[]);
+    (dir, server)
+}
+
+/// Runs ffmpeg quietly with `args` (overwriting outputs) and expects success.
+fn ffmpeg(args: &[&str]) {
+    let status =
+        std::process::Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg");
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
 /// The most common laptop screen, and its odd-height cousin: both used to hang before their first
 /// frame. Uploaded one after the other, so the second also shows that nothing is held up.
 #[tokio::test(flavor = "multi_thread")]
 async fn laptop_sized_recordings_become_ladders_of_even_sizes_with_the_source_aspect() {
-    let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let server = Server::start(&dir.0.join("data"), &[]);
+    let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("lea", "lea-live").await;
     let uploader = Uploader { server: &server, token };
     for (width, height) in [(1366u64, 768u64), (1366, 766)] {
@@ -246,9 +259,7 @@ fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
 /// portrait ladder; PAL anamorphic (720x576 at 64:45) comes out 16:9 in square pixels.
 #[tokio::test(flavor = "multi_thread")]
 async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
-    let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let server = Server::start(&dir.0.join("data"), &[]);
+    let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("pia", "pia-live").await;
     let uploader = Uploader { server: &server, token };
     let ffmpeg = |args: &[&str]| {
@@ -322,19 +333,26 @@ async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
 /// A 60 fps file keeps 60 fps on its 720p rung and is halved below, as announced in the master.
 #[tokio::test(flavor = "multi_thread")]
 async fn sixty_fps_stays_on_the_top_rung_and_is_halved_below() {
-    let dir = DataDir::new();
-    std::fs::create_dir_all(&dir.0).expect("dir");
-    let server = Server::start(&dir.0.join("data"), &[]);
+    let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("gus", "gus-live").await;
     let uploader = Uploader { server: &server, token };
     let clip = dir.0.join("sixty.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=60", "-t", "2"])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
+    let clip_s = clip.to_str().expect("utf-8");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=60",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        clip_s,
+    ]);
     let video_id = uploader.upload("gus-live", &clip).await;
     server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
     let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
@@ -344,4 +362,46 @@ async fn sixty_fps_stays_on_the_top_rung_and_is_halved_below() {
         let (_, _, _, decoded) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
         assert!(decoded.abs_diff(frames) <= 2, "{rung}: {decoded} frames, expected {frames}");
     }
+}
+
+/// A camera's 5.1 AAC comes out stereo.
+#[tokio::test(flavor = "multi_thread")]
+async fn surround_sound_is_downmixed_to_stereo() {
+    let (dir, server) = fresh_server();
+    let (token, _key) = server.streamer("sol", "sol-live").await;
+    let uploader = Uploader { server: &server, token };
+    let clip = dir.0.join("surround.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "6",
+        clip.to_str().expect("utf-8"),
+    ]);
+    let video_id = uploader.upload("sol-live", &clip).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels,codec_name", "-of", "csv=p=0"])
+        .arg(server.url(&format!("/hls/{video_id}/low/index.m3u8")))
+        .output()
+        .expect("ffprobe");
+    let probed = String::from_utf8_lossy(&output.stdout);
+    let streams: Vec<&str> = probed.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!streams.is_empty() && streams.iter().all(|s| *s == "aac,2"), "{probed} {}", String::from_utf8_lossy(&output.stderr));
 }

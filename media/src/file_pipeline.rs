@@ -4,8 +4,8 @@
 //! recording (and so the same packager) as a live stream.
 //!
 //! Any container and codec GStreamer can decode works (decodebin picks the demuxer and decoder).
-//! AAC audio stops at the parser and is passed through; other audio is decoded and encoded once
-//! to AAC; a file without audio gives video-only renditions. A file without a decodable video
+//! AAC audio (mono or stereo) stops at the parser and is passed through; other audio, and audio
+//! with more than two channels, is decoded, downmixed to at most stereo and encoded once to AAC; a file without audio gives video-only renditions. A file without a decodable video
 //! stream is refused with a plain message for its owner.
 
 use std::path::Path;
@@ -99,7 +99,9 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
             let s = caps.structure(0)?;
             Some(s.name() == "audio/mpeg" && s.get::<i32>("mpegversion").ok() == Some(4))
         });
-        if is_aac == Some(true) {
+        // More than two channels (5.1 from a camera or a film) is downmixed: players and phones
+        // expect stereo, and a 5.1 AAC track is not what hls.js's audio path is tested with.
+        if is_aac == Some(true) && a.channels() <= 2 {
             SourceAudio::Aac { codecs: crate::playlist::AAC_LC_CODEC.to_string() }
         } else {
             SourceAudio::Other
@@ -120,20 +122,26 @@ pub struct FileSettings {
     pub x264_preset: String,
 }
 
-/// The description: decodebin stops at AAC (so it is passed through) and decodes everything else.
-/// `videoflip video-direction=auto` turns pictures upright as the file's orientation tag says (a
-/// no-op without one); the rungs' `videoscale` then scales to square pixels at the planned size,
-/// so anamorphic sources come out at their display aspect.
-/// The sinks do not preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
+/// The description: decodebin stops at AAC when it is passed through (mono or stereo) and decodes
+/// everything else. `videoflip video-direction=auto` turns pictures upright as the file's
+/// orientation tag says (a no-op without one); the rungs' `videoscale` then scales to square pixels
+/// at the planned size, so anamorphic sources come out at their display aspect. The sinks do not
+/// preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
 pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {
     let location = path.display().to_string().replace('"', "\\\"");
+    let stop_at = match info.audio {
+        Some(SourceAudio::Aac { .. }) => "video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4",
+        _ => "video/x-raw(ANY); audio/x-raw(ANY)",
+    };
     let mut d = format!(
-        "filesrc location=\"{location}\" ! decodebin name=d caps=\"video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4\" \
+        "filesrc location=\"{location}\" ! decodebin name=d caps=\"{stop_at}\" \
          d. ! videoconvert ! videoflip video-direction=auto ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),
-        Some(SourceAudio::Other) => d.push_str(&format!("d. ! audioconvert ! audioresample ! avenc_aac ! aacparse ! {AAC_OUT} ")),
+        Some(SourceAudio::Other) => {
+            d.push_str(&format!("d. ! audioconvert ! audioresample ! audio/x-raw,channels=[1,2] ! avenc_aac ! aacparse ! {AAC_OUT} "))
+        }
         None => {}
     }
     let ladder = LadderSettings {
