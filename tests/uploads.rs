@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::uploader::{digest, make_mp4, Uploader};
+use support::uploader::{digest, make_clip, make_mp4, Uploader};
 use support::{probe, segment_durations, DataDir, Server};
 
 const PART_BYTES: usize = 256 * 1024;
@@ -262,31 +262,11 @@ async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
     let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("pia", "pia-live").await;
     let uploader = Uploader { server: &server, token };
-    let ffmpeg = |args: &[&str]| {
-        let status =
-            std::process::Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg");
-        assert!(status.success(), "ffmpeg {args:?}");
-    };
 
     // The phone: 1280x720 coded, shown turned a quarter: 720x1280 upright.
-    let coded = dir.0.join("coded.mp4");
+    let coded = make_clip(&dir.0, "coded.mp4", "testsrc2=size=1280x720:rate=30", 2, &[]);
     let phone = dir.0.join("phone.mp4");
     let (coded_s, phone_s) = (coded.to_str().expect("utf-8"), phone.to_str().expect("utf-8"));
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=1280x720:rate=30",
-        "-t",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        coded_s,
-    ]);
     ffmpeg(&["-i", coded_s, "-c", "copy", "-metadata:s:v:0", "rotate=90", phone_s]);
     let video_id = uploader.upload("pia-live", &phone).await;
     server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
@@ -302,24 +282,7 @@ async fn phone_and_camera_files_come_out_upright_and_the_right_shape() {
     assert!(same < 12.0 && same * 3.0 < flipped, "upright as ffmpeg shows it: {same:.1} vs {flipped:.1} turned");
 
     // The camera: PAL 720x576 with 64:45 pixels is 1024x576 on screen.
-    let pal = dir.0.join("pal.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=720x576:rate=25",
-        "-t",
-        "2",
-        "-vf",
-        "setsar=64/45",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        pal.to_str().expect("utf-8"),
-    ]);
+    let pal = make_clip(&dir.0, "pal.mp4", "testsrc2=size=720x576:rate=25", 2, &["-vf", "setsar=64/45"]);
     let video_id = uploader.upload("pia-live", &pal).await;
     server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
     let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
@@ -336,23 +299,7 @@ async fn sixty_fps_stays_on_the_top_rung_and_is_halved_below() {
     let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("gus", "gus-live").await;
     let uploader = Uploader { server: &server, token };
-    let clip = dir.0.join("sixty.mp4");
-    let clip_s = clip.to_str().expect("utf-8");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=1280x720:rate=60",
-        "-t",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        clip_s,
-    ]);
+    let clip = make_clip(&dir.0, "sixty.mp4", "testsrc2=size=1280x720:rate=60", 2, &[]);
     let video_id = uploader.upload("gus-live", &clip).await;
     server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
     let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
@@ -370,30 +317,7 @@ async fn surround_sound_is_downmixed_to_stereo() {
     let (dir, server) = fresh_server();
     let (token, _key) = server.streamer("sol", "sol-live").await;
     let uploader = Uploader { server: &server, token };
-    let clip = dir.0.join("surround.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-ac",
-        "6",
-        clip.to_str().expect("utf-8"),
-    ]);
+    let clip = make_clip(&dir.0, "surround.mp4", "testsrc2=size=640x360:rate=30", 2, &["-ac", "6"]);
     let video_id = uploader.upload("sol-live", &clip).await;
     server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
     let output = std::process::Command::new("ffprobe")

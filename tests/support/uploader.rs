@@ -12,25 +12,20 @@ use super::Server;
 
 /// A real MP4 (H.264 + AAC) made with ffmpeg.
 pub fn make_mp4(dir: &Path, name: &str, width: u32, height: u32, seconds: u32) -> PathBuf {
+    make_clip(dir, name, &format!("testsrc2=size={width}x{height}:rate=30"), seconds, &[])
+}
+
+/// An H.264 + AAC clip of `seconds` from the lavfi `video` source (with a 330 Hz tone), with
+/// `extra` output options before the file name (`-vf setsar=64/45`, `-ac 6`).
+pub fn make_clip(dir: &Path, name: &str, video: &str, seconds: u32, extra: &[&str]) -> PathBuf {
     let path = dir.join(name);
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={width}x{height}:rate=30")])
+        .args(["-f", "lavfi", "-i", video])
         .args(["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000"])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ])
+        .args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-movflags", "+faststart"])
+        .args(extra)
         .arg(&path)
         .status()
         .expect("ffmpeg");
