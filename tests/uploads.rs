@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::uploader::{digest, make_clip, make_mp4, Uploader};
-use support::{probe, segment_durations, DataDir, Server};
+use support::{probe, segment_durations, write_config, DataDir, Server};
 
 const PART_BYTES: usize = 256 * 1024;
 const SMALL_PARTS: (&str, &str) = ("FERROCAST_UPLOADS__PART_BYTES", "262144");
@@ -328,4 +328,44 @@ async fn surround_sound_is_downmixed_to_stereo() {
     let probed = String::from_utf8_lossy(&output.stdout);
     let streams: Vec<&str> = probed.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!streams.is_empty() && streams.iter().all(|s| *s == "aac,2"), "{probed} {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// What ffmpeg's `idet` makes of `input`'s first 50 frames: (interlaced, progressive) counts.
+fn interlace_detection(input: &str) -> (u32, u32) {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-i", input, "-vf", "idet", "-frames:v", "50", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let line = log.lines().find(|l| l.contains("Multi frame detection")).unwrap_or_else(|| panic!("no idet summary: {log}"));
+    let count = |label: &str| -> u32 {
+        let rest = line.split(label).nth(1).unwrap_or("");
+        rest.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+/// An interlaced camera file comes out progressive. The ladder has a rung at the source's own
+/// height: a downscale would hide combing from `idet` whether or not it was removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn interlaced_files_come_out_progressive() {
+    let dir = DataDir::new();
+    let config =
+        write_config(&dir.0, "ladder.toml", "[[media.ladder]]\nname = \"full\"\nwidth = 720\nheight = 576\nvideo_bitrate_kbps = 3000\n");
+    let server = Server::start(&dir.0.join("data"), &[("FERROCAST_CONFIG", config.as_str())]);
+    let (token, _key) = server.streamer("ivo", "ivo-live").await;
+    let uploader = Uploader { server: &server, token };
+    let clip = make_clip(
+        &dir.0,
+        "interlaced.mp4",
+        "testsrc2=size=720x576:rate=50",
+        2,
+        &["-vf", "tinterlace=interleave_top,fieldorder=tff", "-flags", "+ilme+ildct", "-x264opts", "tff=1"],
+    );
+    let (interlaced, _) = interlace_detection(clip.to_str().expect("utf-8"));
+    assert!(interlaced >= 40, "the source is interlaced to begin with: {interlaced} of 50 frames");
+    let video_id = uploader.upload("ivo-live", &clip).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+    let (interlaced, progressive) = interlace_detection(&server.url(&format!("/hls/{video_id}/full/index.m3u8")));
+    assert!(progressive >= 40 && interlaced <= 10, "{interlaced} interlaced, {progressive} progressive of 50");
 }

@@ -11,6 +11,8 @@ const REQUIRED: &[(&str, &str)] = &[
     ("videoconvert", "gstreamer1.0-plugins-base"),
     ("videoscale", "gstreamer1.0-plugins-base"),
     ("videorate", "gstreamer1.0-plugins-base"),
+    ("videoflip", "gstreamer1.0-plugins-good"),
+    ("deinterlace", "gstreamer1.0-plugins-good"),
     ("audioconvert", "gstreamer1.0-plugins-base"),
     ("audioresample", "gstreamer1.0-plugins-base"),
     ("decodebin", "gstreamer1.0-plugins-base"),

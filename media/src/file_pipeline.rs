@@ -123,7 +123,9 @@ pub struct FileSettings {
 }
 
 /// The description: decodebin stops at AAC when it is passed through (mono or stereo) and decodes
-/// everything else. `videoflip video-direction=auto` turns pictures upright as the file's
+/// everything else. `deinterlace` makes interlaced pictures progressive at the same frame rate
+/// (one picture per frame, interpolated from its top field; progressive input passes untouched).
+/// `videoflip video-direction=auto` turns pictures upright as the file's
 /// orientation tag says (a no-op without one); the rungs' `videoscale` then scales to square pixels
 /// at the planned size, so anamorphic sources come out at their display aspect. The sinks do not
 /// preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
@@ -135,7 +137,7 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
     };
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"{stop_at}\" \
-         d. ! videoconvert ! videoflip video-direction=auto ! tee name=vt "
+         d. ! videoconvert ! deinterlace fields=top ! videoflip video-direction=auto ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),
