@@ -324,3 +324,31 @@ async fn rotating_the_stream_key_disconnects_its_publisher() {
     let mut again = ffmpeg_publish(&server.rtmp_url(&key), 320, 240, 3);
     assert!(!again.wait().expect("ffmpeg").success(), "the old key no longer publishes");
 }
+
+/// A vertical 60 fps OBS canvas: a portrait ladder, 60 fps on the 720p rung and 30 below.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vertical_sixty_fps_stream_gets_a_portrait_ladder_at_the_usual_rates() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[GRACE, DEEP_ENCODER_QUEUES]);
+    let (_token, key) = server.streamer("vera", "vera-live").await;
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=720x1280:rate=60", "-t", "8"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "120", "-pix_fmt", "yuv420p", "-f", "flv", &server.rtmp_url(&key)])
+        .spawn()
+        .expect("ffmpeg");
+    let video_id = server.wait_until_live("vera-live").await;
+    let master = server.wait_for_text(&format!("/hls/{video_id}/master.m3u8"), "high/index.m3u8", Duration::from_secs(30)).await;
+    for (rung, resolution, rate) in [("low", "360x640", "30.000"), ("mid", "480x854", "30.000"), ("high", "720x1280", "60.000")] {
+        let line = master.lines().take_while(|l| *l != format!("{rung}/index.m3u8")).last().unwrap_or_default();
+        assert!(line.contains(&format!("RESOLUTION={resolution}")) && line.contains(&format!("FRAME-RATE={rate}")), "{rung}: {master}");
+    }
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
+    for (rung, size) in [("low", (360, 640)), ("high", (720, 1280))] {
+        let (w, h, duration, frames) = probe(&server.url(&format!("/hls/{video_id}/{rung}/index.m3u8")));
+        assert_eq!((w, h), size, "{rung}");
+        let rate = frames as f64 / duration;
+        let expected = if rung == "high" { 60.0 } else { 30.0 };
+        assert!((rate - expected).abs() < expected * 0.15, "{rung}: {frames} frames in {duration:.1} s");
+    }
+}

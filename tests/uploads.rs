@@ -369,3 +369,63 @@ async fn interlaced_files_come_out_progressive() {
     let (interlaced, progressive) = interlace_detection(&server.url(&format!("/hls/{video_id}/full/index.m3u8")));
     assert!(progressive >= 40 && interlaced <= 10, "{interlaced} interlaced, {progressive} progressive of 50");
 }
+
+/// What browsers, phones and editors write: each becomes a ladder that decodes, or fails at once
+/// with a message (audio only).
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_phone_and_editor_formats_become_ladders_or_fail_with_a_message() {
+    let (dir, server) = fresh_server();
+    let (token, _key) = server.streamer("cora", "cora-live").await;
+    let uploader = Uploader { server: &server, token: token.clone() };
+    // make_clip's H.264 and AAC options come first; the codecs named here override them.
+    let make = |name: &str, args: &[&str]| make_clip(&dir.0, name, "testsrc2=size=640x360:rate=30", 2, args);
+    let corpus = [
+        (
+            "browser.webm (VP9 + Opus)",
+            make("browser.webm", &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"]),
+        ),
+        (
+            "phone.mp4 (HEVC 10-bit)",
+            make("phone.mp4", &["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1", "-c:a", "aac"]),
+        ),
+        (
+            "editor.mov (PCM audio)",
+            make("editor.mov", &["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le"]),
+        ),
+        ("silent.mp4 (no audio)", make("silent.mp4", &["-map", "0:v", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])),
+    ];
+    for (what, path) in &corpus {
+        let video_id = uploader.upload("cora-live", path).await;
+        server.wait_for_status(&video_id, "ready", Duration::from_secs(120)).await;
+        let (w, h, _, frames) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+        assert_eq!((w, h), (640, 360), "{what}");
+        assert!(frames >= 55, "{what}: {frames} frames");
+    }
+    let audio_only = dir.0.join("voice.m4a");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "2",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&audio_only)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let video_id = uploader.upload("cora-live", &audio_only).await;
+    let failed = server.wait_for_status(&video_id, "failed", Duration::from_secs(60)).await;
+    let (_, owner_view) = {
+        let response = server.client.get(server.url(&format!("/api/videos/{video_id}"))).bearer_auth(&token).send().await.expect("video");
+        (response.status(), response.json::<Value>().await.expect("json"))
+    };
+    assert_eq!(owner_view["error"], "no decodable video stream", "{failed} {owner_view}");
+}
