@@ -4,9 +4,10 @@
 //! The rule is one table keyed by method and path, applied by the `AuthUser` extractor before any
 //! handler runs, so a new route is closed to tokens until it is listed here — nothing is reachable
 //! by forgetting a check. Reading (`GET`, `HEAD`) needs `read`; a change needs the write scope of
-//! its resource. Sign-in, sessions, the tokens themselves and the account (`/api/auth/*`,
-//! `/api/tokens`, changes under `/api/me`) are never reachable with a token, so a leaked token
-//! cannot mint another, change the password or outlive its own revocation.
+//! its resource. Sign-in, sessions, the tokens themselves, the account and stream-key reveals
+//! (`/api/auth/*`, `/api/tokens`, changes under `/api/me`, `…/stream-key/reveal`) are never
+//! reachable with a token, so a leaked token cannot mint another, change the password, read a
+//! stream key or outlive its own revocation.
 
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,8 @@ pub enum Requirement {
 /// The scope a token needs for `method` on `path` (an `/api/...` path).
 pub fn requirement(method: &Method, path: &str) -> Requirement {
     let resource = path.strip_prefix("/api/").unwrap_or("").split('/').next().unwrap_or("");
-    if matches!(resource, "auth" | "tokens") {
+    // Revealing a stream key asks for the password: a script has no business there either.
+    if matches!(resource, "auth" | "tokens") || path.ends_with("/stream-key/reveal") {
         return Requirement::SessionOnly;
     }
     if matches!(*method, Method::GET | Method::HEAD) {
@@ -130,6 +132,7 @@ mod tests {
             (Method::GET, "/api/auth/anything"),
             (Method::PATCH, "/api/me"),
             (Method::POST, "/api/me/password"),
+            (Method::POST, "/api/channels/mine/stream-key/reveal"),
             (Method::POST, "/api/somewhere-new"),
             (Method::POST, "/elsewhere"),
         ] {

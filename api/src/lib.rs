@@ -81,6 +81,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::create, channels::list_mine))
         .routes(routes!(channels::get, channels::update, channels::delete))
         .routes(routes!(channels::rotate_stream_key))
+        .routes(routes!(channels::reveal_stream_key))
         .routes(routes!(channels::videos))
         .routes(routes!(restreams::create, restreams::list))
         .routes(routes!(restreams::update, restreams::delete))

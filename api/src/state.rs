@@ -35,6 +35,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Seals restream target URLs at rest (the ingest node opens them with the same key).
     pub restream_sealing: Arc<SealingKey>,
+    /// Seals the copy of each channel's stream key that its owner may reveal.
+    pub stream_key_sealing: Arc<SealingKey>,
 }
 
 /// The slice of [`Config`] the API reads at request time.
@@ -64,6 +66,9 @@ pub struct Settings {
     /// The RTMPS listener's port, when there is one.
     pub rtmps_port: Option<u16>,
 }
+
+/// What the sealing key of revealable stream keys is derived for.
+const STREAM_KEY_SEALING_PURPOSE: &str = "stream keys";
 
 impl AppState {
     /// Also starts computing the throw-away password hash on a thread of its own (not on the async
@@ -96,6 +101,7 @@ impl AppState {
                 Duration::from_secs(auth.access_token_ttl_secs),
             )),
             restream_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), ferrocast_core::db::restreams::SEALING_PURPOSE)),
+            stream_key_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), STREAM_KEY_SEALING_PURPOSE)),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
                 public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),

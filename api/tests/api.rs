@@ -1008,3 +1008,44 @@ api_test!(personal_access_tokens_do_what_their_scopes_allow_and_stop_when_revoke
     assert_eq!(revoke(&session).await.expect("request").status(), StatusCode::NO_CONTENT);
     expect_error(app.get("/api/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 });
+
+api_test!(the_owner_reveals_the_current_stream_key_with_her_password, |app: TestApp| async move {
+    let session = app.user("rhea").await;
+    let other = app.user("theo").await;
+    let created: Value =
+        app.post("/api/channels", json!({"slug": "rhea-live", "title": "Rhea"}), Some(&session)).await.json().await.expect("json");
+    let key = created["stream_key"].as_str().expect("key").to_string();
+    let reveal = |token: String, password: &'static str| {
+        let request = app.client.post(app.url("/api/channels/rhea-live/stream-key/reveal")).bearer_auth(token);
+        async move { request.json(&json!({ "password": password })).send().await.expect("reveal") }
+    };
+
+    // The right password shows the same key, as often as asked; a wrong one is 401.
+    for _ in 0..2 {
+        let shown: Value = reveal(session.clone(), "correct horse battery").await.json().await.expect("json");
+        assert_eq!(shown["stream_key"], key.as_str());
+    }
+    expect_error(reveal(session.clone(), "not my password").await, StatusCode::UNAUTHORIZED, "bad_credentials").await;
+    // Someone else's channel, and a script's token, never see it.
+    expect_error(reveal(other, "correct horse battery").await, StatusCode::FORBIDDEN, "forbidden").await;
+    let token: Value = app
+        .post("/api/tokens", json!({"name": "all", "scopes": ["read", "channels:write"]}), Some(&session))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    expect_error(reveal(token, "correct horse battery").await, StatusCode::FORBIDDEN, "insufficient_scope").await;
+
+    // After a rotation the new key is the one shown.
+    let rotated: Value = app.post("/api/channels/rhea-live/stream-key", json!({}), Some(&session)).await.json().await.expect("json");
+    let shown: Value = reveal(session.clone(), "correct horse battery").await.json().await.expect("json");
+    assert_eq!(shown["stream_key"], rotated["stream_key"]);
+    assert_ne!(shown["stream_key"], key.as_str());
+
+    // Wrong passwords count against the login limit: the sixth in a row is 429.
+    for _ in 0..5 {
+        expect_error(reveal(session.clone(), "guess").await, StatusCode::UNAUTHORIZED, "bad_credentials").await;
+    }
+    expect_error(reveal(session.clone(), "guess").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+});

@@ -455,17 +455,26 @@ try {
     await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.waitForURL('**/dashboard');
-    // The key is not shown again after signing out: it can only be replaced.
+    // After signing in again the key is hidden; the password shows it again, unchanged.
     const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
-    await card.getByText('Hidden: a key is shown only once').waitFor();
+    await card.getByText('Hidden.').waitFor();
+    await card.getByRole('button', { name: 'Show key…' }).click();
+    tolerated = [/status of 401/];
+    await card.getByLabel('Your password, to show the key').fill('not the password');
+    await card.getByRole('button', { name: 'Show key', exact: true }).click();
+    await card.getByText('That is not your password.').waitFor();
+    tolerated = [];
+    await card.getByLabel('Your password, to show the key').fill(password);
+    await card.getByRole('button', { name: 'Show key', exact: true }).click();
+    assert.equal((await card.locator('.stream-key').innerText()).trim(), streamKey, 'the same key as before');
   });
 
   await step('rotate the stream key after confirming; the old key is refused', async () => {
     const card = page.locator(`article.channel-card[data-slug="${slug}"]`);
-    await card.getByRole('button', { name: 'Get a new key…' }).click();
+    await card.getByRole('button', { name: 'Replace key…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
-    await card.getByText('Hidden: a key is shown only once').waitFor();
-    await card.getByRole('button', { name: 'Get a new key…' }).click();
+    await card.locator('.stream-key').waitFor();
+    await card.getByRole('button', { name: 'Replace key…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Replace key' }).click();
     const key = (await card.locator('.stream-key').innerText()).trim();
     assert.match(key, /^live_[0-9a-f]{40}$/);

@@ -6,8 +6,11 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use std::time::Instant;
+
 use ferrocast_core::db::channels::{self, Channel, ChannelChanges};
 use ferrocast_core::db::uploads;
+use ferrocast_core::db::users;
 use ferrocast_core::db::videos::{self, Visibility};
 use ferrocast_core::stream_key;
 use ferrocast_core::upload_parts;
@@ -16,7 +19,9 @@ use utoipa::ToSchema;
 
 use super::videos::{remove_video_files, Page, VideoList};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
+use crate::extract::{AuthUser, ClientAddr, Json, MaybeUser, Path, Query};
+use crate::password;
+use crate::rate_limit::retry_after_secs;
 use crate::state::AppState;
 use crate::validate;
 
@@ -145,6 +150,7 @@ pub async fn create(
     let description = validate::description(request.description.as_deref().unwrap_or(""))?;
     let key = stream_key::generate();
     let channel = channels::create(&state.db, &user.id, &slug, &title, &description, &key.hash).await?;
+    channels::set_stream_key_sealed(&state.db, &channel.id, &state.stream_key_sealing.seal(&key.plain)).await?;
     tracing::info!(channel_id = %channel.id, slug = %channel.slug, "channel created");
     let channel = ChannelResponse::new(channel, Some(&user.id), &state);
     Ok((StatusCode::CREATED, Json(CreatedChannelResponse { channel, stream_key: key.plain })))
@@ -223,13 +229,58 @@ pub async fn rotate_stream_key(
 ) -> Result<Json<StreamKeyResponse>, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
     let key = stream_key::generate();
-    if !channels::set_stream_key_hash(&state.db, &channel.id, &key.hash).await? {
+    if !channels::replace_stream_key(&state.db, &channel.id, &key.hash, &state.stream_key_sealing.seal(&key.plain)).await? {
         return Err(ApiError::NotFound);
     }
     // The old key stops working now, for a publisher already connected with it too.
     let disconnected = state.live.disconnect_publisher(&channel.id);
     tracing::info!(channel_id = %channel.id, disconnected, "stream key rotated");
     Ok(Json(StreamKeyResponse { stream_key: key.plain }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevealStreamKeyRequest {
+    /// The account's password, asked again: a session left open is not enough to read the key.
+    pub password: String,
+}
+
+#[utoipa::path(post, path = "/api/channels/{slug}/stream-key/reveal", tag = "channels", params(("slug" = String, Path)),
+    request_body = RevealStreamKeyRequest, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = StreamKeyResponse, description = "The current key, unchanged"),
+        (status = 401, body = ErrorBody, description = "Wrong password"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "This key cannot be shown again: replace it"),
+        (status = 429, body = ErrorBody, description = "Too many wrong passwords (the login limits)")))]
+pub async fn reveal_stream_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientAddr(address): ClientAddr,
+    Slug(slug): Slug,
+    Json(request): Json<RevealStreamKeyRequest>,
+) -> Result<Json<StreamKeyResponse>, ApiError> {
+    let channel = owned_channel(&state, &slug, &user).await?;
+    let account = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
+    // Wrong passwords here count against the account's login budget: the same secret, the same limit.
+    let name = account.username.to_lowercase();
+    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(|wait| {
+        tracing::warn!(%address, "stream key reveal rate limited");
+        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
+    })?;
+    let credentials = users::find_credentials(&state.db, &name).await?;
+    let verified = request.password.len() <= validate::PASSWORD_MAX_BYTES
+        && password::verify(request.password, credentials.map(|c| c.password_hash)).await?;
+    if !verified {
+        tracing::info!(%address, channel_id = %channel.id, "stream key reveal refused: wrong password");
+        return Err(ApiError::BadCredentials);
+    }
+    state.login_limiter.succeeded(attempt, &name, address);
+    let sealed = channels::stream_key_sealed(&state.db, &channel.id).await?;
+    let Some(stream_key) = sealed.and_then(|s| state.stream_key_sealing.open(&s)) else {
+        return Err(ApiError::InvalidState(
+            "this key cannot be shown again (it was made before keys could be revealed, or the server secret changed); replace it".into(),
+        ));
+    };
+    tracing::info!(channel_id = %channel.id, "stream key revealed to its owner");
+    Ok(Json(StreamKeyResponse { stream_key }))
 }
 
 #[utoipa::path(get, path = "/api/channels/{slug}/videos", tag = "channels", params(("slug" = String, Path), Page),

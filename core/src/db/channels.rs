@@ -1,5 +1,6 @@
 //! Channels: what a streamer publishes to. Each has one stream key, stored as its hash
-//! (see [`crate::stream_key`]); the plain key is never read back from here.
+//! (see [`crate::stream_key`]); the plain key is never read back from here, only its sealed copy
+//! for the owner to reveal.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -97,6 +98,26 @@ pub async fn update(db: &Db, id: &str, changes: ChannelChanges<'_>) -> Result<Op
 pub async fn set_stream_key_hash(db: &Db, id: &str, stream_key_hash: &str) -> Result<bool, DbError> {
     let sql = "UPDATE channels SET stream_key_hash = $2, updated_at = $3 WHERE id = $1";
     let rows = execute!(db, sqlx::query(sql).bind(id).bind(stream_key_hash).bind(now()))?;
+    Ok(rows == 1)
+}
+
+/// Records the sealed copy of the channel's current key (see `crate::sealed`), which its owner may
+/// reveal; publishing never reads it.
+pub async fn set_stream_key_sealed(db: &Db, id: &str, sealed: &str) -> Result<(), DbError> {
+    execute!(db, sqlx::query("UPDATE channels SET stream_key_sealed = $2 WHERE id = $1").bind(id).bind(sealed))?;
+    Ok(())
+}
+
+/// The sealed copy of the channel's current key, if one was kept.
+pub async fn stream_key_sealed(db: &Db, id: &str) -> Result<Option<String>, DbError> {
+    let sql = "SELECT stream_key_sealed FROM channels WHERE id = $1";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, Option<String>>(sql).bind(id).fetch_optional(pool).await)?.flatten())
+}
+
+/// A new key for the channel: its hash for publishing and its sealed copy for the owner, together.
+pub async fn replace_stream_key(db: &Db, id: &str, stream_key_hash: &str, sealed: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE channels SET stream_key_hash = $2, stream_key_sealed = $3, updated_at = $4 WHERE id = $1";
+    let rows = execute!(db, sqlx::query(sql).bind(id).bind(stream_key_hash).bind(sealed).bind(now()))?;
     Ok(rows == 1)
 }
 

@@ -3,9 +3,9 @@
 // with the stream's health, where it is simulcast to (restreams.js), and its videos to edit or
 // delete.
 //
-// Stream keys are stored hashed on the server and shown only in the response that made them, so
-// the page can reveal a key only in the visit that created or replaced it (kept in memory, never
-// in storage); after a reload the streamer replaces the key to see one again.
+// Stream keys are looked up by hash on the server; a sealed copy lets the owner see the current key
+// again after typing her password. A key shown in this visit is kept in memory only (never in
+// storage) and forgotten when she signs out.
 
 import { api, fieldMessage } from '../api.js';
 import { h, field, replace, message, setFieldError, clearFieldErrors, confirmDialog, copyText, uid } from '../dom.js';
@@ -195,7 +195,8 @@ function channelCard(channel, ctx) {
     const key = knownKeys.get(channel.slug);
     const rotate = h('button', { type: 'button', class: 'button small secondary', onclick: rotateKey }, key ? 'Replace key…' : 'Get a new key…');
     if (!key) {
-      replace(keyArea, h('span', { class: 'muted' }, 'Hidden: a key is shown only once, when it is made.'), rotate);
+      const reveal = h('button', { type: 'button', class: 'button small secondary', onclick: askPassword }, 'Show key…');
+      replace(keyArea, h('span', { class: 'muted' }, 'Hidden.'), reveal, rotate);
       return;
     }
     const code = h('code', { class: 'stream-key', dataset: { revealed: String(revealed) } }, revealed ? key : '•'.repeat(24));
@@ -204,7 +205,35 @@ function channelCard(channel, ctx) {
       showKey({ revealed: !revealed });
       keyArea.querySelector('button').focus();
     });
-    replace(keyArea, code, toggle, copyButton('stream key', () => knownKeys.get(channel.slug)), rotate, h('p', { class: 'field-hint' }, 'Keep it secret: anyone with this key can stream to your channel. Copy it now; it is not shown again after you leave.'));
+    replace(keyArea, code, toggle, copyButton('stream key', () => knownKeys.get(channel.slug)), rotate, h('p', { class: 'field-hint' }, 'Keep it secret: anyone with this key can stream to your channel. To see it again later, you will be asked for your password.'));
+  }
+
+  // The key is kept sealed on the server; seeing it again takes the account's password.
+  function askPassword() {
+    const input = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+    const status = h('div', { class: 'status-area' });
+    const form = h(
+      'form',
+      { class: 'form reveal-form', novalidate: true },
+      field('Your password, to show the key', input),
+      status,
+      h('div', { class: 'actions' }, h('button', { class: 'button small', type: 'submit' }, 'Show key'), h('button', { class: 'button small secondary', type: 'button', onclick: () => showKey() }, 'Cancel')),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      replace(status);
+      try {
+        const { stream_key: key } = await api(`/api/channels/${encodeURIComponent(channel.slug)}/stream-key/reveal`, { method: 'POST', body: { password: input.value }, signal: ctx.signal, retry: false });
+        knownKeys.set(channel.slug, key);
+        showKey({ revealed: true });
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        status.append(message('error', e.code === 'bad_credentials' ? 'That is not your password.' : e.message));
+        input.focus();
+      }
+    });
+    replace(keyArea, form);
+    input.focus();
   }
 
   async function rotateKey() {
