@@ -47,6 +47,8 @@ pub struct Path<T>(pub T);
 /// The signed-in user; a request without a valid access token is answered 401.
 pub struct AuthUser {
     pub id: String,
+    /// The login session (`sid`) when signed in with a session token; `None` for an access token.
+    pub session: Option<String>,
 }
 
 /// The signed-in user if there is one; an absent or expired token means an anonymous viewer.
@@ -104,19 +106,20 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
-/// The user a session token speaks for: `None` when the token is invalid or its session revoked.
-async fn session_user(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+/// The user a session token speaks for, and its session: `None` when the token is invalid or its
+/// session revoked.
+async fn session_user(state: &AppState, token: &str) -> Result<Option<(String, Option<String>)>, ApiError> {
     let Some(claims) = state.jwt.verify(token) else { return Ok(None) };
     if state.sessions.is_revoked(&state.db, &claims.sid).await? {
         return Ok(None);
     }
-    Ok(Some(claims.sub))
+    Ok(Some((claims.sub, Some(claims.sid))))
 }
 
 /// The user a personal access token speaks for, if it is valid and has what this request needs
 /// (see `crate::access_tokens::requirement`). `Ok(None)` when the token is unknown or expired;
 /// an error naming the scope when it is valid but lacks it.
-async fn token_user(state: &AppState, parts: &Parts, token: &str) -> Result<Option<String>, ApiError> {
+async fn token_user(state: &AppState, parts: &Parts, token: &str) -> Result<Option<(String, Option<String>)>, ApiError> {
     let Some(found) = access_tokens::find_valid(&state.db, &crate::access_tokens::hash(token)).await? else {
         return Ok(None);
     };
@@ -130,11 +133,11 @@ async fn token_user(state: &AppState, parts: &Parts, token: &str) -> Result<Opti
         Requirement::Scope(_) => {}
     }
     access_tokens::touch(&state.db, &found.id).await?;
-    Ok(Some(found.user_id))
+    Ok(Some((found.user_id, None)))
 }
 
 /// The user behind a bearer value: a personal access token (`fct_…`) or a session JWT.
-async fn bearer_user(state: &AppState, parts: &Parts, bearer: &str) -> Result<Option<String>, ApiError> {
+async fn bearer_user(state: &AppState, parts: &Parts, bearer: &str) -> Result<Option<(String, Option<String>)>, ApiError> {
     if is_access_token(bearer) {
         token_user(state, parts, bearer).await
     } else {
@@ -146,7 +149,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let id = match access_token(parts).ok_or(ApiError::Unauthorized)? {
+        let user = match access_token(parts).ok_or(ApiError::Unauthorized)? {
             Presented::Header(token) => bearer_user(state, parts, &token).await?,
             Presented::Cookie(token) => {
                 if !is_safe(&parts.method) {
@@ -155,7 +158,8 @@ impl FromRequestParts<AppState> for AuthUser {
                 session_user(state, &token).await?
             }
         };
-        Ok(AuthUser { id: id.ok_or(ApiError::Unauthorized)? })
+        let (id, session) = user.ok_or(ApiError::Unauthorized)?;
+        Ok(AuthUser { id, session })
     }
 }
 
@@ -167,12 +171,12 @@ impl FromRequestParts<AppState> for MaybeUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match access_token(parts) {
             Some(Presented::Header(token)) => match bearer_user(state, parts, &token).await {
-                Ok(user) => Ok(MaybeUser(user)),
+                Ok(user) => Ok(MaybeUser(user.map(|(id, _)| id))),
                 Err(ApiError::InsufficientScope(_)) => Ok(MaybeUser(None)),
                 Err(e) => Err(e),
             },
             Some(Presented::Cookie(token)) if is_safe(&parts.method) || require_same_origin(&parts.headers, &state.settings).is_ok() => {
-                Ok(MaybeUser(session_user(state, &token).await?))
+                Ok(MaybeUser(session_user(state, &token).await?.map(|(id, _)| id)))
             }
             _ => Ok(MaybeUser(None)),
         }

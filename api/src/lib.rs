@@ -78,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
         .routes(routes!(channels::create, channels::list_mine))
         .routes(routes!(channels::get, channels::update, channels::delete))
         .routes(routes!(channels::rotate_stream_key))

@@ -57,7 +57,17 @@ pub fn password(raw: &str) -> Result<(), ApiError> {
     if raw.len() > PASSWORD_MAX_BYTES {
         return Err(ApiError::validation("password", format!("must be at most {PASSWORD_MAX_BYTES} bytes long")));
     }
+    if is_common_password(raw) {
+        return Err(ApiError::validation("password", "is one of the most common passwords; choose another"));
+    }
     Ok(())
+}
+
+/// Whether `raw` is on the shipped list of the most common passwords (compared lowercase).
+fn is_common_password(raw: &str) -> bool {
+    const LIST: &str = include_str!("common_passwords.txt");
+    let lower = raw.to_lowercase();
+    LIST.lines().filter(|l| !l.starts_with('#')).any(|l| l.trim() == lower)
 }
 
 pub fn slug(raw: &str) -> Result<String, ApiError> {
@@ -129,7 +139,10 @@ mod tests {
     #[test]
     fn passwords_and_slugs() {
         assert!(password("1234567").is_err());
-        assert!(password("12345678").is_ok());
+        assert!(password("kq8!vz3m").is_ok());
+        for common in ["12345678", "Password123", "QWERTY123", "iloveyou"] {
+            assert!(password(common).is_err(), "{common} is on the common list");
+        }
         assert!(password(&"x".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
         assert_eq!(slug("My-Show").ok().as_deref(), Some("my-show"));
         assert!(slug("my_show").is_err());

@@ -152,14 +152,14 @@ async fn a_session_revoked_elsewhere_stops_within_seconds() {
 api_test!(duplicates_conflict_and_bad_input_names_the_field, |app: TestApp| async move {
     let token = app.user("alice").await;
     let body = expect_error(
-        app.post("/api/auth/signup", json!({"username": "ALICE", "email": "new@example.com", "password": "12345678"}), None).await,
+        app.post("/api/auth/signup", json!({"username": "ALICE", "email": "new@example.com", "password": "another long one"}), None).await,
         StatusCode::CONFLICT,
         "conflict",
     )
     .await;
     assert_eq!(body["error"]["field"], "username");
     let body = expect_error(
-        app.post("/api/auth/signup", json!({"username": "alice2", "email": "ALICE@example.com", "password": "12345678"}), None).await,
+        app.post("/api/auth/signup", json!({"username": "alice2", "email": "ALICE@example.com", "password": "another long one"}), None).await,
         StatusCode::CONFLICT,
         "conflict",
     )
@@ -167,13 +167,13 @@ api_test!(duplicates_conflict_and_bad_input_names_the_field, |app: TestApp| asyn
     assert_eq!(body["error"]["field"], "email");
 
     for (request, field) in [
-        (json!({"username": "al", "email": "a@example.com", "password": "12345678"}), "username"),
-        (json!({"username": "al ice", "email": "a@example.com", "password": "12345678"}), "username"),
-        (json!({"username": "alice3", "email": "not-an-email", "password": "12345678"}), "email"),
+        (json!({"username": "al", "email": "a@example.com", "password": "another long one"}), "username"),
+        (json!({"username": "al ice", "email": "a@example.com", "password": "another long one"}), "username"),
+        (json!({"username": "alice3", "email": "not-an-email", "password": "another long one"}), "email"),
         (json!({"username": "alice3", "email": "a@example.com", "password": "short"}), "password"),
         (json!({"username": "alice3", "email": "a@example.com"}), "password"),
-        (json!({"username": 7, "email": "a@example.com", "password": "12345678"}), "username"),
-        (json!({"username": "alice3", "email": "a\0@example.com", "password": "12345678"}), "email"),
+        (json!({"username": 7, "email": "a@example.com", "password": "another long one"}), "username"),
+        (json!({"username": "alice3", "email": "a\0@example.com", "password": "another long one"}), "email"),
     ] {
         let body =
             expect_error(app.post("/api/auth/signup", request, None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
@@ -1048,4 +1048,46 @@ api_test!(the_owner_reveals_the_current_stream_key_with_her_password, |app: Test
         expect_error(reveal(session.clone(), "guess").await, StatusCode::UNAUTHORIZED, "bad_credentials").await;
     }
     expect_error(reveal(session.clone(), "guess").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+});
+
+api_test!(changing_the_password_signs_out_every_other_session, |app: TestApp| async move {
+    app.signup("nora").await;
+    let here = app.login("nora").await;
+    let elsewhere = app.login("nora").await;
+    let here_token = here["access_token"].as_str().expect("token").to_string();
+    let elsewhere_token = elsewhere["access_token"].as_str().expect("token").to_string();
+
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    expect_error(
+        app.post("/api/me/password", change("wrong", "a new long passphrase"), Some(&here_token)).await,
+        StatusCode::UNAUTHORIZED,
+        "bad_credentials",
+    )
+    .await;
+    let body = expect_error(
+        app.post("/api/me/password", change("correct horse battery", "Password123"), Some(&here_token)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "new_password", "{body}");
+    assert_eq!(
+        app.post("/api/me/password", change("correct horse battery", "a new long passphrase"), Some(&here_token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // This session goes on; the other one is out at once, its refresh token too.
+    assert_eq!(app.get("/api/me", Some(&here_token)).await.status(), StatusCode::OK);
+    expect_error(app.get("/api/me", Some(&elsewhere_token)).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let refresh = json!({"refresh_token": elsewhere["refresh_token"]});
+    expect_error(app.post("/api/auth/refresh", refresh, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The old password no longer signs in; the new one does.
+    let old = app.post("/api/auth/login", json!({"username_or_email": "nora", "password": "correct horse battery"}), None).await;
+    expect_error(old, StatusCode::UNAUTHORIZED, "bad_credentials").await;
+    let new = app.post("/api/auth/login", json!({"username_or_email": "nora", "password": "a new long passphrase"}), None).await;
+    assert_eq!(new.status(), StatusCode::OK);
+    // A common password is refused at sign-up too.
+    let signup = json!({"username": "lazy", "email": "lazy@example.com", "password": "qwerty123"});
+    let body = expect_error(app.post("/api/auth/signup", signup, None).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(body["error"]["field"], "password", "{body}");
 });

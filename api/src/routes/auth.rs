@@ -241,3 +241,49 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
     let user = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
     Ok(Json(user.into()))
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 8 characters, not one of the most common passwords.
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/me/password", tag = "auth", request_body = ChangePasswordRequest, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Changed; every other session of the account is signed out"),
+        (status = 401, body = ErrorBody, description = "Wrong current password"), (status = 403, body = ErrorBody, description = "Presented with an access token"),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ClientAddr(address): ClientAddr,
+    Json(request): Json<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    validate::password(&request.new_password).map_err(|e| match e {
+        ApiError::Validation { message, .. } => ApiError::validation("new_password", message),
+        other => other,
+    })?;
+    let account = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
+    // The current password is guessed against the same budget as a login.
+    let name = account.username.to_lowercase();
+    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(|wait| {
+        tracing::warn!(%address, "password change rate limited");
+        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
+    })?;
+    let stored = users::password_hash(&state.db, &user.id).await?;
+    let verified =
+        request.current_password.len() <= validate::PASSWORD_MAX_BYTES && password::verify(request.current_password, stored).await?;
+    if !verified {
+        tracing::info!(%address, user_id = %user.id, "password change refused: wrong current password");
+        return Err(ApiError::BadCredentials);
+    }
+    state.login_limiter.succeeded(attempt, &name, address);
+    let hash = password::hash(request.new_password).await?;
+    users::set_password_hash(&state.db, &user.id, &hash).await?;
+    // Whoever else holds a session (a forgotten laptop, the reason for the change) is out.
+    for family in refresh_tokens::revoke_other_families(&state.db, &user.id, user.session.as_deref()).await? {
+        state.sessions.revoked(&family);
+    }
+    tracing::info!(user_id = %user.id, "password changed; other sessions revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -70,3 +70,15 @@ pub async fn revoke_family(db: &Db, family_id: &str) -> Result<(), DbError> {
     execute!(db, sqlx::query(sql).bind(family_id).bind(now()))?;
     Ok(())
 }
+
+/// Revokes every login session of `user_id` but `keep_family` (the one changing the password);
+/// returns the families revoked, so the node can refuse their access tokens at once.
+pub async fn revoke_other_families(db: &Db, user_id: &str, keep_family: Option<&str>) -> Result<Vec<String>, DbError> {
+    let sql = "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL";
+    let families: Vec<String> = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(user_id).fetch_all(pool).await)?;
+    let revoked: Vec<String> = families.into_iter().filter(|f| Some(f.as_str()) != keep_family).collect();
+    for family in &revoked {
+        revoke_family(db, family).await?;
+    }
+    Ok(revoked)
+}

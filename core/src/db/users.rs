@@ -56,6 +56,17 @@ pub async fn find_credentials(db: &Db, username_or_email: &str) -> Result<Option
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, UserCredentials>(&sql).bind(username_or_email).fetch_optional(pool).await)?)
 }
 
+/// The account's password hash, by id.
+pub async fn password_hash(db: &Db, id: &str) -> Result<Option<String>, DbError> {
+    let sql = "SELECT password_hash FROM users WHERE id = $1";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql).bind(id).fetch_optional(pool).await)?)
+}
+
+pub async fn set_password_hash(db: &Db, id: &str, password_hash: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+    Ok(execute!(db, sqlx::query(sql).bind(id).bind(password_hash).bind(now()))? == 1)
+}
+
 /// Deletes an account and, by cascade, its sessions, channels and videos.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
     Ok(execute!(db, sqlx::query("DELETE FROM users WHERE id = $1").bind(id))? == 1)
