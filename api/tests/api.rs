@@ -159,7 +159,8 @@ api_test!(duplicates_conflict_and_bad_input_names_the_field, |app: TestApp| asyn
     .await;
     assert_eq!(body["error"]["field"], "username");
     let body = expect_error(
-        app.post("/api/auth/signup", json!({"username": "alice2", "email": "ALICE@example.com", "password": "another long one"}), None).await,
+        app.post("/api/auth/signup", json!({"username": "alice2", "email": "ALICE@example.com", "password": "another long one"}), None)
+            .await,
         StatusCode::CONFLICT,
         "conflict",
     )
