@@ -476,6 +476,8 @@ try {
     await card.locator('.stream-key').waitFor();
     await card.getByRole('button', { name: 'Replace key…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Replace key' }).click();
+    // The old key is on screen until the new one arrives.
+    await card.getByText('New key made. The old one no longer works.').waitFor();
     const key = (await card.locator('.stream-key').innerText()).trim();
     assert.match(key, /^live_[0-9a-f]{40}$/);
     assert.notEqual(key, streamKey);
