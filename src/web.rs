@@ -151,7 +151,7 @@ fn is_backend_path(path: &str) -> bool {
 fn is_page(path: &str) -> bool {
     let one_segment = |rest: &str| !rest.is_empty() && !rest.contains('/');
     match path {
-        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" | "/integrations" => true,
+        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" | "/integrations" | "/account" => true,
         _ => path.strip_prefix("/watch/").is_some_and(one_segment) || path.strip_prefix("/c/").is_some_and(one_segment),
     }
 }

@@ -13,6 +13,7 @@ import { loginPage, signupPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { uploadPage } from './pages/upload.js';
 import { integrationsPage } from './pages/integrations.js';
+import { accountPage } from './pages/account.js';
 import { videoPage, channelPage } from './pages/watch.js';
 
 const routes = [
@@ -23,6 +24,7 @@ const routes = [
   [/^\/dashboard$/, dashboardPage],
   [/^\/upload$/, uploadPage],
   [/^\/integrations$/, integrationsPage],
+  [/^\/account$/, accountPage],
   [/^\/watch\/([^/]+)$/, videoPage],
   [/^\/c\/([^/]+)$/, channelPage],
 ];
@@ -101,7 +103,7 @@ function updateNav(pathname) {
       nav,
       link('/upload', 'Upload'),
       link('/dashboard', 'Dashboard'),
-      h('span', { class: 'nav-user', title: 'Signed in' }, user.username),
+      h('a', { href: '/account', class: 'nav-user', title: 'Your account', 'aria-current': pathname === '/account' ? 'page' : null }, user.username),
       h(
         'button',
         {
@@ -153,7 +155,7 @@ window.addEventListener('popstate', () => render({ focus: true }));
 onSessionChange((user) => {
   updateNav(location.pathname);
   // Signed out (here, in another tab, or the session expired): pages that need an account say so.
-  if (!user && /^\/(dashboard|upload)$/.test(location.pathname)) render();
+  if (!user && /^\/(dashboard|upload|integrations|account)$/.test(location.pathname)) render();
 });
 
 loadSession().then(() => render());

@@ -367,7 +367,7 @@ try {
 
   await step('phone-sized screen: nothing overflows sideways', async () => {
     await page.setViewportSize({ width: 375, height: 740 });
-    for (const url of ['/', `/watch/${recordingId}`, '/dashboard', '/integrations']) {
+    for (const url of ['/', `/watch/${recordingId}`, '/dashboard', '/integrations', '/account']) {
       await page.goto(url);
       await page.locator('main h1, main h2').first().waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -438,6 +438,28 @@ try {
     // Nothing listens on port 9: the attempt is logged with its error, and retried later.
     await row.locator('.deliveries-table tr[data-status="pending"]', { hasText: 'webhook.test' }).waitFor({ timeout: 15 * SECOND });
     await shot('integrations');
+  });
+
+  await step('change the password from the account page (and back)', async () => {
+    await page.locator('.nav-user', { hasText: user }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    tolerated = [/status of 401/, /status of 422/];
+    await page.getByLabel('Current password').fill('not the password');
+    await page.getByLabel('New password').fill('a brand new passphrase');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('That is not your current password.').waitFor();
+    await page.getByLabel('Current password').fill(password);
+    await page.getByLabel('New password').fill('password123');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('is one of the most common passwords', { exact: false }).waitFor();
+    tolerated = [];
+    for (const [from, to] of [[password, 'a brand new passphrase'], ['a brand new passphrase', password]]) {
+      await page.getByLabel('Current password').fill(from);
+      await page.getByLabel('New password').fill(to);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.getByText('Password changed. Your other devices are signed out.').waitFor();
+      await page.getByRole('status').filter({ hasText: 'Password changed' }).evaluate((el) => el.remove());
+    }
   });
 
   await step('log out, a wrong password is explained, log in again', async () => {
