@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{ffmpeg_publish, frame_hashes, write_config, DataDir, Server, RELAY_CONFIG};
+use support::{ffmpeg_publish, frame_hashes, probe_live, write_config, DataDir, Server, RELAY_CONFIG};
 
 /// A port nothing listens on (bound, then released).
 fn free_port() -> u16 {
@@ -179,21 +179,6 @@ async fn a_live_channel_is_pushed_to_every_target_and_a_failing_one_is_retried_a
     assert!(all_idle.is_some(), "pushes did not end with the publish: {:?}", targets(&server, &token).await);
 }
 
-/// (width, height, frames) of the first second of a live HLS playlist, decoded by ffprobe (which
-/// would otherwise follow the live playlist to its end).
-fn probe_live(url: &str) -> (u64, u64, u64) {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-read_intervals", "%+#30"])
-        .args(["-show_entries", "stream=width,height,nb_read_frames", "-of", "json", url])
-        .output()
-        .expect("ffprobe");
-    assert!(output.status.success(), "ffprobe failed on {url}: {}", String::from_utf8_lossy(&output.stderr));
-    let probed: Value = serde_json::from_slice(&output.stdout).expect("ffprobe json");
-    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
-    let stream = &probed["streams"][0];
-    (number(&stream["width"]), number(&stream["height"]), number(&stream["nb_read_frames"]))
-}
-
 /// The state of restream target `id` of channel `slug`.
 async fn target_state(server: &Server, token: &str, slug: &str, id: &str) -> Value {
     let (_, list) = api(server, token, reqwest::Method::GET, &format!("/api/channels/{slug}/restreams"), None).await;
@@ -234,7 +219,8 @@ async fn a_target_killed_mid_stream_is_pushed_again_when_it_returns_and_the_loca
     let remote_video = target.wait_until_live("remote-live").await;
     let remote_hls = target.url(&format!("/hls/{remote_video}/source/index.m3u8"));
     target.wait_for_text(&format!("/hls/{remote_video}/source/index.m3u8"), "#EXTINF", Duration::from_secs(30)).await;
-    assert_eq!(probe_live(&remote_hls), (640, 360, 30), "the target's HLS decodes");
+    let (width, height, _, frames) = probe_live(&remote_hls, 30);
+    assert_eq!((width, height, frames), (640, 360, 30), "the target's HLS decodes");
     let (_, remote) = api(&target, &remote_token, reqwest::Method::GET, &format!("/api/videos/{remote_video}"), None).await;
     assert_eq!(remote["health"]["input_width"], 640, "the publisher's metadata reached the target: {remote}");
 
@@ -261,8 +247,8 @@ async fn a_target_killed_mid_stream_is_pushed_again_when_it_returns_and_the_loca
     assert!(back.is_some(), "the push did not resume: {}", target_state(&server, &token, "origin-live", &id).await);
     let remote_again = target.wait_until_live("remote-live").await;
     target.wait_for_text(&format!("/hls/{remote_again}/source/index.m3u8"), "#EXTINF", Duration::from_secs(30)).await;
-    let again = probe_live(&target.url(&format!("/hls/{remote_again}/source/index.m3u8")));
-    assert_eq!(again, (640, 360, 30), "the target's HLS decodes after the restart");
+    let (width, height, _, frames) = probe_live(&target.url(&format!("/hls/{remote_again}/source/index.m3u8")), 30);
+    assert_eq!((width, height, frames), (640, 360, 30), "the target's HLS decodes after the restart");
 
     // The local recording never noticed: one unbroken video, no discontinuity.
     let status = publisher.wait().expect("publisher");

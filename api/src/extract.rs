@@ -132,7 +132,9 @@ async fn token_user(state: &AppState, parts: &Parts, token: &str) -> Result<Opti
         }
         Requirement::Scope(_) => {}
     }
-    access_tokens::touch(&state.db, &found.id).await?;
+    if found.use_is_unrecorded(chrono::Utc::now()) {
+        access_tokens::touch(&state.db, &found.id).await?;
+    }
     Ok(Some((found.user_id, None)))
 }
 

@@ -265,8 +265,19 @@ pub fn ffmpeg_publish_with(url: &str, width: u32, height: u32, seconds: u32, out
 
 /// What ffprobe decodes from an HLS playlist URL: (width, height, duration seconds, decoded frames).
 pub fn probe(url: &str) -> (u64, u64, f64, u64) {
+    probe_frames(url, &[])
+}
+
+/// [`probe`] of the first `frames` frames only: ffprobe would otherwise follow a live playlist to
+/// its end. The duration is the container's, not the decoded part's.
+pub fn probe_live(url: &str, frames: u32) -> (u64, u64, f64, u64) {
+    probe_frames(url, &["-read_intervals", &format!("%+#{frames}")])
+}
+
+fn probe_frames(url: &str, extra: &[&str]) -> (u64, u64, f64, u64) {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(extra)
         .args(["-show_entries", "stream=width,height,nb_read_frames:format=duration", "-of", "json", url])
         .output()
         .expect("ffprobe");

@@ -1,5 +1,6 @@
 //! Sign-up, login, token refresh with rotation and reuse detection, logout, and `/api/me`.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -242,6 +243,33 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
     Ok(Json(user.into()))
 }
 
+/// Asks the signed-in user for her password again, before an action a session left open must not
+/// allow on its own (changing the password, revealing a stream key). A wrong password is 401 and
+/// counts against the account's login budget, with a success forgiving it as a login does: the
+/// same secret, the same limit.
+pub(crate) async fn confirm_password(
+    state: &AppState,
+    user_id: &str,
+    address: IpAddr,
+    presented: String,
+    action: &str,
+) -> Result<(), ApiError> {
+    let account = users::find(&state.db, user_id).await?.ok_or(ApiError::Unauthorized)?;
+    let name = account.username.to_lowercase();
+    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(|wait| {
+        tracing::warn!(%address, action, "password check rate limited");
+        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
+    })?;
+    let stored = users::password_hash(&state.db, user_id).await?;
+    let verified = presented.len() <= validate::PASSWORD_MAX_BYTES && password::verify(presented, stored).await?;
+    if !verified {
+        tracing::info!(%address, user_id, action, "refused: wrong password");
+        return Err(ApiError::BadCredentials);
+    }
+    state.login_limiter.succeeded(attempt, &name, address);
+    Ok(())
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -263,21 +291,7 @@ pub async fn change_password(
         ApiError::Validation { message, .. } => ApiError::validation("new_password", message),
         other => other,
     })?;
-    let account = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
-    // The current password is guessed against the same budget as a login.
-    let name = account.username.to_lowercase();
-    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(|wait| {
-        tracing::warn!(%address, "password change rate limited");
-        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
-    })?;
-    let stored = users::password_hash(&state.db, &user.id).await?;
-    let verified =
-        request.current_password.len() <= validate::PASSWORD_MAX_BYTES && password::verify(request.current_password, stored).await?;
-    if !verified {
-        tracing::info!(%address, user_id = %user.id, "password change refused: wrong current password");
-        return Err(ApiError::BadCredentials);
-    }
-    state.login_limiter.succeeded(attempt, &name, address);
+    confirm_password(&state, &user.id, address, request.current_password, "password change").await?;
     let hash = password::hash(request.new_password).await?;
     users::set_password_hash(&state.db, &user.id, &hash).await?;
     // Whoever else holds a session (a forgotten laptop, the reason for the change) is out.

@@ -6,11 +6,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use std::time::Instant;
-
 use ferrocast_core::db::channels::{self, Channel, ChannelChanges};
 use ferrocast_core::db::uploads;
-use ferrocast_core::db::users;
 use ferrocast_core::db::videos::{self, Visibility};
 use ferrocast_core::stream_key;
 use ferrocast_core::upload_parts;
@@ -20,8 +17,6 @@ use utoipa::ToSchema;
 use super::videos::{remove_video_files, Page, VideoList};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, ClientAddr, Json, MaybeUser, Path, Query};
-use crate::password;
-use crate::rate_limit::retry_after_secs;
 use crate::state::AppState;
 use crate::validate;
 
@@ -258,21 +253,7 @@ pub async fn reveal_stream_key(
     Json(request): Json<RevealStreamKeyRequest>,
 ) -> Result<Json<StreamKeyResponse>, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
-    let account = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
-    // Wrong passwords here count against the account's login budget: the same secret, the same limit.
-    let name = account.username.to_lowercase();
-    let attempt = state.login_limiter.reserve(&name, address, Instant::now()).map_err(|wait| {
-        tracing::warn!(%address, "stream key reveal rate limited");
-        ApiError::TooManyRequests { retry_after_secs: retry_after_secs(wait) }
-    })?;
-    let credentials = users::find_credentials(&state.db, &name).await?;
-    let verified = request.password.len() <= validate::PASSWORD_MAX_BYTES
-        && password::verify(request.password, credentials.map(|c| c.password_hash)).await?;
-    if !verified {
-        tracing::info!(%address, channel_id = %channel.id, "stream key reveal refused: wrong password");
-        return Err(ApiError::BadCredentials);
-    }
-    state.login_limiter.succeeded(attempt, &name, address);
+    super::auth::confirm_password(&state, &user.id, address, request.password, "stream key reveal").await?;
     let sealed = channels::stream_key_sealed(&state.db, &channel.id).await?;
     let Some(stream_key) = sealed.and_then(|s| state.stream_key_sealing.open(&s)) else {
         return Err(ApiError::InvalidState(

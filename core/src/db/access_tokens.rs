@@ -20,9 +20,19 @@ pub struct AccessToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// `last_used_at` is kept to this resolution: the owner sees roughly when a script last ran
+/// without every request writing a row.
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
 impl AccessToken {
     pub fn scope_list(&self) -> Vec<String> {
         self.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
+    /// Whether a use now should be recorded ([`touch`]): the row just read says when the last
+    /// recorded use was, so most requests need no write at all.
+    pub fn use_is_unrecorded(&self, now: DateTime<Utc>) -> bool {
+        self.last_used_at.is_none_or(|at| now - at >= chrono::Duration::seconds(LAST_USED_RESOLUTION_SECS))
     }
 }
 
@@ -70,12 +80,12 @@ pub async fn find_valid(db: &Db, token_hash: &str) -> Result<Option<AccessToken>
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, AccessToken>(&sql).bind(token_hash).bind(now()).fetch_optional(pool).await)?)
 }
 
-/// Records a use, at most once a minute per token: the owner sees roughly when a script last ran
-/// without every request writing a row.
+/// Records a use, at most once a minute per token (the condition also settles concurrent requests
+/// that all saw a stale `last_used_at`).
 pub async fn touch(db: &Db, id: &str) -> Result<(), DbError> {
     let at = now();
     let sql = "UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)";
-    execute!(db, sqlx::query(sql).bind(at).bind(id).bind(at - chrono::Duration::seconds(60)))?;
+    execute!(db, sqlx::query(sql).bind(at).bind(id).bind(at - chrono::Duration::seconds(LAST_USED_RESOLUTION_SECS)))?;
     Ok(())
 }
 
