@@ -23,7 +23,15 @@ async fn obs_like_publish_plays_live_in_three_renditions_then_as_a_recording() {
 
     // While live: the channel says so, the master lists three rungs, each live playlist rolls.
     let video_id = server.wait_until_live("keerti-live").await;
-    let master = server.wait_for_text(&format!("/hls/{video_id}/master.m3u8"), "high/index.m3u8", Duration::from_secs(30)).await;
+    // Each rung is listed once its encoder has produced its first segment: under load the three do
+    // not always arrive together, so wait for all three before reading the master.
+    let master = server
+        .poll(Duration::from_secs(30), || async {
+            let (status, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+            (status == 200 && ["low", "mid", "high"].iter().all(|r| master.contains(&format!("{r}/index.m3u8")))).then_some(master)
+        })
+        .await
+        .expect("the master lists all three rungs within 30 s");
     for (rung, resolution) in [("low", "640x360"), ("mid", "854x480"), ("high", "1280x720")] {
         assert!(master.contains(&format!("RESOLUTION={resolution}")) && master.contains(&format!("{rung}/index.m3u8")), "{master}");
     }
