@@ -45,7 +45,9 @@ pub async fn run(listener: TcpListener, app: Router, limits: HttpConfig, shutdow
         let service = TowerToHyperService::new(Extension(ConnectInfo::<SocketAddr>(peer)).layer(app.clone()));
         let (http1, stop) = (http1.clone(), shutdown.signalled());
         shutdown.spawn(async move {
-            let connection = http1.serve_connection(TokioIo::new(stream), service);
+            // With upgrades: the chat's WebSockets. An upgraded connection leaves this task (and
+            // its admission slot) and lives in the socket's own task until it closes.
+            let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

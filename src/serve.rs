@@ -73,6 +73,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let live = Arc::new(LiveRegistry::new());
     let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
+    let live_events = api_state.live_events.clone();
     // Every node answers health checks and /metrics, whatever its roles.
     let mut app = match roles.api {
         true => ferrocast_api::router(api_state.clone()),
@@ -113,6 +114,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let shutdown = Shutdown::new();
     tokio::spawn(trigger_on_signal(shutdown.clone()));
+    // Event streams and chat sockets never finish on their own: end them so connections drain.
+    let signalled = shutdown.signalled();
+    let events_to_close = live_events.clone();
+    tokio::spawn(async move {
+        signalled.await;
+        events_to_close.close();
+    });
 
     if roles.ingest || roles.origin {
         let window = Duration::from_secs(config.origin.viewer_window_secs);
@@ -139,6 +147,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         let sealing = SealingKey::derive(jwt_secret.expose().as_bytes(), restreams::SEALING_PURPOSE);
         let restream = RestreamSettings::new(config.restream.clone(), sealing).context("restream TLS settings")?;
         ingest.restream = Some(Arc::new(restream));
+        ingest.channel_events = Some(live_events.events().clone());
         let ingest = Arc::new(ingest);
         tokio::spawn(ingest.clone().keep_leases(shutdown.clone()));
         if let Some((listener, acceptor)) = rtmps {

@@ -37,10 +37,14 @@ pub enum Scope {
     /// Create, test and delete webhooks.
     #[serde(rename = "webhooks:write")]
     WebhooksWrite,
+    /// Writing in channels' chats (the chat socket).
+    #[serde(rename = "chat:write")]
+    ChatWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [Scope::Read, Scope::ChannelsWrite, Scope::VideosWrite, Scope::UploadsWrite, Scope::WebhooksWrite];
+    pub const ALL: [Scope; 6] =
+        [Scope::Read, Scope::ChannelsWrite, Scope::VideosWrite, Scope::UploadsWrite, Scope::WebhooksWrite, Scope::ChatWrite];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +53,7 @@ impl Scope {
             Scope::VideosWrite => "videos:write",
             Scope::UploadsWrite => "uploads:write",
             Scope::WebhooksWrite => "webhooks:write",
+            Scope::ChatWrite => "chat:write",
         }
     }
 

@@ -185,6 +185,41 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
+/// Who writes in a chat socket (see `crate::chat`): the user and, for a session token, its
+/// session (re-checked on every message, so signing out silences an open socket).
+pub struct ChatUser {
+    pub id: String,
+    pub session: Option<String>,
+}
+
+/// The chat socket's user: a token in `?access_token=` or a Bearer header (a session token, or a
+/// personal access token with `chat:write`), else the access cookie if the socket is opened by our
+/// own pages (a page elsewhere could otherwise write as the visitor). Anything else, an invalid
+/// token included, joins as a reader.
+pub async fn chat_user(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> Result<Option<ChatUser>, ApiError> {
+    let header_token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    if let Some(token) = query_token.map(str::to_string).or(header_token) {
+        if is_access_token(&token) {
+            let Some(found) = access_tokens::find_valid(&state.db, &crate::access_tokens::hash(&token)).await? else { return Ok(None) };
+            if !found.scope_list().iter().any(|s| s == crate::access_tokens::Scope::ChatWrite.as_str()) {
+                return Ok(None);
+            }
+            return Ok(Some(ChatUser { id: found.user_id, session: None }));
+        }
+        return Ok(session_user(state, &token).await?.map(|(id, session)| ChatUser { id, session }));
+    }
+    let Some(cookie) = CookieJar::from_headers(headers).get(ACCESS_COOKIE).map(|c| c.value().to_string()) else { return Ok(None) };
+    if require_same_origin(headers, &state.settings).is_err() {
+        return Ok(None);
+    }
+    Ok(session_user(state, &cookie).await?.map(|(id, session)| ChatUser { id, session }))
+}
+
 /// The peer address of the connection (the server is expected to face clients directly or sit
 /// behind a proxy that limits per address itself). The server must be run with connect info
 /// (`into_make_service_with_connect_info::<SocketAddr>()`); without it every client would share

@@ -19,8 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub mod access_tokens;
+pub mod chat;
 pub mod error;
 pub mod extract;
+pub mod live_events;
 pub mod password;
 pub mod rate_limit;
 pub mod routes;
@@ -34,7 +36,7 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use routes::tokens as access_token_routes;
-use routes::{auth, channels, health, restreams, server, uploads, videos, webhooks};
+use routes::{auth, channels, chat as chat_routes, health, restreams, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +49,7 @@ use routes::{auth, channels, health, restreams, server, uploads, videos, webhook
         (name = "uploads", description = "Resumable uploads that become videos"),
         (name = "webhooks", description = "Signed notifications of streams and videos"),
         (name = "restreams", description = "Simulcast: where a channel's live stream is also pushed"),
+        (name = "chat", description = "Live chat: the socket, moderation, and the replay of recordings"),
         (name = "tokens", description = "Personal access tokens for scripts, each limited to scopes"),
         (name = "operations", description = "Health checks, and where to publish"),
     )
@@ -84,6 +87,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::rotate_stream_key))
         .routes(routes!(channels::reveal_stream_key))
         .routes(routes!(channels::videos))
+        .routes(routes!(live_events::channel_events))
+        .routes(routes!(live_events::site_events))
+        .routes(routes!(chat::socket))
+        .routes(routes!(chat_routes::delete_message))
+        .routes(routes!(chat_routes::list_bans))
+        .routes(routes!(chat_routes::ban, chat_routes::unban))
+        .routes(routes!(chat_routes::replay))
         .routes(routes!(restreams::create, restreams::list))
         .routes(routes!(restreams::update, restreams::delete))
         .routes(routes!(videos::list))

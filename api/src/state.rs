@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use ferrocast_core::config::{Config, RestreamConfig, Secret, UploadConfig, WebhooksConfig, UPLOADS_DIR};
+use ferrocast_core::channel_events::ChannelEvents;
+use ferrocast_core::config::{ChatConfig, Config, RestreamConfig, Secret, UploadConfig, WebhooksConfig, UPLOADS_DIR};
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
 use ferrocast_core::sealed::SealingKey;
 use ferrocast_core::storage::Storage;
 use ferrocast_core::Db;
 
+use crate::chat::ChatLimiter;
 use crate::extract::origin_of;
+use crate::live_events::LiveEvents;
 use crate::rate_limit::{LoginLimiter, LoginLimits, SignupLimiter};
 use crate::sessions::SessionRevocations;
 use crate::tokens::JwtKeys;
@@ -37,6 +40,9 @@ pub struct AppState {
     pub restream_sealing: Arc<SealingKey>,
     /// Seals the copy of each channel's stream key that its owner may reveal.
     pub stream_key_sealing: Arc<SealingKey>,
+    /// Channels followed by open pages and chat sockets on this node; where changes are published.
+    pub live_events: Arc<LiveEvents>,
+    pub chat_limiter: Arc<ChatLimiter>,
 }
 
 /// The slice of [`Config`] the API reads at request time.
@@ -65,6 +71,7 @@ pub struct Settings {
     pub rtmp_port: u16,
     /// The RTMPS listener's port, when there is one.
     pub rtmps_port: Option<u16>,
+    pub chat: ChatConfig,
 }
 
 /// What the sealing key of revealable stream keys is derived for.
@@ -79,6 +86,7 @@ impl AppState {
         let public_url = config.public_url();
         let auth = &config.auth;
         let window = Duration::from_secs(auth.login_window_secs);
+        let channel_events = ChannelEvents::new(&db);
         Self {
             db,
             storage,
@@ -102,6 +110,11 @@ impl AppState {
             )),
             restream_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), ferrocast_core::db::restreams::SEALING_PURPOSE)),
             stream_key_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), STREAM_KEY_SEALING_PURPOSE)),
+            live_events: LiveEvents::new(channel_events, Duration::from_millis(config.chat.refresh_interval_ms)),
+            chat_limiter: Arc::new(ChatLimiter::new(
+                config.chat.max_messages_per_window,
+                Duration::from_secs(config.chat.rate_window_secs),
+            )),
             settings: Arc::new(Settings {
                 secure_cookies: public_url.starts_with("https://"),
                 public_origin: origin_of(&public_url).unwrap_or_else(|| public_url.clone()),
@@ -120,6 +133,7 @@ impl AppState {
                 rtmp_public_url: config.rtmp.public_url(),
                 rtmp_port: config.rtmp_addr.port(),
                 rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),
+                chat: config.chat.clone(),
             }),
         }
     }

@@ -51,7 +51,7 @@ pub const DEFAULT_LIVE_X264_PRESET: &str = "superfast";
 pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
 pub const DEFAULT_THUMBNAIL_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
-pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 30;
+pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 10;
 pub const DEFAULT_SHARED_CACHE_MAX_AGE_SECS: u64 = 300;
 pub const DEFAULT_MAX_VIEWERS_PER_ADDRESS: usize = 4;
 pub const DEFAULT_UPLOAD_PART_BYTES: u64 = 8 << 20;
@@ -117,6 +117,29 @@ pub struct Config {
     pub storage: StorageConfig,
     pub webhooks: WebhooksConfig,
     pub restream: RestreamConfig,
+    pub chat: ChatConfig,
+}
+
+/// Live chat and the live state pushed to open pages (see docs/api.md, Live events and chat).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Longest message, in characters.
+    pub max_message_chars: usize,
+    /// Messages one user may send to one channel within `rate_window_secs` (per node).
+    pub max_messages_per_window: usize,
+    pub rate_window_secs: u64,
+    /// Messages a client is shown when it joins.
+    pub history_messages: u32,
+    /// How often a followed channel is re-read even without an event (viewer counts, and any
+    /// event lost between nodes), in milliseconds.
+    pub refresh_interval_ms: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self { max_message_chars: 500, max_messages_per_window: 5, rate_window_secs: 10, history_messages: 50, refresh_interval_ms: 2000 }
+    }
 }
 
 /// Deliveries of webhooks (see docs/api.md, Integrations).
@@ -467,6 +490,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             webhooks: WebhooksConfig::default(),
             restream: RestreamConfig::default(),
+            chat: ChatConfig::default(),
         }
     }
 }
@@ -640,6 +664,8 @@ pub enum ConfigError {
     Http(String),
     #[error("invalid [rtmp] settings: {0}")]
     Rtmp(String),
+    #[error("invalid [chat] settings: {0}")]
+    Chat(String),
     #[error("cannot use data dir {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
 }
@@ -697,6 +723,13 @@ impl Config {
             ));
         }
         rtmp.validate_tls_and_public_url(self.rtmp_addr)?;
+        let chat = &self.chat;
+        if chat.max_message_chars == 0 || chat.max_messages_per_window == 0 || chat.rate_window_secs == 0 || chat.refresh_interval_ms < 100
+        {
+            return Err(ConfigError::Chat(
+                "chat.max_message_chars, chat.max_messages_per_window and chat.rate_window_secs must be ≥ 1, chat.refresh_interval_ms ≥ 100".into(),
+            ));
+        }
         let http = &self.http;
         if http.header_read_timeout_secs == 0 || http.max_connections == 0 || http.max_connections_per_address == 0 {
             return Err(ConfigError::Http(

@@ -5,6 +5,7 @@
 //! origin, media) depend on this one and never the other way round.
 
 pub mod admission;
+pub mod channel_events;
 pub mod config;
 pub mod db;
 pub mod ids;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ferrocast_core::channel_events::ChannelEvents;
 use ferrocast_core::config::{MediaConfig, RtmpConfig};
 use ferrocast_core::db::channels::{self, Channel};
 use ferrocast_core::db::videos::{self, NewVideo, VideoKind, VideoStatus};
@@ -56,6 +57,8 @@ pub struct Ingest {
     pub(crate) admission: Arc<ferrocast_core::admission::Admission>,
     /// Simulcast to the channels' restream targets; `None` (as in tests that need none): no pushes.
     pub restream: Option<Arc<crate::restream::RestreamSettings>>,
+    /// Where going live and ending are announced to open pages; `None` (tests): not announced.
+    pub channel_events: Option<Arc<ChannelEvents>>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -131,6 +134,7 @@ impl Ingest {
             viewer_window,
             admission,
             restream: None,
+            channel_events: None,
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -249,7 +253,10 @@ impl Ingest {
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
         match resumed {
             true => tracing::info!(channel_id = %channel.id, %video_id, "live video taken over from another node; it continues here"),
-            false => tracing::info!(channel_id = %channel.id, %video_id, "live video started"),
+            false => {
+                tracing::info!(channel_id = %channel.id, %video_id, "live video started");
+                self.announce_when_playable(&channel.id, live.clone());
+            }
         }
         Ok(PublishLease { channel_id: channel.id.clone(), video_id, connection_id, recording, live, kick, revoked, resumed })
     }
@@ -281,14 +288,33 @@ impl Ingest {
             channel_id: &channel.id,
             kind: VideoKind::Live,
             status: VideoStatus::Live,
-            title: &channel.title,
-            description: &channel.description,
+            title: channel.broadcast_title(),
+            description: channel.broadcast_description(),
             visibility: channel.default_visibility,
         };
         let video = videos::create(&self.db, new).await?;
         videos::claim_live(&self.db, &video.id, &self.node_id, &self.node_url, self.lease_until()).await?;
         webhooks::emit_for_video(&self.db, "stream.started", &video.id).await;
         Ok(video.id)
+    }
+
+    /// Tells open pages that the channel is live once its master playlist exists (viewers sent to
+    /// it earlier would find nothing to play), or after a minute without one, all the same.
+    fn announce_when_playable(&self, channel_id: &str, live: Arc<LiveVideo>) {
+        let Some(events) = self.channel_events.clone() else { return };
+        let channel_id = channel_id.to_string();
+        tokio::spawn(async move {
+            let mut changes = live.subscribe();
+            let playable = async {
+                while live.playlists().master.is_empty() {
+                    if changes.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(60), playable).await;
+            events.changed(&channel_id).await;
+        });
     }
 
     /// Writes what API nodes show of this node's live videos (health, viewers, uptime) into their rows.
@@ -453,6 +479,9 @@ impl Ingest {
         }
         slot.recording.finish(outcome).await;
         webhooks::emit_for_video(&self.db, "stream.ended", &slot.video_id).await;
+        if let Some(events) = &self.channel_events {
+            events.changed(channel_id).await;
+        }
         self.live.remove(&slot.video_id);
         metrics::gauge!("ferrocast_live_videos").set(self.live.len() as f64);
         tracing::info!(video_id = %slot.video_id, "live video ended");

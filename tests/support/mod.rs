@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod events;
 pub mod rtmp_publisher;
 pub mod uploader;
 

@@ -39,6 +39,12 @@ pub struct ChannelResponse {
     /// For the owner only: the visibility new live videos start with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_visibility: Option<Visibility>,
+    /// For the owner only: the title of the next broadcast (empty: the channel's title).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_title: Option<String>,
+    /// For the owner only: the description of the next broadcast (empty: the channel's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_description: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -60,6 +66,8 @@ impl ChannelResponse {
         Self {
             viewers,
             default_visibility: owned.then_some(c.default_visibility),
+            stream_title: owned.then_some(c.stream_title),
+            stream_description: owned.then_some(c.stream_description),
             id: c.id,
             slug: c.slug,
             title: c.title,
@@ -119,6 +127,12 @@ pub struct UpdateChannelRequest {
     pub description: Option<String>,
     /// The visibility new live videos of this channel start with.
     pub default_visibility: Option<Visibility>,
+    /// What the next broadcast is called ("" for the channel's title). While live, the live video
+    /// is renamed too.
+    pub stream_title: Option<String>,
+    /// What the next broadcast is about ("" for the channel's description); applied to the live
+    /// video too, as the title.
+    pub stream_description: Option<String>,
 }
 
 /// Longer than a disconnected live recording takes to store its last segment and playlists.
@@ -177,9 +191,24 @@ pub async fn update(
     let channel = owned_channel(&state, &slug, &user).await?;
     let title = request.title.as_deref().map(validate::title).transpose()?;
     let description = request.description.as_deref().map(validate::description).transpose()?;
-    let changes =
-        ChannelChanges { title: title.as_deref(), description: description.as_deref(), default_visibility: request.default_visibility };
+    let stream_title =
+        request.stream_title.as_deref().map(|t| if t.trim().is_empty() { Ok(String::new()) } else { validate::title(t) }).transpose()?;
+    let stream_description = request.stream_description.as_deref().map(validate::description).transpose()?;
+    let changes = ChannelChanges {
+        title: title.as_deref(),
+        description: description.as_deref(),
+        default_visibility: request.default_visibility,
+        stream_title: stream_title.as_deref(),
+        stream_description: stream_description.as_deref(),
+    };
     let updated = channels::update(&state.db, &channel.id, changes).await?.ok_or(ApiError::NotFound)?;
+    // The broadcast going on now takes its new title and description at once.
+    if let (Some(live_id), true) = (&updated.live_video_id, stream_title.is_some() || stream_description.is_some()) {
+        let title = stream_title.is_some().then(|| updated.broadcast_title());
+        let description = stream_description.is_some().then(|| updated.broadcast_description());
+        videos::update(&state.db, live_id, title, description, None).await?;
+    }
+    state.live_events.events().changed(&channel.id).await;
     Ok(Json(ChannelResponse::new(updated, Some(&user.id), &state)))
 }
 
@@ -192,6 +221,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): S
     // The rows go first (videos and uploads by cascade), so nothing lists the files being removed.
     channels::delete(&state.db, &channel.id).await?;
     state.live.disconnect_publisher(&channel.id);
+    state.live_events.events().changed(&channel.id).await;
     for upload_id in &uploads {
         upload_parts::remove(&state.storage, &state.settings.uploads_dir, upload_id).await;
     }

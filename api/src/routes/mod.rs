@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod chat;
 pub mod health;
 pub mod restreams;
 pub mod server;

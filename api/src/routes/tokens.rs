@@ -24,7 +24,7 @@ const MAX_EXPIRES_IN_DAYS: u32 = 3650;
 pub struct CreateTokenRequest {
     /// What the token is for, 1–80 characters ("CI upload script").
     pub name: String,
-    /// One or more of `read`, `channels:write`, `videos:write`, `uploads:write`, `webhooks:write`.
+    /// One or more of `read`, `channels:write`, `videos:write`, `uploads:write`, `webhooks:write`, `chat:write`.
     pub scopes: Vec<String>,
     /// Days until the token stops working (1–3650); absent: it works until revoked.
     pub expires_in_days: Option<u32>,

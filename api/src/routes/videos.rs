@@ -179,7 +179,7 @@ pub struct UpdateVideoRequest {
 }
 
 /// The video if `viewer` may see it: public and unlisted for anyone with the id, private for the owner.
-async fn visible_video(state: &AppState, id: &str, viewer: Option<&str>) -> Result<Video, ApiError> {
+pub(crate) async fn visible_video(state: &AppState, id: &str, viewer: Option<&str>) -> Result<Video, ApiError> {
     if !is_valid_id(id) {
         return Err(ApiError::NotFound);
     }
@@ -255,6 +255,10 @@ pub async fn update(
     let updated = videos::update(&state.db, &video.id, title.as_deref(), description.as_deref(), request.visibility)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if updated.status == VideoStatus::Live {
+        // Open channel pages show the live video's title and whether it is public.
+        state.live_events.events().changed(&updated.channel_id).await;
+    }
     Ok(Json(VideoResponse::new(updated, Some(&user.id), &state)))
 }
 

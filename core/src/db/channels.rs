@@ -21,6 +21,10 @@ pub struct Channel {
     /// The visibility a new live video of this channel starts with.
     #[sqlx(try_from = "String")]
     pub default_visibility: Visibility,
+    /// What the next live video is called and says (empty: the channel's own title and
+    /// description). The live video takes them when it starts.
+    pub stream_title: String,
+    pub stream_description: String,
     /// The video being streamed right now, if any, whatever its visibility: for the owner and for
     /// the live path only.
     pub live_video_id: Option<String>,
@@ -30,8 +34,28 @@ pub struct Channel {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Channel {
+    /// The title the channel's next live video takes.
+    pub fn broadcast_title(&self) -> &str {
+        if self.stream_title.is_empty() {
+            &self.title
+        } else {
+            &self.stream_title
+        }
+    }
+
+    /// The description the channel's next live video takes.
+    pub fn broadcast_description(&self) -> &str {
+        if self.stream_description.is_empty() {
+            &self.description
+        } else {
+            &self.stream_description
+        }
+    }
+}
+
 /// Every read goes through this select so a channel always comes with its owner's name and live video.
-const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, c.default_visibility, \
+const SELECT: &str = "SELECT c.id, c.owner_id, u.username AS owner_username, c.slug, c.title, c.description, c.default_visibility, c.stream_title, c.stream_description, \
     (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' ORDER BY v.id DESC LIMIT 1) AS live_video_id, \
     (SELECT v.id FROM videos v WHERE v.channel_id = c.id AND v.status = 'live' AND v.visibility = 'public' \
      ORDER BY v.id DESC LIMIT 1) AS public_live_video_id, \
@@ -84,13 +108,26 @@ pub struct ChannelChanges<'a> {
     pub title: Option<&'a str>,
     pub description: Option<&'a str>,
     pub default_visibility: Option<Visibility>,
+    pub stream_title: Option<&'a str>,
+    pub stream_description: Option<&'a str>,
 }
 
 pub async fn update(db: &Db, id: &str, changes: ChannelChanges<'_>) -> Result<Option<Channel>, DbError> {
     let sql = "UPDATE channels SET title = COALESCE($2, title), description = COALESCE($3, description), \
-               default_visibility = COALESCE($4, default_visibility), updated_at = $5 WHERE id = $1";
+               default_visibility = COALESCE($4, default_visibility), stream_title = COALESCE($5, stream_title), \
+               stream_description = COALESCE($6, stream_description), updated_at = $7 WHERE id = $1";
     let visibility = changes.default_visibility.map(Visibility::as_str);
-    execute!(db, sqlx::query(sql).bind(id).bind(changes.title).bind(changes.description).bind(visibility).bind(now()))?;
+    execute!(
+        db,
+        sqlx::query(sql)
+            .bind(id)
+            .bind(changes.title)
+            .bind(changes.description)
+            .bind(visibility)
+            .bind(changes.stream_title)
+            .bind(changes.stream_description)
+            .bind(now())
+    )?;
     find_by_id(db, id).await
 }
 

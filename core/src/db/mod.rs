@@ -17,6 +17,7 @@ use crate::config::{Config, SQLITE_FILE};
 
 pub mod access_tokens;
 pub mod channels;
+pub mod chat;
 pub mod jobs;
 pub mod recordings;
 pub mod refresh_tokens;

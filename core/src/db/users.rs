@@ -50,6 +50,12 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<User>, DbError> {
     Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)?)
 }
 
+/// The account with this username (stored lowercase: pass it lowercased).
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(&sql).bind(username).fetch_optional(pool).await)?)
+}
+
 /// The account a login names, by username or by email (both stored lowercase).
 pub async fn find_credentials(db: &Db, username_or_email: &str) -> Result<Option<UserCredentials>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 OR email = $1");

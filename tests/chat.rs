@@ -1,0 +1,267 @@
+//! What a streamer and their viewers see around the stream: the channel's state pushed to open
+//! pages (Server-Sent Events) the moment it goes live or ends, the title set before going live,
+//! and the live chat (two users, a reader, moderation, limits, cross-site sockets, replay).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::events::{chat, frame, frame_of, say, EventStream};
+use support::{ffmpeg_publish, DataDir, Server};
+
+const SOON: Duration = Duration::from_secs(5);
+
+async fn login(server: &Server, username: &str) -> (String, String) {
+    let password = "a long password";
+    let signup = server
+        .client
+        .post(server.url("/api/auth/signup"))
+        .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    let login = server
+        .client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username_or_email": username, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("ferrocast_access="))
+        .and_then(|c| c.split(';').next())
+        .expect("access cookie")
+        .to_string();
+    let body: Value = login.json().await.expect("json");
+    (body["access_token"].as_str().expect("token").to_string(), cookie)
+}
+
+/// Polls the channel resource the way pages used to, every 100 ms: when it first says `live`.
+async fn api_says(server: &Server, slug: &str, live: bool) -> Instant {
+    loop {
+        let (_, channel) = server.get_json(&format!("/api/channels/{slug}")).await;
+        if channel["live"].as_bool() == Some(live) {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_channel_page_hears_going_live_and_ending_at_once() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1")]);
+    let (token, key) = server.streamer("ana", "ana-live").await;
+
+    // Stream setup: the next broadcast's title, set before going live.
+    let setup = server
+        .client
+        .patch(server.url("/api/channels/ana-live"))
+        .bearer_auth(&token)
+        .json(&json!({"stream_title": "Friday build night", "stream_description": "Soldering the new keyboard"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(setup.status(), 200);
+    let setup: Value = setup.json().await.expect("json");
+    assert_eq!(setup["stream_title"], "Friday build night");
+    assert_eq!(setup["title"], "ana live", "the channel keeps its own name");
+
+    let mut page = EventStream::open(&server.client, &server.url("/api/channels/ana-live/events")).await;
+    let (first, _) = page.wait_for(SOON, |name, _| name == "state").await;
+    assert_eq!(first["live"], Value::Null);
+    assert_eq!(first["title"], "ana live");
+
+    let mut ffmpeg = ffmpeg_publish(&server.rtmp_url(&key), 640, 360, 60);
+    let (pushed, api) =
+        tokio::join!(page.wait_for(Duration::from_secs(40), |name, data| name == "state" && data["live"].is_object()), async {
+            tokio::time::timeout(Duration::from_secs(40), api_says(&server, "ana-live", true)).await.expect("the API says live")
+        });
+    let (state, heard) = pushed;
+    // Not later than a page polling every 100 ms would have learnt it (plus scheduling slack).
+    let late = heard.saturating_duration_since(api);
+    assert!(late < Duration::from_secs(2), "the event came {late:?} after the channel resource said live");
+    let live = &state["live"];
+    assert_eq!(live["title"], "Friday build night", "the live video takes the stream setup's title");
+    assert_eq!(live["description"], "Soldering the new keyboard");
+    let video_id = live["video_id"].as_str().expect("video id").to_string();
+    let (_, video) = server.get_json(&format!("/api/videos/{video_id}")).await;
+    assert_eq!(video["title"], "Friday build night");
+
+    // One player (two playlist requests, same client) is one viewer, pushed without asking.
+    let playback = video["playback_url"].as_str().expect("playback url").to_string();
+    let player = reqwest::Client::builder().user_agent("hls.js test player").build().expect("client");
+    let master = player.get(&playback).send().await.expect("master").text().await.expect("text");
+    let rendition = master.lines().find(|l| l.ends_with(".m3u8")).expect("a rendition");
+    let rendition_url = format!("{}/{rendition}", playback.rsplit_once('/').expect("dir").0);
+    player.get(&rendition_url).send().await.expect("playlist");
+    let (counted, _) = page.wait_for(Duration::from_secs(10), |name, data| name == "state" && data["live"]["viewers"] == 1).await;
+    assert_eq!(counted["live"]["video_id"], video_id.as_str());
+
+    // Chat while live is kept with the recording.
+    let (viewer_token, _) = login(&server, "bob").await;
+    let mut bob = chat(&server.http, "ana-live", &format!("?access_token={viewer_token}"), &[]).await;
+    frame_of(&mut bob, "welcome", SOON).await;
+    say(&mut bob, "first!").await;
+    frame_of(&mut bob, "message", SOON).await;
+
+    // Renaming the broadcast while live reaches the page too.
+    let rename =
+        server.client.patch(server.url("/api/channels/ana-live")).bearer_auth(&token).json(&json!({"stream_title": "Keyboard works!"}));
+    assert_eq!(rename.send().await.expect("patch").status(), 200);
+    page.wait_for(SOON, |name, data| name == "state" && data["live"]["title"] == "Keyboard works!").await;
+
+    ffmpeg.kill().expect("stop ffmpeg");
+    let _ = ffmpeg.wait();
+    let (ended, api) =
+        tokio::join!(page.wait_for(Duration::from_secs(30), |name, data| name == "state" && data["live"].is_null()), async {
+            tokio::time::timeout(Duration::from_secs(30), api_says(&server, "ana-live", false)).await.expect("the API says offline")
+        });
+    let late = ended.1.saturating_duration_since(api);
+    assert!(late < Duration::from_secs(2), "the end came {late:?} after the channel resource said offline");
+
+    let ready = server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    let (status, replay) = server.get_json(&format!("/api/videos/{video_id}/chat")).await;
+    assert_eq!(status, 200);
+    let items = replay["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{replay}");
+    assert_eq!(items[0]["text"], "first!");
+    assert_eq!(items[0]["username"], "bob");
+    let offset = items[0]["offset_secs"].as_f64().expect("offset");
+    let duration = ready["duration_secs"].as_f64().expect("duration");
+    assert!(offset > 0.0 && offset < duration + 2.0, "offset {offset} in a {duration} s recording");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_users_chat_and_the_owner_moderates() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[("FERROCAST_CHAT__MAX_MESSAGES_PER_WINDOW", "4"), ("FERROCAST_CHAT__MAX_MESSAGE_CHARS", "40")]);
+    let (owner_token, _) = server.streamer("ana", "ana-chat").await;
+    let (bob_token, bob_cookie) = login(&server, "bob").await;
+
+    let mut ana = chat(&server.http, "ana-chat", "", &[("authorization", &format!("Bearer {owner_token}"))]).await;
+    let mut bob = chat(&server.http, "ana-chat", &format!("?access_token={bob_token}"), &[]).await;
+    let mut reader = chat(&server.http, "ana-chat", "", &[]).await;
+    let welcome = frame_of(&mut ana, "welcome", SOON).await;
+    assert_eq!((welcome["username"].as_str(), welcome["moderator"].as_bool()), (Some("ana"), Some(true)));
+    let welcome = frame_of(&mut bob, "welcome", SOON).await;
+    assert_eq!((welcome["username"].as_str(), welcome["moderator"].as_bool()), (Some("bob"), Some(false)));
+    assert_eq!(frame_of(&mut reader, "welcome", SOON).await["username"], Value::Null);
+
+    say(&mut bob, "  hello\nana  ").await;
+    let sent = Instant::now();
+    for socket in [&mut ana, &mut bob, &mut reader] {
+        let message = frame_of(socket, "message", Duration::from_secs(1)).await;
+        assert_eq!((message["username"].as_str(), message["text"].as_str()), (Some("bob"), Some("hello ana")));
+    }
+    assert!(sent.elapsed() < Duration::from_secs(1));
+
+    // Refusals are said to the sender alone.
+    say(&mut reader, "let me in").await;
+    assert_eq!(frame_of(&mut reader, "error", SOON).await["code"], "sign_in_required");
+    say(&mut bob, &"x".repeat(41)).await;
+    assert_eq!(frame_of(&mut bob, "error", SOON).await["code"], "too_long");
+    say(&mut bob, " \n ").await;
+    assert_eq!(frame_of(&mut bob, "error", SOON).await["code"], "empty");
+    bob_raw(&mut bob, "not json").await;
+    assert_eq!(frame_of(&mut bob, "error", SOON).await["code"], "bad_request");
+
+    // The owner deletes a message: it disappears everywhere.
+    say(&mut bob, "buy cheap followers").await;
+    let spam = frame_of(&mut ana, "message", SOON).await;
+    frame_of(&mut reader, "message", SOON).await;
+    let spam_id = spam["id"].as_str().expect("id");
+    let delete = server.client.delete(server.url(&format!("/api/channels/ana-chat/chat/messages/{spam_id}"))).bearer_auth(&owner_token);
+    assert_eq!(delete.send().await.expect("delete").status(), 204);
+    for socket in [&mut ana, &mut bob, &mut reader] {
+        assert_eq!(frame_of(socket, "deleted", SOON).await["id"], spam_id);
+    }
+    let by_bob = server.client.delete(server.url(&format!("/api/channels/ana-chat/chat/messages/{spam_id}"))).bearer_auth(&bob_token);
+    assert_eq!(by_bob.send().await.expect("delete").status(), 403, "only the owner moderates");
+
+    // Banned: bob's messages are refused until the ban is lifted.
+    let ban = server.client.put(server.url("/api/channels/ana-chat/chat/bans/Bob")).bearer_auth(&owner_token);
+    assert_eq!(ban.send().await.expect("ban").status(), 204);
+    say(&mut bob, "why").await;
+    assert_eq!(frame_of(&mut bob, "error", SOON).await["code"], "banned");
+    assert!(frame(&mut reader, Duration::from_millis(500)).await.is_none(), "nothing reached the others");
+    let bans: Value = server
+        .client
+        .get(server.url("/api/channels/ana-chat/chat/bans"))
+        .bearer_auth(&owner_token)
+        .send()
+        .await
+        .expect("bans")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(bans["items"][0]["username"], "bob");
+    let self_ban = server.client.put(server.url("/api/channels/ana-chat/chat/bans/ana")).bearer_auth(&owner_token);
+    assert_eq!(self_ban.send().await.expect("ban").status(), 422);
+    let unban = server.client.delete(server.url("/api/channels/ana-chat/chat/bans/bob")).bearer_auth(&owner_token);
+    assert_eq!(unban.send().await.expect("unban").status(), 204);
+
+    // Four messages per window: bob has sent two; two more pass, the fifth waits.
+    for text in ["back", "sorry"] {
+        say(&mut bob, text).await;
+        assert_eq!(frame_of(&mut bob, "message", SOON).await["text"], text);
+    }
+    say(&mut bob, "one too many").await;
+    let limited = frame_of(&mut bob, "error", SOON).await;
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+
+    // A late joiner gets the history, without the deleted message.
+    let mut late = chat(&server.http, "ana-chat", "", &[]).await;
+    frame_of(&mut late, "welcome", SOON).await;
+    let mut history = Vec::new();
+    while let Some(message) = frame(&mut late, Duration::from_millis(500)).await {
+        history.push(message["text"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(history, ["hello ana", "back", "sorry"]);
+
+    // A page on another site opening the socket with bob's cookie reads, but cannot write as bob.
+    let mut forged = chat(&server.http, "ana-chat", "", &[("cookie", &bob_cookie), ("origin", "http://evil.example")]).await;
+    assert_eq!(frame_of(&mut forged, "welcome", SOON).await["username"], Value::Null);
+    // Our own pages are served from the public URL (by default http://localhost:{port}).
+    let public_origin = server.http.replace("127.0.0.1", "localhost");
+    let mut own_page = chat(&server.http, "ana-chat", "", &[("cookie", &bob_cookie), ("origin", &public_origin)]).await;
+    assert_eq!(frame_of(&mut own_page, "welcome", SOON).await["username"], "bob");
+
+    // Scripts: a personal access token writes only with the chat:write scope.
+    for (scopes, writer) in [(json!(["read"]), false), (json!(["chat:write"]), true)] {
+        let created: Value = server
+            .client
+            .post(server.url("/api/tokens"))
+            .bearer_auth(&owner_token)
+            .json(&json!({"name": "bot", "scopes": scopes}))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let token = created["token"].as_str().expect("token");
+        let mut bot = chat(&server.http, "ana-chat", &format!("?access_token={token}"), &[]).await;
+        let welcome = frame_of(&mut bot, "welcome", SOON).await;
+        assert_eq!(welcome["username"].is_string(), writer, "{scopes}: {welcome}");
+    }
+
+    // Deleting the channel tells open pages.
+    let mut page = EventStream::open(&server.client, &server.url("/api/channels/ana-chat/events")).await;
+    page.wait_for(SOON, |name, _| name == "state").await;
+    let gone = server.client.delete(server.url("/api/channels/ana-chat")).bearer_auth(&owner_token);
+    assert_eq!(gone.send().await.expect("delete").status(), 204);
+    page.wait_for(SOON, |name, _| name == "deleted").await;
+    assert_eq!(server.get_json("/api/channels/nope/events").await.0, 404);
+}
+
+async fn bob_raw(socket: &mut support::events::Socket, text: &str) {
+    use futures_util::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::Text(text.into())).await.expect("send");
+}
