@@ -12,6 +12,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# build.rs embeds the web UI found in web/dist into the binary.
+COPY --from=web /src/web/dist web/dist
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
@@ -20,7 +22,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
       gstreamer1.0-plugins-ugly gstreamer1.0-libav \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/ferrocast /usr/local/bin/ferrocast
-COPY --from=web /src/web/dist /usr/share/ferrocast/web
-ENV FERROCAST_WEB_DIR=/usr/share/ferrocast/web
 EXPOSE 8080 1935
 ENTRYPOINT ["ferrocast"]

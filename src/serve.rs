@@ -95,7 +95,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     app = app.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
     if roles.api {
-        app = crate::web::WebUi::from_env(config.rtmp_addr.port()).serve(app);
+        app = crate::web::WebUi::from_env(config.rtmp_addr.port(), db.clone(), config.public_url()).serve(app);
     }
     let app = http_metrics::layer(app).layer(axum::middleware::map_response(nosniff));
 

@@ -136,6 +136,47 @@ async fn an_open_channel_page_hears_going_live_and_ending_at_once() {
     let offset = items[0]["offset_secs"].as_f64().expect("offset");
     let duration = ready["duration_secs"].as_f64().expect("duration");
     assert!(offset > 0.0 && offset < duration + 2.0, "offset {offset} in a {duration} s recording");
+
+    embeds_follow_the_videos_visibility(&server, &token, &video_id).await;
+}
+
+/// The player at /embed/{id} may be framed by any site while the video is public or unlisted;
+/// oEmbed describes it then, and watch pages point to oEmbed. A private video is neither.
+async fn embeds_follow_the_videos_visibility(server: &Server, token: &str, video_id: &str) {
+    let frame_ancestors = |response: &reqwest::Response| {
+        let policy = response.headers()["content-security-policy"].to_str().expect("ascii").to_string();
+        policy.split(';').map(str::trim).find(|d| d.starts_with("frame-ancestors")).expect("frame-ancestors").to_string()
+    };
+    let page = |path: String| server.client.get(server.url(&path)).send();
+    let watch_url = format!("{}/watch/{video_id}", server.http.replace("127.0.0.1", "localhost"));
+    let oembed = || server.client.get(server.url("/api/oembed")).query(&[("url", watch_url.as_str()), ("maxwidth", "480")]).send();
+
+    let embed = page(format!("/embed/{video_id}")).await.expect("embed");
+    assert_eq!(embed.status(), 200);
+    assert_eq!(frame_ancestors(&embed), "frame-ancestors *");
+    assert!(embed.text().await.expect("html").contains("<script"), "the embedded app shell is served");
+    let watch = page(format!("/watch/{video_id}")).await.expect("watch");
+    assert_eq!(frame_ancestors(&watch), "frame-ancestors 'none'", "only the player may be framed");
+    assert!(watch.text().await.expect("html").contains("application/json+oembed"), "watch pages name their oEmbed");
+    let described: Value = oembed().await.expect("oembed").json().await.expect("json");
+    assert_eq!(
+        (described["type"].as_str(), described["width"].as_u64(), described["height"].as_u64()),
+        (Some("video"), Some(480), Some(270))
+    );
+    assert!(described["html"].as_str().expect("html").contains(&format!("/embed/{video_id}\"")), "{described}");
+    assert_eq!(described["author_name"], "ana live");
+
+    for (visibility, embeddable) in [("unlisted", true), ("private", false)] {
+        let patch =
+            server.client.patch(server.url(&format!("/api/videos/{video_id}"))).bearer_auth(token).json(&json!({"visibility": visibility}));
+        assert_eq!(patch.send().await.expect("patch").status(), 200);
+        let embed = page(format!("/embed/{video_id}")).await.expect("embed");
+        assert_eq!(frame_ancestors(&embed) == "frame-ancestors *", embeddable, "{visibility}");
+        assert_eq!(oembed().await.expect("oembed").status() == 200, embeddable, "{visibility}");
+    }
+    let xml =
+        server.client.get(server.url("/api/oembed")).query(&[("url", watch_url.as_str()), ("format", "xml")]).send().await.expect("oembed");
+    assert_eq!(xml.status(), 501);
 }
 
 #[tokio::test(flavor = "multi_thread")]

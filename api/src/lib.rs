@@ -36,7 +36,7 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use routes::tokens as access_token_routes;
-use routes::{auth, channels, chat as chat_routes, health, restreams, server, uploads, videos, webhooks};
+use routes::{auth, channels, chat as chat_routes, embed, health, restreams, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -94,6 +94,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(chat_routes::list_bans))
         .routes(routes!(chat_routes::ban, chat_routes::unban))
         .routes(routes!(chat_routes::replay))
+        .routes(routes!(embed::oembed))
         .routes(routes!(restreams::create, restreams::list))
         .routes(routes!(restreams::update, restreams::delete))
         .routes(routes!(videos::list))

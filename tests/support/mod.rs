@@ -66,6 +66,9 @@ impl Server {
             .env("FERROCAST_DATA_DIR", data_dir)
             .env("FERROCAST_LOG_FORMAT", "json")
             .envs(env.iter().copied())
+            // Started from elsewhere than the checkout, as an installed binary is: what it serves
+            // must not depend on files beside the working directory.
+            .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn ferrocast");

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod channels;
 pub mod chat;
+pub mod embed;
 pub mod health;
 pub mod restreams;
 pub mod server;
