@@ -86,8 +86,20 @@ function friendly(status, code, serverMessage, retryAfter) {
       return 'Something went wrong on the server. Try again in a moment.';
     default:
       if (status >= 500) return 'Something went wrong on the server. Try again in a moment.';
-      return serverMessage || `The request failed (HTTP ${status}).`;
+      return serverMessage ? sentence(serverMessage) : `The request failed (HTTP ${status}).`;
   }
+}
+
+/**
+ * The server's messages are lowercase clauses ("the video is live; stop the stream…"); the pages
+ * show them after a sentence of their own ("Not deleted. The video is live…"), so they get a
+ * capital and a full stop.
+ */
+export function sentence(text) {
+  const trimmed = text.trim();
+  if (!trimmed) return trimmed;
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
 function waitText(secs) {
@@ -96,11 +108,14 @@ function waitText(secs) {
   return `${minutes} minutes`;
 }
 
+/** What the pages call a field whose API name says something else to a person. */
+const FIELD_WORDS = { slug: 'address' };
+
 /** A message for a field error: the server's text names the field ("slug: must be…"), the form shows it beside the field. */
 export function fieldMessage(error) {
   if (!error.field) return error.message;
-  if (error.code === 'conflict') return `This ${error.field.replace(/_/g, ' ')} is already taken.`;
+  if (error.code === 'conflict') return `This ${FIELD_WORDS[error.field] || error.field.replace(/_/g, ' ')} is already taken.`;
   const prefix = `${error.field}: `;
-  const text = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  const text = error.message.toLowerCase().startsWith(prefix.toLowerCase()) ? error.message.slice(prefix.length) : error.message;
+  return sentence(text);
 }

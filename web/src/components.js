@@ -1,6 +1,7 @@
-// Pieces several pages share: video cards and grids, the "log in first" redirect, status badges.
+// Pieces several pages share: video cards and grids, the "log in first" redirect, status badges,
+// copy buttons.
 
-import { h } from './dom.js';
+import { h, copyText } from './dom.js';
 import { ago, duration, plural } from './format.js';
 import { currentUser } from './session.js';
 
@@ -34,12 +35,14 @@ export function videoCard(video) {
   return h(
     'li',
     { class: 'card' },
+    // One link to the video per card (one tab stop, one link read out): the title's, stretched over
+    // the whole card by style.css so that the thumbnail is clickable too. The channel link sits
+    // above it and goes elsewhere.
     h(
-      'a',
-      { href, class: 'card-thumb' },
+      'div',
+      { class: 'card-thumb' },
       thumbnail(video.thumbnail_url),
       h('span', { class: 'card-badges' }, statusBadge(video), video.status === 'ready' && video.duration_secs ? h('span', { class: 'badge badge-dark' }, duration(video.duration_secs)) : null),
-      h('span', { class: 'visually-hidden' }, video.title),
     ),
     h(
       'div',
@@ -48,6 +51,19 @@ export function videoCard(video) {
       h('p', { class: 'card-meta' }, h('a', { href: `/c/${encodeURIComponent(video.channel.slug)}` }, video.channel.title), ' · ', meta.join(' · ')),
     ),
   );
+}
+
+/** "Copy" that copies `getText()` and says "Copied" (or that it failed) for two seconds. */
+export function copyButton(label, getText) {
+  const button = h('button', { type: 'button', class: 'button small secondary', 'aria-label': `Copy ${label}` }, 'Copy');
+  button.addEventListener('click', async () => {
+    const ok = await copyText(getText());
+    button.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => {
+      button.textContent = 'Copy';
+    }, 2000);
+  });
+  return button;
 }
 
 export function videoGrid(videos) {

@@ -80,11 +80,31 @@ export function clearFieldErrors(form) {
 
 /**
  * A modal confirmation (`<dialog>`: focus is trapped and Escape cancels). Resolves to true only
- * when the confirm button was pressed.
+ * when the confirm button was pressed. `body` is a sentence or nodes. With `typeToConfirm`
+ * (`{label, expected}`), the confirm button stays disabled until `expected` is typed: for what
+ * cannot be undone and takes more than its name says.
  */
-export function confirmDialog({ title, body, confirm = 'Confirm', danger = false }) {
+export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, typeToConfirm = null }) {
   return new Promise((resolve) => {
     const titleId = uid('dialog');
+    const confirmButton = h('button', { value: 'confirm', class: danger ? 'button danger' : 'button' }, confirm);
+    let typed = null;
+    if (typeToConfirm) {
+      const input = h('input', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+      const matches = () => input.value.trim().toLowerCase() === typeToConfirm.expected.toLowerCase();
+      confirmButton.disabled = true;
+      input.addEventListener('input', () => {
+        confirmButton.disabled = !matches();
+      });
+      // Enter would press the form's first button, Cancel: it confirms instead, once what was asked
+      // is typed.
+      input.addEventListener('keydown', (event) => {
+        if (event.key !== 'Enter') return;
+        event.preventDefault();
+        if (matches()) confirmButton.click();
+      });
+      typed = field(typeToConfirm.label, input);
+    }
     const dialog = h(
       'dialog',
       { class: 'dialog', 'aria-labelledby': titleId },
@@ -92,13 +112,9 @@ export function confirmDialog({ title, body, confirm = 'Confirm', danger = false
         'form',
         { method: 'dialog' },
         h('h2', { id: titleId }, title),
-        h('p', {}, body),
-        h(
-          'div',
-          { class: 'actions' },
-          h('button', { value: 'cancel', class: 'button secondary', autofocus: true }, 'Cancel'),
-          h('button', { value: 'confirm', class: danger ? 'button danger' : 'button' }, confirm),
-        ),
+        typeof body === 'string' ? h('p', {}, body) : body,
+        typed,
+        h('div', { class: 'actions' }, h('button', { value: 'cancel', class: 'button secondary', autofocus: true }, 'Cancel'), confirmButton),
       ),
     );
     dialog.addEventListener('close', () => {

@@ -14,7 +14,7 @@ import { dashboardPage } from './pages/dashboard.js';
 import { uploadPage } from './pages/upload.js';
 import { integrationsPage } from './pages/integrations.js';
 import { accountPage } from './pages/account.js';
-import { videoPage, channelPage } from './pages/watch.js';
+import { videoPage, channelPage, embedPage } from './pages/watch.js';
 
 const routes = [
   [/^\/$/, homePage],
@@ -27,12 +27,21 @@ const routes = [
   [/^\/account$/, accountPage],
   [/^\/watch\/([^/]+)$/, videoPage],
   [/^\/c\/([^/]+)$/, channelPage],
+  // The player alone, for other sites' iframes (the share dialog gives the snippet).
+  [/^\/embed\/([^/]+)$/, embedPage],
 ];
 
 const main = document.getElementById('main');
+const header = document.querySelector('.site-header');
 const nav = document.querySelector('.site-nav');
 const searchInput = document.getElementById('site-search-q');
 let current = null;
+
+// The player is sized so that it, its control bar and the title fit in the first screen; the
+// header's height changes with the width (it wraps to two rows on phones), so CSS gets it measured.
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty('--header-h', `${header.offsetHeight}px`);
+}).observe(header);
 
 export function navigate(url, { replace: replaceEntry = false } = {}) {
   if (replaceEntry) history.replaceState(null, '', url);
@@ -65,6 +74,8 @@ async function render({ focus = false } = {}) {
       break;
     }
   }
+  // An embedded player shows nothing of the site around it (style.css hides the header).
+  document.body.classList.toggle('embed', page === embedPage);
   searchInput.value = url.pathname === '/search' ? url.searchParams.get('q') || '' : '';
   updateNav(url.pathname);
   const ctx = {

@@ -14,14 +14,22 @@ const BEHIND_TARGET_SLACK_SECS = 2;
  * Mounts a player for `src` (an HLS master playlist URL) into `container`. `live` says whether the
  * video is streaming now. Stops and frees everything when `signal` aborts.
  */
-export function mountPlayer(container, { src, live, title, poster, signal }) {
+export function mountPlayer(container, { src, live, title, poster, signal, actions = null }) {
   const video = h('video', { controls: true, playsinline: true, preload: 'auto', poster: poster || null, 'aria-label': title ? `Video: ${title}` : 'Video' });
   const liveButton = h('button', { type: 'button', class: 'live-button', hidden: !live, 'aria-label': 'Live' }, 'LIVE');
   const qualityId = `quality-${Math.random().toString(36).slice(2, 8)}`;
   const quality = h('select', { id: qualityId, class: 'quality', disabled: true }, h('option', { value: '-1' }, 'Auto'));
   const qualityField = h('span', { class: 'quality-field' }, h('label', { for: qualityId }, 'Quality'), quality);
   const problem = h('div', { class: 'player-problem', role: 'alert', hidden: true });
-  const root = h('div', { class: 'player', dataset: { state: 'loading', levels: '0' } }, h('div', { class: 'player-frame' }, video), h('div', { class: 'player-bar' }, liveButton, qualityField), problem);
+  // Shown over the picture when the browser allowed autoplay only without sound (see start()).
+  const unmuteButton = h('button', { type: 'button', class: 'unmute-button', hidden: true, 'aria-label': 'Click to unmute the video' }, mutedIcon(), 'Click to unmute');
+  const root = h(
+    'div',
+    { class: 'player', dataset: { state: 'loading', levels: '0' } },
+    h('div', { class: 'player-frame' }, video, unmuteButton),
+    h('div', { class: 'player-bar' }, liveButton, actions, qualityField),
+    problem,
+  );
   replace(container, root);
 
   let hls = null;
@@ -43,20 +51,35 @@ export function mountPlayer(container, { src, live, title, poster, signal }) {
   }
 
   async function start() {
-    // Autoplay with sound is often refused until the user has interacted; then play muted (the
-    // controls unmute), and if even that is refused the user presses play.
+    // Autoplay with sound is often refused until the user has interacted; then play muted and say
+    // so over the picture (a muted video looks broken otherwise), and if even that is refused the
+    // user presses play.
     try {
       await video.play();
     } catch (e) {
       if (e.name !== 'NotAllowedError') return;
       video.muted = true;
+      unmuteButton.hidden = false;
       try {
         await video.play();
       } catch {
-        // Left paused: the native controls offer play.
+        // Left paused: the cue's click (a gesture) plays with sound, the native controls muted.
       }
     }
   }
+
+  unmuteButton.addEventListener('click', () => {
+    video.muted = false;
+    if (video.volume === 0) video.volume = 1;
+    unmuteButton.hidden = true;
+    // Unmuting counts as the user's gesture, so a video that was paused can play with sound now.
+    if (video.paused) video.play().catch(() => {});
+    video.focus();
+  });
+  // Unmuted another way (the native controls, a keyboard shortcut): the cue has done its job.
+  video.addEventListener('volumechange', () => {
+    if (!video.muted && video.volume > 0) unmuteButton.hidden = true;
+  });
 
   // Where "live" is: hls.js's position at its target latency (PART-HOLD-BACK from the playlist),
   // or the end of what a native player can seek to.
@@ -216,4 +239,17 @@ export function mountPlayer(container, { src, live, title, poster, signal }) {
       updateLiveButton();
     },
   };
+}
+
+/** A loudspeaker with a cross: drawn, not an emoji, so that it looks the same without emoji fonts. */
+function mutedIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M3 9h4l5-4v14l-5-4H3z M16 9l5 6 M21 9l-5 6');
+  svg.append(path);
+  return svg;
 }

@@ -1,7 +1,8 @@
-// The streamer's dashboard: create channels; for each, what to paste into OBS (server URL and the
-// stream key, revealed on demand, copyable, replaceable after a confirmation), whether it is live
-// with the stream's health, where it is simulcast to (restreams.js), and its videos to edit or
-// delete.
+// The streamer's dashboard: create channels, edit their title, description and the visibility new
+// streams start with, delete them (after typing the address); for each, what to paste into OBS
+// (server URL and the stream key, revealed on demand, copyable, replaceable after a confirmation),
+// whether it is live with the stream's health, where it is simulcast to (restreams.js), and its
+// videos to edit or delete.
 //
 // Stream keys are looked up by hash on the server; a sealed copy lets the owner see the current key
 // again after typing her password. A key shown in this visit is kept in memory only (never in
@@ -9,8 +10,8 @@
 
 import { api, fieldMessage } from '../api.js';
 import { h, field, replace, message, setFieldError, clearFieldErrors, confirmDialog, copyText, uid } from '../dom.js';
-import { every, requireUser, statusBadge, thumbnail } from '../components.js';
-import { ago, duration, kbps } from '../format.js';
+import { copyButton, every, requireUser, statusBadge, thumbnail } from '../components.js';
+import { ago, duration, kbps, plural } from '../format.js';
 import { onSessionChange } from '../session.js';
 import { restreamSection } from './restreams.js';
 
@@ -59,13 +60,23 @@ export async function dashboardPage(main, ctx) {
     status,
     list,
     createChannelForm(ctx, (channel) => {
-      const card = channelCard(channel, ctx);
+      const card = channelCard(channel, ctx, onDeleted);
       cards.set(channel.slug, card);
       list.prepend(card.element);
       replace(status);
       card.element.querySelector('h2').focus();
     }),
   );
+
+  function onDeleted(channel) {
+    cards.get(channel.slug)?.element.remove();
+    cards.delete(channel.slug);
+    knownKeys.delete(channel.slug);
+    replace(status, message('success', `Deleted the channel “${channel.title}” and its videos.`));
+    const heading = main.querySelector('h1');
+    heading.setAttribute('tabindex', '-1');
+    heading.focus();
+  }
 
   const serverInfoLoaded = loadServerInfo();
   let channels;
@@ -81,7 +92,7 @@ export async function dashboardPage(main, ctx) {
     status.append(h('p', { class: 'empty' }, 'You have no channel yet. Create one below to get a stream key for OBS.'));
   }
   for (const channel of channels) {
-    const card = channelCard(channel, ctx);
+    const card = channelCard(channel, ctx, onDeleted);
     cards.set(channel.slug, card);
     list.append(card.element);
   }
@@ -93,6 +104,28 @@ export async function dashboardPage(main, ctx) {
       const card = cards.get(channel.slug);
       if (card) await card.update(channel);
     }
+  });
+}
+
+/** What a channel's address may be (the API's slug rule), said the same way everywhere. */
+const ADDRESS_RULE = '3–48 lowercase letters, digits and “-”';
+
+const VISIBILITY_LABELS = { public: 'Public: listed and searchable', unlisted: 'Unlisted: anyone with the link', private: 'Private: only you' };
+
+function visibilitySelect(name, current) {
+  return h(
+    'select',
+    { name },
+    Object.entries(VISIBILITY_LABELS).map(([value, label]) => h('option', { value, selected: current === value }, label)),
+  );
+}
+
+/** Escape in a form cancels it, as Cancel does (unless a dialog or an open menu took the key). */
+function cancelOnEscape(form, cancel) {
+  form.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || event.defaultPrevented || event.isComposing) return;
+    event.preventDefault();
+    cancel();
   });
 }
 
@@ -112,6 +145,12 @@ function createChannelForm(ctx, onCreated) {
   });
   slugInput.addEventListener('input', () => {
     slugEdited = true;
+    // Addresses are lowercase (the server would lowercase it anyway): show what it will be.
+    if (slugInput.value !== slugInput.value.toLowerCase()) {
+      const caret = slugInput.selectionStart;
+      slugInput.value = slugInput.value.toLowerCase();
+      slugInput.setSelectionRange(caret, caret);
+    }
   });
   const status = h('div', { class: 'status-area' });
   const button = h('button', { class: 'button', type: 'submit' }, 'Create channel');
@@ -119,7 +158,7 @@ function createChannelForm(ctx, onCreated) {
     'form',
     { class: 'form', novalidate: true },
     field('Title', titleInput),
-    field('Address', slugInput, `Your channel's page will be ${location.origin}/c/your-address (3–48 lowercase letters, digits and “-”).`),
+    field('Address', slugInput, `Your channel's page will be ${location.origin}/c/your-address (${ADDRESS_RULE}). It cannot be changed later.`),
     field('Description (optional)', h('textarea', { name: 'description', rows: 2, maxlength: 5000 })),
     status,
     button,
@@ -136,6 +175,11 @@ function createChannelForm(ctx, onCreated) {
         return;
       }
     }
+    if (!/^[a-z0-9-]{3,48}$/.test(values.slug.trim())) {
+      setFieldError(form, 'slug', `Use ${ADDRESS_RULE}.`);
+      slugInput.focus();
+      return;
+    }
     button.disabled = true;
     try {
       const created = await api('/api/channels', { method: 'POST', body: { title: values.title.trim(), slug: values.slug.trim(), description: values.description.trim() }, signal: ctx.signal });
@@ -145,7 +189,10 @@ function createChannelForm(ctx, onCreated) {
       onCreated(created);
     } catch (e) {
       if (e.name === 'AbortError') return;
-      if (e.field && setFieldError(form, e.field, fieldMessage(e))) form.elements.namedItem(e.field).focus();
+      // The server's rule for the slug is the same as the hint's, in its own words: say it the
+      // hint's way.
+      const text = e.field === 'slug' && e.code !== 'conflict' ? `Use ${ADDRESS_RULE}.` : fieldMessage(e);
+      if (e.field && setFieldError(form, e.field, text)) form.elements.namedItem(e.field).focus();
       else status.append(message('error', e.message));
     } finally {
       button.disabled = false;
@@ -154,22 +201,13 @@ function createChannelForm(ctx, onCreated) {
   return h('section', { class: 'section panel', 'aria-labelledby': 'create-channel' }, h('h2', { id: 'create-channel' }, 'Create a channel'), form);
 }
 
-function copyButton(label, getText) {
-  const button = h('button', { type: 'button', class: 'button small secondary' }, 'Copy');
-  button.setAttribute('aria-label', `Copy ${label}`);
-  button.addEventListener('click', async () => {
-    const ok = await copyText(getText());
-    button.textContent = ok ? 'Copied' : 'Copy failed';
-    setTimeout(() => {
-      button.textContent = 'Copy';
-    }, 2000);
-  });
-  return button;
-}
-
-function channelCard(channel, ctx) {
+function channelCard(channel, ctx, onDeleted) {
   const headingId = uid('channel');
+  const heading = h('h2', { id: headingId, tabindex: '-1' }, channel.title);
   const liveBadge = h('span', { class: 'badge' });
+  const editButton = h('button', { type: 'button', class: 'button small secondary', 'aria-label': `Edit channel “${channel.title}”`, onclick: () => editChannel() }, 'Edit channel');
+  const deleteButton = h('button', { type: 'button', class: 'button small danger', 'aria-label': `Delete channel “${channel.title}”…`, onclick: () => deleteChannel() }, 'Delete channel…');
+  const settingsArea = h('div', { class: 'channel-settings' });
   const health = h('div', { class: 'health', 'aria-live': 'polite' });
   const keyArea = h('div', { class: 'key-area' });
   const videos = h('div', { class: 'channel-videos' });
@@ -178,7 +216,15 @@ function channelCard(channel, ctx) {
   const element = h(
     'article',
     { class: 'channel-card panel', 'aria-labelledby': headingId, dataset: { slug: channel.slug } },
-    h('header', { class: 'channel-card-head' }, h('h2', { id: headingId, tabindex: '-1' }, channel.title), liveBadge, h('a', { href: `/c/${encodeURIComponent(channel.slug)}` }, `/c/${channel.slug}`)),
+    h(
+      'header',
+      { class: 'channel-card-head' },
+      heading,
+      liveBadge,
+      h('a', { href: `/c/${encodeURIComponent(channel.slug)}` }, `/c/${channel.slug}`),
+      h('div', { class: 'row-actions channel-actions' }, editButton, deleteButton),
+    ),
+    settingsArea,
     h(
       'section',
       { class: 'obs' },
@@ -254,9 +300,95 @@ function channelCard(channel, ctx) {
     }
   }
 
+  /** Title, description and default visibility, edited in place; the address stays. */
+  function editChannel() {
+    const status = h('div', { class: 'status-area' });
+    const form = h(
+      'form',
+      { class: 'form channel-form', novalidate: true, 'aria-label': `Edit channel “${channel.title}”` },
+      field('Title', h('input', { name: 'title', value: channel.title, required: true, maxlength: 120, autocomplete: 'off' })),
+      field('Description', h('textarea', { name: 'description', rows: 3, maxlength: 5000 }, channel.description || '')),
+      field('New live streams start as', visibilitySelect('default_visibility', channel.default_visibility || 'public'), 'You can change each video afterwards.'),
+      h('p', { class: 'field-hint' }, 'The address ', h('code', {}, `/c/${channel.slug}`), ' cannot be changed.'),
+      status,
+      h('div', { class: 'actions' }, h('button', { class: 'button', type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'button secondary', onclick: () => close() }, 'Cancel')),
+    );
+    function close(saved = false) {
+      replace(settingsArea, saved ? message('success', 'Saved.') : null);
+      editButton.hidden = false;
+      editButton.focus();
+    }
+    cancelOnEscape(form, () => close());
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearFieldErrors(form);
+      replace(status);
+      const values = Object.fromEntries(new FormData(form));
+      if (!values.title.trim()) {
+        setFieldError(form, 'title', 'Required.');
+        form.elements.namedItem('title').focus();
+        return;
+      }
+      try {
+        const updated = await api(`/api/channels/${encodeURIComponent(channel.slug)}`, {
+          method: 'PATCH',
+          body: { title: values.title.trim(), description: values.description.trim(), default_visibility: values.default_visibility },
+          signal: ctx.signal,
+        });
+        Object.assign(channel, updated);
+        heading.textContent = channel.title;
+        editButton.setAttribute('aria-label', `Edit channel “${channel.title}”`);
+        deleteButton.setAttribute('aria-label', `Delete channel “${channel.title}”…`);
+        close(true);
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        if (e.field && setFieldError(form, e.field, fieldMessage(e))) return;
+        status.append(message('error', `Not saved. ${e.message}`));
+      }
+    });
+    editButton.hidden = true;
+    replace(settingsArea, form);
+    form.elements.namedItem('title').focus();
+  }
+
+  /** Deleting takes the videos and uploads with it: the dialog says so and asks for the address. */
+  async function deleteChannel() {
+    const count =
+      videoCount === null ? 'all its videos' : videoCount.total === 0 ? 'its videos (it has none now)' : `its ${videoCount.more ? `${videoCount.total} or more videos` : plural(videoCount.total, 'video')}`;
+    const kinds = videoCount && videoCount.total ? ` (${[videoCount.recordings ? plural(videoCount.recordings, 'recording') : null, videoCount.uploads ? plural(videoCount.uploads, 'upload') : null].filter(Boolean).join(', ')})` : '';
+    const confirmed = await confirmDialog({
+      title: `Delete the channel “${channel.title}”?`,
+      body: h(
+        'div',
+        {},
+        h('p', {}, 'This deletes, for good:'),
+        h(
+          'ul',
+          { class: 'delete-list' },
+          h('li', {}, 'the channel and its page ', h('code', {}, `/c/${channel.slug}`), ', and its stream key'),
+          h('li', {}, `${count}${kinds}, with their files`),
+          h('li', {}, 'its unfinished uploads and simulcast targets'),
+        ),
+        lastLive ? h('p', { class: 'warn' }, 'It is live now: the stream is cut off.') : null,
+        h('p', {}, 'This cannot be undone.'),
+      ),
+      typeToConfirm: { label: `Type the channel's address, ${channel.slug}, to confirm`, expected: channel.slug },
+      confirm: 'Delete channel and videos',
+      danger: true,
+    });
+    if (!confirmed) return;
+    try {
+      await api(`/api/channels/${encodeURIComponent(channel.slug)}`, { method: 'DELETE', signal: ctx.signal });
+      onDeleted(channel);
+    } catch (e) {
+      if (e.name !== 'AbortError') replace(settingsArea, message('error', `Not deleted. ${e.message}`));
+    }
+  }
+
   let lastLive; // undefined until the first update, so that one always loads the videos
   let editing = 0;
   async function update(current) {
+    if (editButton.hidden === false) Object.assign(channel, current);
     const live = current.live ? current.live_video_id : null;
     liveBadge.textContent = live ? 'LIVE' : 'Offline';
     liveBadge.className = live ? 'badge badge-live' : 'badge';
@@ -303,6 +435,8 @@ function channelCard(channel, ctx) {
   }
 
   let videosNeedRefresh = false;
+  /** What the last listing counted, for the delete dialog; null until it loaded. */
+  let videoCount = null;
   async function loadVideos() {
     let page;
     try {
@@ -313,6 +447,12 @@ function channelCard(channel, ctx) {
       return;
     }
     replace(videosStatus);
+    videoCount = {
+      total: page.items.length,
+      more: Boolean(page.next_cursor),
+      recordings: page.items.filter((v) => v.kind !== 'upload').length,
+      uploads: page.items.filter((v) => v.kind === 'upload').length,
+    };
     videosNeedRefresh = page.items.some((v) => v.status === 'processing' || v.status === 'live');
     replace(videos, page.items.length ? h('ul', { class: 'video-rows' }, page.items.map(videoRow)) : h('p', { class: 'empty' }, 'No videos yet: go live, or upload one.'));
   }
@@ -348,11 +488,7 @@ function channelCard(channel, ctx) {
     };
     const edit = (v) => {
       editing += 1;
-      const visibility = h(
-        'select',
-        { name: 'visibility' },
-        ['public', 'unlisted', 'private'].map((value) => h('option', { value, selected: v.visibility === value }, { public: 'Public: listed and searchable', unlisted: 'Unlisted: anyone with the link', private: 'Private: only you' }[value])),
-      );
+      const visibility = visibilitySelect('visibility', v.visibility);
       const status = h('div', { class: 'status-area' });
       const form = h(
         'form',
@@ -366,8 +502,10 @@ function channelCard(channel, ctx) {
       function done(next) {
         editing -= 1;
         show(next && next.id ? next : v);
+        if (next && next.id) row.querySelector('.row-main').append(message('success', 'Saved.'));
         row.querySelector('.row-title').focus();
       }
+      cancelOnEscape(form, () => done());
       form.addEventListener('submit', async (event) => {
         event.preventDefault();
         clearFieldErrors(form);

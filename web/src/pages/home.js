@@ -11,12 +11,9 @@ export async function homePage(main, ctx) {
   const recentList = h('ul', { class: 'grid' });
   const more = h('button', { type: 'button', class: 'button secondary', hidden: true }, 'Load more');
   const status = h('div', { class: 'status-area' });
-  replace(
-    main,
-    h('h1', { class: 'visually-hidden' }, 'Ferrocast'),
-    liveSection,
-    h('section', { 'aria-labelledby': 'recent-heading', class: 'section' }, h('h2', { id: 'recent-heading' }, 'Recent videos'), status, recentList, more),
-  );
+  // The heading shows once there is something under it: alone it reads as a page that broke.
+  const recentHeading = h('h2', { id: 'recent-heading', hidden: true }, 'Recent videos');
+  replace(main, h('h1', { class: 'visually-hidden' }, 'Ferrocast'), liveSection, h('section', { 'aria-labelledby': 'recent-heading', class: 'section' }, recentHeading, status, recentList, more));
 
   let cursor = null;
   const seen = new Set();
@@ -41,6 +38,7 @@ export async function homePage(main, ctx) {
     const recent = items.filter((v) => v.status !== 'live');
     recent.forEach((v) => seen.add(v.id));
     recentList.append(...recent.map(videoCard));
+    recentHeading.hidden = recent.length === 0;
     if (items.length === 0) {
       const user = currentUser();
       status.append(
@@ -67,6 +65,7 @@ export async function homePage(main, ctx) {
       const fresh = items.filter((v) => v.status !== 'live' && !seen.has(v.id));
       fresh.forEach((v) => seen.add(v.id));
       recentList.append(...fresh.map(videoCard));
+      if (fresh.length) recentHeading.hidden = false;
       replace(status);
     } catch (e) {
       if (e.name !== 'AbortError') replace(status, message('error', `Could not load more videos. ${e.message}`));

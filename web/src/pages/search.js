@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, message, replace } from '../dom.js';
 import { videoCard } from '../components.js';
+import { plural } from '../format.js';
 
 export async function searchPage(main, ctx) {
   const q = (ctx.query.get('q') || '').trim();
@@ -31,7 +32,7 @@ export async function searchPage(main, ctx) {
   try {
     status.append(message('info', 'Searching…'));
     const found = await load();
-    replace(status, found ? h('p', { class: 'visually-hidden' }, `${found}${cursor ? ' or more' : ''} results`) : h('p', { class: 'empty' }, `No videos match “${q}”. Try fewer or different words.`));
+    replace(status, found ? h('p', { class: 'visually-hidden' }, cursor ? `${found} or more results` : plural(found, 'result')) : h('p', { class: 'empty' }, `No videos match “${q}”. Try fewer or different words.`));
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     replace(status, message('error', `Search failed. ${e.message}`));

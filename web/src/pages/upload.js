@@ -30,6 +30,7 @@ export async function uploadPage(main, ctx) {
   }
 
   const pendingSection = h('section', { class: 'section panel', 'aria-labelledby': 'pending-heading', hidden: true });
+  // Empty until an upload starts (style.css hides an empty panel).
   const work = h('section', { class: 'section panel', 'aria-live': 'polite' });
   const form = uploadForm(channels, ctx.query.get('channel'));
   main.append(pendingSection, form.element, work);
@@ -132,8 +133,8 @@ export async function uploadPage(main, ctx) {
       },
       retrying: ({ part, delayMs, error }) => {
         retrying.add(part);
-        const why = error.status === 0 ? 'The connection dropped' : `The server answered: ${error.message}`;
-        replace(note, message('warning', `${why}. Retrying in ${Math.round(delayMs / 1000)} s… The parts already sent are kept.`));
+        const why = error.status === 0 ? 'The connection dropped.' : `The server answered: ${error.message}`;
+        replace(note, message('warning', `${why} Retrying in ${Math.round(delayMs / 1000)} s… The parts already sent are kept.`));
       },
       completing: () => {
         detail.textContent = 'All parts sent. Putting the file together…';
@@ -232,14 +233,18 @@ async function transcode(work, videoId, ctx) {
 }
 
 function uploadForm(channels, preferredChannel) {
-  const fileInput = h('input', { type: 'file', name: 'file', accept: 'video/*,.mkv,.flv,.ts,.mts', class: 'file-input', id: 'upload-file' });
+  // The native file input is visually hidden (it would say "No file chosen" a second time, in the
+  // browser's words); its label is the visible button and takes its focus ring, and fileInfo says
+  // what was picked.
+  const fileInput = h('input', { type: 'file', name: 'file', accept: 'video/*,.mkv,.flv,.ts,.mts', class: 'file-input visually-hidden', id: 'upload-file' });
   const fileInfo = h('p', { class: 'file-info', id: 'upload-file-info' }, 'No file chosen.');
   const fileError = h('p', { class: 'field-error', id: 'upload-file-error', hidden: true });
   const drop = h(
     'div',
     { class: 'drop-zone' },
-    h('label', { for: 'upload-file', class: 'drop-label' }, h('strong', {}, 'Choose a video file'), h('span', {}, ' or drop it here')),
     fileInput,
+    h('label', { for: 'upload-file', class: 'button secondary drop-label' }, 'Choose a video file'),
+    h('span', { class: 'muted' }, 'or drop it here'),
     fileInfo,
     fileError,
   );

@@ -1,11 +1,17 @@
 // Watching: /watch/{video_id} plays one video (live, recording or upload; while an upload is still
 // processing it shows the progress and starts playing when ready), /c/{slug} is a channel: its
-// live stream when there is one, its videos below.
+// live stream when there is one, its videos below; /embed/{video_id} is the player alone, for
+// other sites' iframes.
+//
+// The player, its control bar and the title fit in the first screen (style.css sizes the player
+// from the viewport). A page's `.stage` is a grid holding `.stage-main` (player and details); a
+// side column such as a chat is a sibling of `.stage-main` and goes beside it on wide screens,
+// below it on phones.
 
 import { api } from '../api.js';
-import { h, message, replace } from '../dom.js';
+import { h, message, replace, uid } from '../dom.js';
 import { mountPlayer } from '../player.js';
-import { every, videoGrid } from '../components.js';
+import { copyButton, every, videoGrid } from '../components.js';
 import { ago, duration, plural } from '../format.js';
 
 export async function videoPage(main, ctx) {
@@ -18,9 +24,9 @@ export async function videoPage(main, ctx) {
     return unavailable(main, ctx, e, 'This video does not exist, or it is private.');
   }
   ctx.title(video.title);
-  const stage = h('div', { class: 'stage' });
-  replace(main, stage);
-  watch(stage, video, ctx);
+  const stageMain = h('div', { class: 'stage-main' });
+  replace(main, h('div', { class: 'stage' }, stageMain));
+  watch(stageMain, video, ctx);
 }
 
 export async function channelPage(main, ctx) {
@@ -33,18 +39,15 @@ export async function channelPage(main, ctx) {
     return unavailable(main, ctx, e, 'There is no channel at this address.');
   }
   ctx.title(channel.title);
-  const stage = h('div', { class: 'stage' });
+  // The live player (or "Offline") and its details.
+  const stage = h('div', { class: 'stage-player' });
   const videosSection = h('section', { class: 'section', 'aria-labelledby': 'channel-videos' }, h('h2', { id: 'channel-videos' }, 'Videos'));
+  // The channel's name is one line above the player, in the player's column, so that the player
+  // and its controls still fit in the first screen; its description goes below.
   replace(
     main,
-    h(
-      'header',
-      { class: 'channel-header' },
-      h('h1', {}, channel.title),
-      h('p', { class: 'meta' }, `by ${channel.owner}`),
-      channel.description ? h('p', { class: 'description' }, channel.description) : null,
-    ),
-    stage,
+    h('div', { class: 'stage channel-stage' }, h('div', { class: 'stage-main' }, h('header', { class: 'channel-header' }, h('h1', {}, channel.title), h('p', { class: 'meta' }, `by ${channel.owner}`)), stage)),
+    channel.description ? h('section', { class: 'section channel-about', 'aria-labelledby': 'channel-about' }, h('h2', { id: 'channel-about' }, 'About'), h('p', { class: 'description' }, channel.description)) : null,
     videosSection,
   );
 
@@ -106,9 +109,11 @@ function watch(stage, video, ctx, { inChannel = false } = {}) {
   function showInfo(v) {
     const when = v.status === 'live' ? `Started ${ago(v.created_at)}` : ago(v.created_at);
     const title = inChannel ? h('h2', { class: 'video-title' }, v.title) : h('h1', { class: 'video-title' }, v.title);
+    // A private video's link works for its owner only: nothing to share.
+    const share = v.visibility === 'public' || v.visibility === 'unlisted' ? h('button', { type: 'button', class: 'button small secondary share-button', 'aria-haspopup': 'dialog', onclick: () => shareDialog(v) }, 'Share') : null;
     replace(
       info,
-      title,
+      h('div', { class: 'video-head' }, title, share),
       h(
         'p',
         { class: 'meta' },
@@ -162,6 +167,87 @@ function watch(stage, video, ctx, { inChannel = false } = {}) {
       showInfo(v);
       showMedia(v);
       return v.status === 'live' || v.status === 'processing';
+    });
+  }
+}
+
+/** The page's link and an iframe snippet for /embed/{id}, each with a copy button. */
+function shareDialog(video) {
+  const origin = location.origin;
+  const link = `${origin}${location.pathname}`;
+  const snippet = `<iframe src="${origin}/embed/${encodeURIComponent(video.id)}" width="640" height="360" allow="autoplay; fullscreen" allowfullscreen></iframe>`;
+  const titleId = uid('share');
+  const linkId = uid('share-link');
+  const embedId = uid('share-embed');
+  // Read-only fields: the text can be selected by hand too, where the clipboard is not allowed.
+  const selectAll = (event) => event.target.select();
+  const dialog = h(
+    'dialog',
+    { class: 'dialog share-dialog', 'aria-labelledby': titleId },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('h2', { id: titleId }, 'Share'),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: linkId }, 'Link'),
+        h('div', { class: 'copy-row' }, h('input', { id: linkId, class: 'share-link', readonly: true, value: link, onfocus: selectAll }), copyButton('link', () => link)),
+      ),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: embedId }, 'Embed on a website'),
+        h('textarea', { id: embedId, class: 'share-embed', readonly: true, rows: 3, onfocus: selectAll }, snippet),
+        h('div', { class: 'copy-row' }, h('p', { class: 'field-hint' }, 'Paste this HTML into your page.'), copyButton('embed code', () => snippet)),
+      ),
+      video.visibility === 'unlisted' ? h('p', { class: 'field-hint' }, 'This video is unlisted: anyone with the link or on a page that embeds it can watch it.') : null,
+      h('div', { class: 'actions' }, h('button', { value: 'close', class: 'button secondary' }, 'Close')),
+    ),
+  );
+  const opener = document.activeElement;
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (opener && opener.isConnected) opener.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+/** /embed/{id}: the player filling the window and a link to the watch page, nothing else. */
+export async function embedPage(main, ctx) {
+  const [id] = ctx.params;
+  const watchHref = `/watch/${encodeURIComponent(id)}`;
+  const watchLink = (text) => h('a', { href: watchHref, target: '_blank', rel: 'noopener', class: 'embed-link' }, text, h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'));
+  const notice = (text) => replace(main, h('div', { class: 'embed-notice' }, h('p', {}, text), watchLink('Watch on Ferrocast')));
+  let video;
+  try {
+    video = await api(`/api/videos/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    ctx.title('Unavailable');
+    return notice(e.status === 404 ? 'This video is not available.' : e.message);
+  }
+  ctx.title(video.title);
+  if (video.status === 'processing') return notice('This video is being processed. It will play here when it is ready.');
+  if (video.status === 'failed') return notice('This video could not be processed.');
+  const player = mountPlayer(main, {
+    src: video.playback_url,
+    live: video.status === 'live',
+    title: video.title,
+    poster: video.status === 'ready' ? video.thumbnail_url : null,
+    signal: ctx.signal,
+    actions: watchLink('Watch on Ferrocast'),
+  });
+  player.element.classList.add('embed-player');
+  // The page learns that a live broadcast ended from the API too (a player that is paused does not
+  // load the playlist that says so).
+  if (video.status === 'live') {
+    every(15_000, ctx.signal, async () => {
+      const v = await api(`/api/videos/${encodeURIComponent(id)}`, { signal: ctx.signal });
+      if (v.status === 'live') return true;
+      player.ended();
+      return false;
     });
   }
 }
