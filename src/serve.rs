@@ -72,7 +72,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
 
     let live = Arc::new(LiveRegistry::new());
-    let api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
+    let mut api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
+    api_state.mailer = ferrocast_api::mail::Mailer::from_config(&config.mail).map_err(anyhow::Error::msg)?.map(Arc::new);
     let live_events = api_state.live_events.clone();
     // Every node answers health checks and /metrics, whatever its roles.
     let mut app = match roles.api {

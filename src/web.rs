@@ -272,7 +272,8 @@ fn is_backend_path(path: &str) -> bool {
 fn is_page(path: &str) -> bool {
     let one_segment = |rest: &str| !rest.is_empty() && !rest.contains('/');
     match path {
-        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" | "/integrations" | "/account" => true,
+        "/" | "/search" | "/login" | "/signup" | "/dashboard" | "/upload" | "/integrations" | "/account" | "/forgot-password"
+        | "/reset-password" => true,
         _ => ["/watch/", "/c/", "/embed/"].iter().any(|prefix| path.strip_prefix(prefix).is_some_and(one_segment)),
     }
 }

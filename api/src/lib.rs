@@ -23,6 +23,7 @@ pub mod chat;
 pub mod error;
 pub mod extract;
 pub mod live_events;
+pub mod mail;
 pub mod password;
 pub mod rate_limit;
 pub mod routes;
@@ -36,7 +37,7 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use routes::tokens as access_token_routes;
-use routes::{auth, channels, chat as chat_routes, embed, health, restreams, server, uploads, videos, webhooks};
+use routes::{account, auth, channels, chat as chat_routes, embed, health, restreams, server, uploads, videos, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -80,7 +81,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
-        .routes(routes!(auth::me))
+        .routes(routes!(auth::me, account::delete_account))
+        .routes(routes!(account::change_email))
+        .routes(routes!(account::request_password_reset))
+        .routes(routes!(account::confirm_password_reset))
         .routes(routes!(auth::change_password))
         .routes(routes!(channels::create, channels::list_mine))
         .routes(routes!(channels::get, channels::update, channels::delete))

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Channels followed by open pages and chat sockets on this node; where changes are published.
     pub live_events: Arc<LiveEvents>,
     pub chat_limiter: Arc<ChatLimiter>,
+    /// Sends password reset links; `None` when `[mail]` names no server.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 /// The slice of [`Config`] the API reads at request time.
@@ -72,6 +74,8 @@ pub struct Settings {
     /// The RTMPS listener's port, when there is one.
     pub rtmps_port: Option<u16>,
     pub chat: ChatConfig,
+    /// How long a password reset link works.
+    pub reset_link_ttl: Duration,
 }
 
 /// What the sealing key of revealable stream keys is derived for.
@@ -111,6 +115,7 @@ impl AppState {
             restream_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), ferrocast_core::db::restreams::SEALING_PURPOSE)),
             stream_key_sealing: Arc::new(SealingKey::derive(jwt_secret.expose().as_bytes(), STREAM_KEY_SEALING_PURPOSE)),
             live_events: LiveEvents::new(channel_events, Duration::from_millis(config.chat.refresh_interval_ms)),
+            mailer: None,
             chat_limiter: Arc::new(ChatLimiter::new(
                 config.chat.max_messages_per_window,
                 Duration::from_secs(config.chat.rate_window_secs),
@@ -134,6 +139,7 @@ impl AppState {
                 rtmp_port: config.rtmp_addr.port(),
                 rtmps_port: config.rtmp.tls_addr.map(|addr| addr.port()),
                 chat: config.chat.clone(),
+                reset_link_ttl: Duration::from_secs(config.mail.reset_link_ttl_secs),
             }),
         }
     }

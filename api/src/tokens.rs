@@ -74,6 +74,13 @@ pub fn new_refresh_token() -> (String, String) {
     (token, hash)
 }
 
+/// A password reset link's secret and the hash stored of it.
+pub fn new_reset_token() -> (String, String) {
+    let token = format!("pr_{}", ferrocast_core::stream_key::random_hex(32));
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
 pub fn hash_refresh_token(token: &str) -> String {
     // Same construction as stream keys: a full-entropy secret needs no slow hash.
     ferrocast_core::stream_key::hash(token)

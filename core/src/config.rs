@@ -118,6 +118,50 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub restream: RestreamConfig,
     pub chat: ChatConfig,
+    pub mail: MailConfig,
+}
+
+/// Outgoing e-mail (password reset links). Off until `host` is set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The SMTP server; unset: no mail is sent, and "forgot password" says to ask the operator.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The From header, `Name <address>`.
+    pub from: String,
+    /// `starttls` (upgrade after connecting, usually port 587), `tls` (TLS from the start, usually
+    /// 465) or `none` (a relay on the same host or network only: passwords would travel in clear).
+    pub tls: MailTls,
+    /// Connecting and sending one mail must finish within this long.
+    pub timeout_secs: u64,
+    /// How long a password reset link works.
+    pub reset_link_ttl_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            from: "Ferrocast <ferrocast@localhost>".into(),
+            tls: MailTls::Starttls,
+            timeout_secs: 15,
+            reset_link_ttl_secs: 3600,
+        }
+    }
 }
 
 /// Live chat and the live state pushed to open pages (see docs/api.md, Live events and chat).
@@ -491,6 +535,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             restream: RestreamConfig::default(),
             chat: ChatConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod events;
+pub mod mail;
 pub mod rtmp_publisher;
 pub mod uploader;
 

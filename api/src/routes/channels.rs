@@ -216,6 +216,13 @@ pub async fn update(
     responses((status = 204, description = "Deleted with its videos"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): Slug) -> Result<StatusCode, ApiError> {
     let channel = owned_channel(&state, &slug, &user).await?;
+    remove_channel(&state, &channel).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a channel with its videos and uploads and their files, and cuts its publisher off (for
+/// the channel's deletion and its owner's).
+pub(crate) async fn remove_channel(state: &AppState, channel: &Channel) -> Result<(), ApiError> {
     let videos = videos::ids_of_channel(&state.db, &channel.id).await?;
     let uploads = uploads::ids_of_channel(&state.db, &channel.id).await?;
     // The rows go first (videos and uploads by cascade), so nothing lists the files being removed.
@@ -226,7 +233,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): S
         upload_parts::remove(&state.storage, &state.settings.uploads_dir, upload_id).await;
     }
     for (video_id, _) in &videos {
-        remove_video_files(&state, video_id).await;
+        remove_video_files(state, video_id).await;
     }
     // A live recording writes its last segments and playlists while it winds down after the
     // disconnect; sweep its files once more when it is surely done.
@@ -241,7 +248,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Slug(slug): S
         });
     }
     tracing::info!(channel_id = %channel.id, "channel deleted with its videos' files");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/channels/{slug}/stream-key", tag = "channels", params(("slug" = String, Path)),

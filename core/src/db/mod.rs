@@ -19,6 +19,7 @@ pub mod access_tokens;
 pub mod channels;
 pub mod chat;
 pub mod jobs;
+pub mod password_resets;
 pub mod recordings;
 pub mod refresh_tokens;
 pub mod restreams;

@@ -44,11 +44,12 @@ pub async fn insert_rotated(db: &Db, user_id: &str, family_id: &str, token_hash:
     Ok(true)
 }
 
-/// Whether any token of the family has been revoked: then the whole login session is over.
+/// Whether any token of the family has been revoked, or the family is gone (its account was
+/// deleted): then the whole login session is over.
 pub async fn family_revoked(db: &Db, family_id: &str) -> Result<bool, DbError> {
-    let sql = "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL";
-    let revoked: i64 = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(family_id).fetch_one(pool).await)?;
-    Ok(revoked > 0)
+    let sql = "SELECT COUNT(*), COUNT(revoked_at) FROM refresh_tokens WHERE family_id = $1";
+    let (tokens, revoked): (i64, i64) = on_pool!(db, |pool| sqlx::query_as(sql).bind(family_id).fetch_one(pool).await)?;
+    Ok(tokens == 0 || revoked > 0)
 }
 
 pub async fn find_by_hash(db: &Db, token_hash: &str) -> Result<Option<RefreshToken>, DbError> {

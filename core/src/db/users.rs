@@ -73,6 +73,18 @@ pub async fn set_password_hash(db: &Db, id: &str, password_hash: &str) -> Result
     Ok(execute!(db, sqlx::query(sql).bind(id).bind(password_hash).bind(now()))? == 1)
 }
 
+/// Changes the account's e-mail (lowercase); a taken address is [`DbError::Conflict`] (`email`).
+pub async fn set_email(db: &Db, id: &str, email: &str) -> Result<bool, DbError> {
+    let sql = "UPDATE users SET email = $2, updated_at = $3 WHERE id = $1";
+    Ok(execute!(db, sqlx::query(sql).bind(id).bind(email).bind(now()))? == 1)
+}
+
+/// The account with this e-mail (stored lowercase: pass it lowercased).
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    Ok(on_pool!(db, |pool| sqlx::query_as::<_, User>(&sql).bind(email).fetch_optional(pool).await)?)
+}
+
 /// Deletes an account and, by cascade, its sessions, channels and videos.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
     Ok(execute!(db, sqlx::query("DELETE FROM users WHERE id = $1").bind(id))? == 1)

@@ -1,0 +1,37 @@
+//! Password reset links: stored as hashes of their secret, each usable once before it expires.
+
+use chrono::{DateTime, Utc};
+
+use super::{execute, now, on_pool, Db, DbError};
+
+pub async fn insert(db: &Db, token_hash: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<(), DbError> {
+    let sql = "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    execute!(db, sqlx::query(sql).bind(token_hash).bind(user_id).bind(now()).bind(expires_at))?;
+    Ok(())
+}
+
+/// Links sent to the account since `since` (for the per-account limit).
+pub async fn sent_since(db: &Db, user_id: &str, since: DateTime<Utc>) -> Result<i64, DbError> {
+    let sql = "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at > $2";
+    Ok(on_pool!(db, |pool| sqlx::query_scalar(sql).bind(user_id).bind(since).fetch_one(pool).await)?)
+}
+
+/// Uses the link: the account it resets, if it exists, is unused and has not expired. Of two
+/// racing uses exactly one gets the account. Every other link of that account stops working too.
+pub async fn redeem(db: &Db, token_hash: &str) -> Result<Option<String>, DbError> {
+    let now = now();
+    let sql = "UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2";
+    if execute!(db, sqlx::query(sql).bind(token_hash).bind(now))? == 0 {
+        return Ok(None);
+    }
+    let sql = "SELECT user_id FROM password_resets WHERE token_hash = $1";
+    let user_id: String = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(token_hash).fetch_one(pool).await)?;
+    let sql = "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
+    execute!(db, sqlx::query(sql).bind(&user_id).bind(now))?;
+    Ok(Some(user_id))
+}
+
+/// Forgets links that expired before `before`.
+pub async fn delete_expired(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    Ok(execute!(db, sqlx::query("DELETE FROM password_resets WHERE expires_at < $1").bind(before))?)
+}
