@@ -18,7 +18,8 @@ async fn login_status(server: &Server, name: &str, password: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     let dir = DataDir::new();
-    let smtp = SmtpServer::start(&std::env::temp_dir().join(format!("ferrocast-smtp-{}", std::process::id())));
+    let mail_dir = DataDir::new();
+    let smtp = SmtpServer::start(&mail_dir.0);
     let port = smtp.port.to_string();
     let server = Server::start(
         &dir.0,

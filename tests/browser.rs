@@ -28,22 +28,29 @@ fn require(path: &Path, what: &str) {
 /// Runs `web/test/browser.mjs` against the web UI at `url`; screenshots go to
 /// `test-artifacts/<artifacts>/`.
 fn run_browser_script(url: &str, artifacts: &str) {
+    run_script("browser.mjs", url, artifacts, &[]);
+    let artifacts = repo().join("test-artifacts").join(artifacts);
+    assert!(artifacts.join("home.png").exists() && artifacts.join("watch.png").exists() && artifacts.join("dashboard.png").exists());
+}
+
+/// Runs `web/test/{script}` with `env` against the web UI at `url`.
+fn run_script(script: &str, url: &str, artifacts: &str, env: &[(&str, &str)]) {
     let web = repo().join("web");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let artifacts = repo().join("test-artifacts").join(artifacts);
     // Screenshots of an earlier run must not pass for this one's.
     let _ = std::fs::remove_dir_all(&artifacts);
     let status = Command::new("node")
-        .arg(web.join("test/browser.mjs"))
+        .arg(web.join("test").join(script))
         .current_dir(&web)
         .env("FERROCAST_URL", url)
         .env("ARTIFACTS_DIR", &artifacts)
         .env("FERROCAST_ACCESS_TTL_SECS", ACCESS_TTL_SECS)
         .env("CHROMIUM", &chromium)
+        .envs(env.iter().copied())
         .status()
         .expect("node (make test installs Node.js)");
-    assert!(status.success(), "browser checks failed (see the lines above; screenshots in {})", artifacts.display());
-    assert!(artifacts.join("home.png").exists() && artifacts.join("watch.png").exists() && artifacts.join("dashboard.png").exists());
+    assert!(status.success(), "browser checks of {script} failed (see the lines above; screenshots in {})", artifacts.display());
 }
 
 fn require_browser_setup() -> PathBuf {
@@ -70,6 +77,39 @@ async fn the_web_ui_works_in_chromium() {
         ],
     );
     run_browser_script(&server.http, "browser");
+}
+
+/// The streamer's and the viewers' product in two browsers at once (`web/test/product.mjs`): the
+/// channel page showing the stream the moment it starts, chat between two users with moderation,
+/// the replay, an iframe on another site, a password reset through a real SMTP server, a
+/// keyboard-only sign-up, and the layout with chat at laptop and phone sizes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_product_works_in_two_browsers() {
+    let web_dir = require_browser_setup();
+    let dir = DataDir::new();
+    let mail_dir = DataDir::new();
+    let smtp = support::mail::SmtpServer::start(&mail_dir.0);
+    let port = smtp.port.to_string();
+    let server = Server::start(
+        &dir.0,
+        &[
+            ("FERROCAST_WEB_DIR", web_dir.to_str().expect("UTF-8 path")),
+            ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "2"),
+            ("FERROCAST_MAIL__HOST", "127.0.0.1"),
+            ("FERROCAST_MAIL__PORT", &port),
+            ("FERROCAST_MAIL__TLS", "none"),
+        ],
+    );
+    let maildir = smtp.maildir().to_str().expect("UTF-8 path").to_string();
+    // The public URL (and so the cookies' and the chat's origin) is http://localhost:{port}.
+    let url = server.http.replace("127.0.0.1", "localhost");
+    run_script(
+        "product.mjs",
+        &url,
+        "product",
+        &[("FERROCAST_MAILDIR", &maildir), ("FERROCAST_RTMP_URL", &format!("rtmp://{}/live", server.rtmp))],
+    );
+    drop(smtp);
 }
 
 /// The same story on two nodes sharing Postgres and a bucket: the browser talks to an api,origin

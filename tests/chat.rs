@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::events::{chat, frame, frame_of, say, EventStream};
-use support::{ffmpeg_publish, DataDir, Server};
+use support::{ffmpeg_publish, node_env, start, DataDir, Server};
 
 const SOON: Duration = Duration::from_secs(5);
 
@@ -56,7 +56,8 @@ async fn api_says(server: &Server, slug: &str, live: bool) -> Instant {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_channel_page_hears_going_live_and_ending_at_once() {
     let dir = DataDir::new();
-    let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1")]);
+    // Followed channels are re-read every 5 s: the pushes within 2 s below come from the events.
+    let server = Server::start(&dir.0, &[("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1"), ("FERROCAST_CHAT__REFRESH_INTERVAL_MS", "5000")]);
     let (token, key) = server.streamer("ana", "ana-live").await;
 
     // Stream setup: the next broadcast's title, set before going live.
@@ -101,7 +102,7 @@ async fn an_open_channel_page_hears_going_live_and_ending_at_once() {
     let rendition = master.lines().find(|l| l.ends_with(".m3u8")).expect("a rendition");
     let rendition_url = format!("{}/{rendition}", playback.rsplit_once('/').expect("dir").0);
     player.get(&rendition_url).send().await.expect("playlist");
-    let (counted, _) = page.wait_for(Duration::from_secs(10), |name, data| name == "state" && data["live"]["viewers"] == 1).await;
+    let (counted, _) = page.wait_for(Duration::from_secs(15), |name, data| name == "state" && data["live"]["viewers"] == 1).await;
     assert_eq!(counted["live"]["video_id"], video_id.as_str());
 
     // Chat while live is kept with the recording.
@@ -300,6 +301,55 @@ async fn two_users_chat_and_the_owner_moderates() {
     assert_eq!(gone.send().await.expect("delete").status(), 204);
     page.wait_for(SOON, |name, _| name == "deleted").await;
     assert_eq!(server.get_json("/api/channels/nope/events").await.0, 404);
+}
+
+/// Two API nodes and an ingest node on Postgres: the page on one node hears the stream that went
+/// live on another, and chat sent through one node's socket reaches the other's.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_and_chat_reach_pages_served_by_other_nodes() {
+    let db = ferrocast_core::testing::TestDb::postgres().await;
+    let storage = ferrocast_core::testing::test_s3_config();
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    // One site: every node issues and accepts the same tokens, named after the public URL.
+    let node = |roles: &str| {
+        let mut env = node_env(&db.url, &storage, roles);
+        env.push(("FERROCAST_PUBLIC_URL", "http://tv.example".to_string()));
+        env
+    };
+    let node_a = start(&dir_a.0, &node("ingest,worker,api"));
+    // Re-reading seldom: only the events from node a can make node b's page hear in time.
+    let mut env_b = node("api,origin");
+    env_b.push(("FERROCAST_CHAT__REFRESH_INTERVAL_MS", "20000".to_string()));
+    let node_b = start(&dir_b.0, &env_b);
+    let (ana_token, key) = node_a.streamer("ana", "ana-live").await;
+    let (bob_token, _) = login(&node_b, "bob").await;
+
+    let mut ana = chat(&node_a.http, "ana-live", &format!("?access_token={ana_token}"), &[]).await;
+    let mut bob = chat(&node_b.http, "ana-live", &format!("?access_token={bob_token}"), &[]).await;
+    frame_of(&mut ana, "welcome", SOON).await;
+    frame_of(&mut bob, "welcome", SOON).await;
+    say(&mut bob, "hello from node b").await;
+    let sent = Instant::now();
+    let message = frame_of(&mut ana, "message", Duration::from_secs(1)).await;
+    assert_eq!(message["text"], "hello from node b");
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    let id = message["id"].as_str().expect("id");
+    let delete = node_b.client.delete(node_b.url(&format!("/api/channels/ana-live/chat/messages/{id}"))).bearer_auth(&ana_token);
+    assert_eq!(delete.send().await.expect("delete").status(), 204);
+    assert_eq!(frame_of(&mut ana, "deleted", SOON).await["id"], id);
+
+    let mut page = EventStream::open(&node_b.client, &node_b.url("/api/channels/ana-live/events")).await;
+    page.wait_for(SOON, |name, data| name == "state" && data["live"].is_null()).await;
+    let mut ffmpeg = ffmpeg_publish(&node_a.rtmp_url(&key), 640, 360, 30);
+    let (pushed, api) =
+        tokio::join!(page.wait_for(Duration::from_secs(40), |name, data| name == "state" && data["live"].is_object()), async {
+            tokio::time::timeout(Duration::from_secs(40), api_says(&node_b, "ana-live", true)).await.expect("the API says live")
+        });
+    let late = pushed.1.saturating_duration_since(api);
+    assert!(late < Duration::from_secs(2), "node b's page heard it {late:?} after node b's API said live");
+    ffmpeg.kill().expect("stop ffmpeg");
+    let _ = ffmpeg.wait();
+    page.wait_for(Duration::from_secs(30), |name, data| name == "state" && data["live"].is_null()).await;
 }
 
 async fn bob_raw(socket: &mut support::events::Socket, text: &str) {

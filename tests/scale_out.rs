@@ -9,31 +9,7 @@ use std::time::Duration;
 
 use ferrocast_core::testing::{test_s3_config, TestDb};
 use support::uploader::{make_mp4, Uploader};
-use support::{ffmpeg_publish, probe, DataDir, Server};
-
-const JWT_SECRET: &str = "a shared secret of every node, 32+ bytes";
-
-/// The environment of one node: the shared database, bucket and secret, and its roles.
-fn node_env(db_url: &str, storage: &ferrocast_core::config::StorageConfig, roles: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("FERROCAST_DATABASE_URL", db_url.to_string()),
-        ("FERROCAST_JWT_SECRET", JWT_SECRET.to_string()),
-        ("FERROCAST_ROLES", roles.to_string()),
-        ("FERROCAST_STORAGE__URL", storage.url.clone().expect("url")),
-        ("FERROCAST_STORAGE__ENDPOINT", storage.endpoint.clone().expect("endpoint")),
-        ("FERROCAST_STORAGE__REGION", "us-east-1".to_string()),
-        ("FERROCAST_STORAGE__ALLOW_HTTP", "true".to_string()),
-        ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "1".to_string()),
-        ("FERROCAST_ORIGIN__MAX_VIEWERS_PER_ADDRESS", "1".to_string()),
-        ("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()),
-        ("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default()),
-    ]
-}
-
-fn start(dir: &Path, env: &[(&'static str, String)]) -> Server {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::start(dir, &env)
-}
+use support::{ffmpeg_publish, node_env, probe, start, DataDir, Server};
 
 /// Files a node keeps of videos on its own disk (none, with a bucket).
 fn media_files(data_dir: &Path) -> usize {

@@ -32,6 +32,11 @@ impl SmtpServer {
         SmtpServer { child, port, maildir }
     }
 
+    /// Where mails are delivered (a Maildir: each mail a file in `new/`).
+    pub fn maildir(&self) -> &std::path::Path {
+        &self.maildir
+    }
+
     /// The mails delivered so far, each as (recipient, subject, decoded text body), oldest first.
     pub fn mails(&self) -> Vec<(String, String, String)> {
         let script = r#"
