@@ -14,6 +14,7 @@ const SCOPES = [
   ['videos:write', 'Edit and delete videos'],
   ['channels:write', 'Create, edit and delete channels, replace stream keys, manage simulcast'],
   ['webhooks:write', 'Create, test and delete webhooks'],
+  ['chat:write', 'Write in chats (a chat bot)'],
 ];
 const EXPIRY = [
   ['30', '30 days'],
