@@ -26,6 +26,10 @@ use tokio::net::TcpListener;
 
 use crate::http_metrics;
 
+/// How old a video row the origin serves by may be: users' changes to it are announced at once
+/// (channel events); this bounds what is not, such as a live video moving to another ingest node.
+const VIDEO_CACHE_TTL: Duration = Duration::from_secs(1);
+
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     ferrocast_media::elements::init().context("checking GStreamer")?;
     if !config.media.ladder.is_empty() {
@@ -75,6 +79,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let mut api_state = ferrocast_api::AppState::new(db.clone(), storage.clone(), live.clone(), &config, &jwt_secret);
     api_state.mailer = ferrocast_api::mail::Mailer::from_config(&config.mail).map_err(anyhow::Error::msg)?.map(Arc::new);
     let live_events = api_state.live_events.clone();
+    // The video rows the origin reads per request; dropped when their channel changes (on any node).
+    let video_cache = ferrocast_origin::video_cache::VideoCache::new(VIDEO_CACHE_TTL);
+    let caches_stop = tokio_util::sync::CancellationToken::new();
+    if roles.origin || roles.ingest {
+        tokio::spawn(video_cache.clone().follow(live_events.events().clone(), caches_stop.clone()));
+    }
     // Every node answers health checks and /metrics, whatever its roles.
     let mut app = match roles.api {
         true => ferrocast_api::router(api_state.clone()),
@@ -92,6 +102,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             max_viewers_per_address: config.origin.max_viewers_per_address,
             node_url: node_url.clone(),
             proxy: proxy_client()?,
+            videos: video_cache.clone(),
+            objects: ferrocast_origin::object_cache::ObjectCache::new(config.origin.memory_cache_mb << 20),
         }));
     }
     app = app.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
@@ -121,6 +133,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         signalled.await;
         events_to_close.close();
+        caches_stop.cancel();
     });
 
     if roles.ingest || roles.origin {

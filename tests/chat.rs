@@ -167,13 +167,34 @@ async fn embeds_follow_the_videos_visibility(server: &Server, token: &str, video
     assert!(described["html"].as_str().expect("html").contains(&format!("/embed/{video_id}\"")), "{described}");
     assert_eq!(described["author_name"], "ana live");
 
-    for (visibility, embeddable) in [("unlisted", true), ("private", false)] {
+    // The origin serves the finished video from memory: the same bytes, ranges and ETags as storage.
+    let master = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await.1;
+    let rendition = master.lines().find(|l| l.ends_with(".m3u8")).expect("a rendition").to_string();
+    let rendition_dir = rendition.trim_end_matches("index.m3u8");
+    let playlist = server.get_text(&format!("/hls/{video_id}/{rendition}")).await.1;
+    let segment = playlist.lines().find(|l| !l.starts_with('#') && !l.is_empty()).expect("a segment").to_string();
+    let segment_url = server.url(&format!("/hls/{video_id}/{rendition_dir}{segment}"));
+    let whole = server.client.get(&segment_url).send().await.expect("segment");
+    let etag = whole.headers()["etag"].clone();
+    let whole = whole.bytes().await.expect("bytes");
+    let again = server.client.get(&segment_url).send().await.expect("segment");
+    assert_eq!(again.headers()["etag"], etag);
+    assert_eq!(again.bytes().await.expect("bytes"), whole);
+    let ranged = server.client.get(&segment_url).header("range", "bytes=100-199").send().await.expect("range");
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.expect("bytes"), whole.slice(100..200));
+    let revalidated = server.client.get(&segment_url).header("if-none-match", etag).send().await.expect("conditional");
+    assert_eq!(revalidated.status(), 304);
+
+    for (visibility, embeddable, origin_status) in [("unlisted", true, 403), ("private", false, 404)] {
         let patch =
             server.client.patch(server.url(&format!("/api/videos/{video_id}"))).bearer_auth(token).json(&json!({"visibility": visibility}));
         assert_eq!(patch.send().await.expect("patch").status(), 200);
         let embed = page(format!("/embed/{video_id}")).await.expect("embed");
         assert_eq!(frame_ancestors(&embed) == "frame-ancestors *", embeddable, "{visibility}");
         assert_eq!(oembed().await.expect("oembed").status() == 200, embeddable, "{visibility}");
+        // At once, though the origin keeps video rows and files in memory: the change is announced.
+        assert_eq!(server.client.get(&segment_url).send().await.expect("segment").status(), origin_status, "{visibility}");
     }
     let xml =
         server.client.get(server.url("/api/oembed")).query(&[("url", watch_url.as_str()), ("format", "xml")]).send().await.expect("oembed");

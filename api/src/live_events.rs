@@ -115,7 +115,7 @@ impl LiveEvents {
     /// Starts passing events to hubs, on first use (a node that serves no follower never listens).
     fn start(self: &Arc<Self>) {
         self.started.call_once(|| {
-            tokio::spawn(self.events.clone().listen(self.stop.clone()));
+            self.events.start_listening(self.stop.clone());
             tokio::spawn(self.clone().dispatch());
         });
     }

@@ -58,6 +58,7 @@ pub struct ChannelEvents {
     node: String,
     local: broadcast::Sender<Arc<Envelope>>,
     postgres: Option<PgPool>,
+    listening: std::sync::Once,
 }
 
 impl ChannelEvents {
@@ -67,7 +68,7 @@ impl ChannelEvents {
             Db::Postgres(pool) => Some(pool.clone()),
             Db::Sqlite(_) => None,
         };
-        Arc::new(Self { node: crate::ids::new_id(), local, postgres })
+        Arc::new(Self { node: crate::ids::new_id(), local, postgres, listening: std::sync::Once::new() })
     }
 
     /// Every event of every channel from now on, this node's and (with Postgres) the others'.
@@ -95,6 +96,14 @@ impl ChannelEvents {
     /// Shorthand for [`ChannelEvent::Changed`].
     pub async fn changed(&self, channel_id: &str) {
         self.publish(channel_id, ChannelEvent::Changed).await;
+    }
+
+    /// Starts [`ChannelEvents::listen`] on the runtime, once however often it is asked (by
+    /// whichever part of this node first needs other nodes' events).
+    pub fn start_listening(self: &Arc<Self>, stop: CancellationToken) {
+        self.listening.call_once(|| {
+            tokio::spawn(self.clone().listen(stop));
+        });
     }
 
     /// With Postgres: passes the other nodes' events to this node's subscribers until `stop`.

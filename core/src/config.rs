@@ -457,6 +457,9 @@ pub struct OriginConfig {
     /// One client address (IPv6: one /64) counts as at most this many viewers, however many
     /// User-Agents it sends.
     pub max_viewers_per_address: usize,
+    /// Memory for finished videos' playlists and segments, served from there instead of storage
+    /// (least recently used go first); 0 turns it off.
+    pub memory_cache_mb: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -650,6 +653,7 @@ impl Default for OriginConfig {
             viewer_window_secs: DEFAULT_VIEWER_WINDOW_SECS,
             shared_cache_max_age_secs: DEFAULT_SHARED_CACHE_MAX_AGE_SECS,
             max_viewers_per_address: DEFAULT_MAX_VIEWERS_PER_ADDRESS,
+            memory_cache_mb: 256,
         }
     }
 }

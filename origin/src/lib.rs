@@ -21,9 +21,11 @@ use tower_http::cors::{Any, CorsLayer};
 
 mod blocking;
 pub mod hls_path;
+pub mod object_cache;
 mod proxy;
 pub mod range;
 mod serve;
+pub mod video_cache;
 
 #[derive(Clone)]
 pub struct OriginState {
@@ -41,6 +43,10 @@ pub struct OriginState {
     pub node_url: String,
     /// Passes live requests to the node ingesting the video (see `proxy.rs`).
     pub proxy: reqwest::Client,
+    /// The video rows requests need, a second old at most (see `video_cache.rs`).
+    pub videos: Arc<video_cache::VideoCache>,
+    /// Finished videos' files in memory (see `object_cache.rs`).
+    pub objects: Arc<object_cache::ObjectCache>,
 }
 
 /// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials).

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use ferrocast_core::db::videos::{self, Video, VideoStatus, Visibility};
+use ferrocast_core::db::videos::{Video, VideoStatus, Visibility};
 use ferrocast_core::live::{LivePlaylists, LiveVideo, PartRange};
 use ferrocast_core::storage::{Storage, StorageError};
 use serde::Deserialize;
@@ -63,7 +63,7 @@ pub async fn hls(
     headers: HeaderMap,
 ) -> Response {
     let Some(request) = hls_path::parse(&path) else { return status(StatusCode::NOT_FOUND) };
-    let video = match videos::find(&state.db, request.video_id()).await {
+    let video = match state.videos.get(&state.db, request.video_id()).await {
         Ok(Some(video)) => video,
         Ok(None) => return status(StatusCode::NOT_FOUND),
         Err(e) => {
@@ -145,8 +145,9 @@ pub async fn hls(
                         HlsPath::MediaPlaylist { rendition, .. } => Storage::key(&[&video.id, rendition, PlaylistKind::Index.file_name()]),
                         _ => Storage::key(&[&video.id, "master.m3u8"]),
                     };
-                    match state.storage.get(&key, None).await {
-                        Ok(object) => (String::from_utf8_lossy(&object.bytes).into_owned(), immutable.clone()),
+                    let finished = video.status == VideoStatus::Ready;
+                    match stored(&state, &key, finished).await {
+                        Ok((bytes, _)) => (String::from_utf8_lossy(&bytes).into_owned(), immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
                 }
@@ -175,6 +176,12 @@ pub async fn hls(
                 }
             }
             let key = Storage::key(&[&video.id, &rendition, &file]);
+            if video.status == VideoStatus::Ready {
+                return match stored(&state, &key, true).await {
+                    Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, &headers),
+                    Err(e) => storage_error(e),
+                };
+            }
             serve_object(&state.storage, &key, kind.content_type(), &immutable, &headers).await
         }
         HlsPath::Thumbnail { .. } => {
@@ -312,45 +319,108 @@ fn storage_error(e: StorageError) -> Response {
     }
 }
 
+/// A stored object whole, from memory when `finished` (a ready video's files never change) and it
+/// was read before; read from storage and kept otherwise. With its ETag.
+async fn stored(state: &OriginState, key: &object_path::Path, finished: bool) -> Result<(Bytes, Option<String>), StorageError> {
+    if finished {
+        if let Some(object) = state.objects.get(key.as_ref()) {
+            return Ok((object.bytes.clone(), object.e_tag.clone()));
+        }
+    }
+    let object = state.storage.get(key, None).await?;
+    if finished {
+        state.objects.insert(key.as_ref(), object.bytes.clone(), object.info.e_tag.clone());
+    }
+    Ok((object.bytes, object.info.e_tag))
+}
+
+/// What a conditional or ranged request asks of an object.
+enum Asked {
+    /// Send this status and (for 206) this range of the object.
+    Bytes(StatusCode, Option<std::ops::Range<u64>>),
+    /// The whole answer, with no body of the object (304, 416).
+    Answered(Response),
+}
+
+/// What a conditional or ranged request asks of an object of `size` bytes with `e_tag`.
+fn conditional(headers: &HeaderMap, size: u64, etag: Option<&str>, cache: &str) -> Asked {
+    if let (Some(etag), Some(if_none_match)) = (etag, headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())) {
+        if if_none_match.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*") {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            set(&mut response, header::ETAG, etag);
+            set(&mut response, header::CACHE_CONTROL, cache);
+            return Asked::Answered(response);
+        }
+    }
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match range::parse(range_header, size) {
+        RangeRequest::Whole => Asked::Bytes(StatusCode::OK, None),
+        RangeRequest::Part(range) => Asked::Bytes(StatusCode::PARTIAL_CONTENT, Some(range)),
+        RangeRequest::Unsatisfiable => {
+            let mut response = status(StatusCode::RANGE_NOT_SATISFIABLE);
+            set(&mut response, header::CONTENT_RANGE, &format!("bytes */{size}"));
+            Asked::Answered(response)
+        }
+    }
+}
+
+fn quoted(e_tag: Option<&str>) -> Option<String> {
+    e_tag.map(|tag| format!("\"{}\"", tag.trim_matches('"')))
+}
+
+fn media_response(
+    code: StatusCode,
+    body: Bytes,
+    size: u64,
+    range: Option<std::ops::Range<u64>>,
+    etag: Option<&str>,
+    content_type: &str,
+    cache: &str,
+) -> Response {
+    let mut response = (code, Body::from(body)).into_response();
+    set(&mut response, header::CONTENT_TYPE, content_type);
+    set(&mut response, header::CACHE_CONTROL, cache);
+    set(&mut response, header::ACCEPT_RANGES, "bytes");
+    if let Some(etag) = etag {
+        set(&mut response, header::ETAG, etag);
+    }
+    if let Some(range) = range {
+        set(&mut response, header::CONTENT_RANGE, &format!("bytes {}-{}/{size}", range.start, range.end - 1));
+    }
+    response
+}
+
+/// An object already in memory, with ETag and Range support.
+fn serve_bytes(bytes: Bytes, e_tag: Option<String>, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
+    let etag = quoted(e_tag.as_deref());
+    let size = bytes.len() as u64;
+    match conditional(headers, size, etag.as_deref(), cache) {
+        Asked::Bytes(code, range) => {
+            let body = match &range {
+                Some(range) => bytes.slice(range.start as usize..range.end as usize),
+                None => bytes,
+            };
+            media_response(code, body, size, range, etag.as_deref(), content_type, cache)
+        }
+        Asked::Answered(response) => response,
+    }
+}
+
+/// An object read from storage as asked (only the range, when one is asked).
 async fn serve_object(storage: &Storage, key: &object_path::Path, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
     let info = match storage.head(key).await {
         Ok(info) => info,
         Err(e) => return storage_error(e),
     };
-    let etag = info.e_tag.as_ref().map(|tag| format!("\"{}\"", tag.trim_matches('"')));
-    if let (Some(etag), Some(if_none_match)) = (&etag, headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())) {
-        if if_none_match.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*") {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set(&mut response, header::ETAG, etag);
-            set(&mut response, header::CACHE_CONTROL, cache);
-            return response;
-        }
-    }
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (code, range) = match range::parse(range_header, info.size) {
-        RangeRequest::Whole => (StatusCode::OK, None),
-        RangeRequest::Part(range) => (StatusCode::PARTIAL_CONTENT, Some(range)),
-        RangeRequest::Unsatisfiable => {
-            let mut response = status(StatusCode::RANGE_NOT_SATISFIABLE);
-            set(&mut response, header::CONTENT_RANGE, &format!("bytes */{}", info.size));
-            return response;
-        }
+    let etag = quoted(info.e_tag.as_deref());
+    let (code, range) = match conditional(headers, info.size, etag.as_deref(), cache) {
+        Asked::Bytes(code, range) => (code, range),
+        Asked::Answered(response) => return response,
     };
-    let object = match storage.get(key, range.clone()).await {
-        Ok(object) => object,
-        Err(e) => return storage_error(e),
-    };
-    let mut response = (code, Body::from(Bytes::clone(&object.bytes))).into_response();
-    set(&mut response, header::CONTENT_TYPE, content_type);
-    set(&mut response, header::CACHE_CONTROL, cache);
-    set(&mut response, header::ACCEPT_RANGES, "bytes");
-    if let Some(etag) = &etag {
-        set(&mut response, header::ETAG, etag);
+    match storage.get(key, range.clone()).await {
+        Ok(object) => media_response(code, object.bytes, info.size, range, etag.as_deref(), content_type, cache),
+        Err(e) => storage_error(e),
     }
-    if let Some(range) = range {
-        set(&mut response, header::CONTENT_RANGE, &format!("bytes {}-{}/{}", range.start, range.end - 1, info.size));
-    }
-    response
 }
 
 fn set(response: &mut Response, name: header::HeaderName, value: &str) {

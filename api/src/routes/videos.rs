@@ -255,10 +255,9 @@ pub async fn update(
     let updated = videos::update(&state.db, &video.id, title.as_deref(), description.as_deref(), request.visibility)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if updated.status == VideoStatus::Live {
-        // Open channel pages show the live video's title and whether it is public.
-        state.live_events.events().changed(&updated.channel_id).await;
-    }
+    // Open channel pages show a live video's title and whether it is public; origins drop the row
+    // they serve by (a new visibility takes effect at once).
+    state.live_events.events().changed(&updated.channel_id).await;
     Ok(Json(VideoResponse::new(updated, Some(&user.id), &state)))
 }
 
@@ -271,6 +270,7 @@ pub async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Pat
         return Err(ApiError::InvalidState("the video is live; stop the stream before deleting it".into()));
     }
     videos::delete(&state.db, &video.id).await?;
+    state.live_events.events().changed(&video.channel_id).await;
     // The row is gone first, so nothing lists the files while they are being removed.
     remove_video_files(&state, &video.id).await;
     tracing::info!(video_id = %video.id, "video deleted");

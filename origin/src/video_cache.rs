@@ -1,0 +1,116 @@
+//! The video rows the origin reads on every request, kept in memory so that a thousand viewers of
+//! one video cost the database one read per `ttl`, not a thousand per second.
+//!
+//! An entry lives `ttl` (one second): long enough to take the hot path off the database, short
+//! enough that what is not announced (a live video changing hands between ingest nodes) is seen
+//! soon. What users change (visibility, deletion, going live and ending) is announced as a channel
+//! event, and every cached video of that channel is dropped at once, on every node. Concurrent
+//! misses for one video share one read; a failed read is not kept.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use ferrocast_core::channel_events::{ChannelEvent, ChannelEvents};
+use ferrocast_core::db::videos::{self, Video};
+use ferrocast_core::{Db, DbError};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+/// Entries beyond which expired ones are swept on the next insert.
+const SWEEP_ABOVE: usize = 10_000;
+
+struct Entry {
+    created: Instant,
+    row: Arc<OnceCell<Option<Arc<Video>>>>,
+}
+
+pub struct VideoCache {
+    ttl: Duration,
+    entries: DashMap<String, Entry>,
+}
+
+impl VideoCache {
+    pub fn new(ttl: Duration) -> Arc<Self> {
+        Arc::new(Self { ttl, entries: DashMap::new() })
+    }
+
+    /// The video (or `None` for no such video), at most `ttl` old unless its channel changed.
+    pub async fn get(&self, db: &Db, id: &str) -> Result<Option<Arc<Video>>, DbError> {
+        let row = {
+            if self.entries.len() > SWEEP_ABOVE {
+                self.entries.retain(|_, entry| entry.created.elapsed() < self.ttl);
+            }
+            let mut entry = self.entries.entry(id.to_string()).or_insert_with(|| Entry { created: Instant::now(), row: Arc::default() });
+            if entry.created.elapsed() >= self.ttl {
+                *entry = Entry { created: Instant::now(), row: Arc::default() };
+            }
+            entry.row.clone()
+        };
+        row.get_or_try_init(|| async { Ok::<_, DbError>(videos::find(db, id).await?.map(Arc::new)) }).await.cloned()
+    }
+
+    /// Drops every cached video of the channel (and every cached miss: a new video may exist now).
+    pub fn forget_channel(&self, channel_id: &str) {
+        self.entries.retain(|_, entry| match entry.row.get() {
+            Some(Some(video)) => video.channel_id != channel_id,
+            _ => false,
+        });
+    }
+
+    /// Drops what a channel event says changed, until `stop`.
+    pub async fn follow(self: Arc<Self>, events: Arc<ChannelEvents>, stop: CancellationToken) {
+        events.start_listening(stop.clone());
+        let mut received = events.subscribe();
+        loop {
+            let event = tokio::select! {
+                () = stop.cancelled() => return,
+                event = received.recv() => event,
+            };
+            match event {
+                Ok(envelope) if envelope.event == ChannelEvent::Changed => self.forget_channel(&envelope.channel_id),
+                Ok(_) => {}
+                // Missed some: forget everything rather than guess.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.entries.clear(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rows_are_read_once_per_ttl_and_dropped_when_their_channel_changes() {
+        let test_db = ferrocast_core::testing::TestDb::sqlite().await;
+        let db = &test_db.db;
+        let owner = ferrocast_core::db::users::create(db, "ana", "ana@example.com", "x").await.expect("user");
+        let channel = ferrocast_core::db::channels::create(db, &owner.id, "ana", "Ana", "", "hash").await.expect("channel");
+        let new = videos::NewVideo {
+            channel_id: &channel.id,
+            kind: videos::VideoKind::Upload,
+            status: videos::VideoStatus::Ready,
+            title: "First",
+            description: "",
+            visibility: videos::Visibility::Public,
+        };
+        let video = videos::create(db, new).await.expect("video");
+        let cache = VideoCache::new(Duration::from_secs(3600));
+        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First");
+        videos::update(db, &video.id, Some("Renamed"), None, None).await.expect("update");
+        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First", "within the ttl, from memory");
+        cache.forget_channel("another channel");
+        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First");
+        cache.forget_channel(&channel.id);
+        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "Renamed", "read again after its channel changed");
+        assert!(cache.get(db, "0190f0e0a0b07c0d8e0f0a0b0c0d0e0f").await.expect("read").is_none());
+
+        let short = VideoCache::new(Duration::from_millis(1));
+        short.get(db, &video.id).await.expect("read");
+        videos::update(db, &video.id, Some("Again"), None, None).await.expect("update");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(short.get(db, &video.id).await.expect("read").expect("exists").title, "Again", "read again after the ttl");
+    }
+}
