@@ -78,7 +78,10 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(ingest: Arc<Ingest>, lease: PublishLease) -> Self {
-        let restreamer = ingest.restream.clone().map(|settings| Restreamer::start(ingest.db.clone(), settings, lease.channel_id.clone()));
+        let restreamer = ingest
+            .restream
+            .clone()
+            .map(|settings| Restreamer::start(ingest.db.clone(), settings, lease.channel_id.clone(), ingest.channel_events.as_deref()));
         Self {
             ingest,
             lease,

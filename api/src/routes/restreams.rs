@@ -112,6 +112,8 @@ pub async fn create(
     let sealed = state.restream_sealing.seal(request.url.trim());
     let restream = restreams::create(&state.db, &channel.id, &sealed, &url.masked(), request.enabled.unwrap_or(true)).await?;
     tracing::info!(restream_id = %restream.id, channel_id = %channel.id, target = %restream.url_hint, "restream target added");
+    // The node pushing the live channel (any node) starts it at once.
+    state.live_events.events().changed(&channel.id).await;
     Ok((StatusCode::CREATED, Json(RestreamResponse::new(restream, &state.settings.restream))))
 }
 
@@ -126,7 +128,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser, Path(slug): Pat
 
 #[utoipa::path(patch, path = "/api/channels/{slug}/restreams/{id}", tag = "restreams", params(("slug" = String, Path), ("id" = String, Path)),
     request_body = UpdateRestreamRequest, security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = RestreamResponse, description = "Takes effect on a live stream within seconds"),
+    responses((status = 200, body = RestreamResponse, description = "Takes effect on a live stream at once"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -147,10 +149,12 @@ pub async fn update(
         )
         .await?;
         restreams::delete(&state.db, &restream.id).await?;
+        state.live_events.events().changed(&restream.channel_id).await;
         return Ok(Json(RestreamResponse::new(replacement, &state.settings.restream)));
     }
     if let Some(enabled) = request.enabled {
         restreams::set_enabled(&state.db, &restream.id, enabled).await?;
+        state.live_events.events().changed(&restream.channel_id).await;
     }
     let updated = restreams::find(&state.db, &restream.id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(RestreamResponse::new(updated, &state.settings.restream)))
@@ -158,7 +162,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/channels/{slug}/restreams/{id}", tag = "restreams", params(("slug" = String, Path), ("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "Deleted; a live push stops within seconds"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted; a live push stops at once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -166,5 +170,6 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let restream = owned_restream(&state, &slug, &id, &user).await?;
     restreams::delete(&state.db, &restream.id).await?;
+    state.live_events.events().changed(&restream.channel_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,9 @@
 //! target that (re)connects mid-stream starts with them and then at a keyframe. Each target has its
 //! own task (`push.rs`) and its own bounded queue: a target that cannot keep up skips to the next
 //! keyframe, one that fails is retried with backoff, and neither touches the local stream or the
-//! other targets. A supervisor task re-reads the channel's targets every few seconds, so targets
-//! added, enabled, disabled or deleted while live take effect without a reconnect. State
+//! other targets. A supervisor task re-reads the channel's targets when the API announces a change
+//! to them (a channel event, from any node), and every half minute regardless, so targets added,
+//! enabled, disabled or deleted while live take effect at once, without a reconnect. State
 //! (connecting, live with its bitrate, retrying with the error) goes to the database, where the
 //! API of any node reads it.
 
@@ -18,20 +19,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferrocast_core::channel_events::{ChannelEvent, ChannelEvents, Envelope};
 use ferrocast_core::config::RestreamConfig;
 use ferrocast_core::db::restreams::{self, RestreamState};
 use ferrocast_core::restream_url::RestreamUrl;
 use ferrocast_core::sealed::SealingKey;
 use ferrocast_core::Db;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::flv::{self, AudioTag, VideoTag};
 use crate::rtmp::amf0::Amf0Value;
 use crate::session::{MediaKind, StreamMetadata};
 
-/// How often a live channel's target list is read again.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(3);
+/// How often a live channel's target list is read again when no event says it changed.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The same without channel events (a test's ingest that has none).
+const REFRESH_INTERVAL_UNANNOUNCED: Duration = Duration::from_secs(3);
 
 /// What every push needs, built once at start-up.
 pub struct RestreamSettings {
@@ -94,12 +98,13 @@ pub struct Restreamer {
 impl Restreamer {
     /// Starts pushing `channel_id`'s enabled targets (none may exist: then it only watches for
     /// targets added while live).
-    pub fn start(db: Db, settings: Arc<RestreamSettings>, channel_id: String) -> Self {
+    pub fn start(db: Db, settings: Arc<RestreamSettings>, channel_id: String, events: Option<&ChannelEvents>) -> Self {
         let restreamer = Self { start: Arc::default(), targets: Arc::default(), done: CancellationToken::new() };
         let supervisor = Supervisor {
             db,
             settings,
             channel_id,
+            changes: events.map(ChannelEvents::subscribe),
             start: restreamer.start.clone(),
             targets: restreamer.targets.clone(),
             done: restreamer.done.clone(),
@@ -159,6 +164,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Resolves when an event says the channel changed (or events were missed); never without events.
+async fn changed(changes: Option<&mut broadcast::Receiver<Arc<Envelope>>>, channel_id: &str) {
+    let Some(changes) = changes else { return std::future::pending().await };
+    loop {
+        match changes.recv().await {
+            Ok(envelope) if envelope.channel_id == channel_id && envelope.event == ChannelEvent::Changed => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
 /// `onMetaData` for a target, from what the publisher said (what services read: size, rate,
 /// codecs, bitrates).
 fn metadata_object(metadata: &StreamMetadata) -> Amf0Value {
@@ -180,21 +198,26 @@ struct Supervisor {
     db: Db,
     settings: Arc<RestreamSettings>,
     channel_id: String,
+    /// Every channel's events; `None`: re-read often instead.
+    changes: Option<broadcast::Receiver<Arc<Envelope>>>,
     start: Arc<Mutex<StreamStart>>,
     targets: Arc<Mutex<HashMap<String, Target>>>,
     done: CancellationToken,
 }
 
 impl Supervisor {
-    async fn run(self) {
+    async fn run(mut self) {
+        let interval = if self.changes.is_some() { REFRESH_INTERVAL } else { REFRESH_INTERVAL_UNANNOUNCED };
         loop {
             match restreams::list_by_channel(&self.db, &self.channel_id).await {
                 Ok(list) => self.reconcile(list),
                 Err(e) => tracing::warn!(channel_id = %self.channel_id, error = %e, "cannot read restream targets"),
             }
+            let changed = changed(self.changes.as_mut(), &self.channel_id);
             tokio::select! {
                 () = self.done.cancelled() => break,
-                () = tokio::time::sleep(REFRESH_INTERVAL) => {}
+                () = tokio::time::sleep(interval) => {}
+                () = changed => {}
             }
         }
         for (_, target) in lock(&self.targets).drain() {
