@@ -20,6 +20,12 @@ async fn serve_with_defaults_on_sqlite_then_sigterm() {
     let dir = data.0.clone();
     let server = Server::start(&dir, &[]);
     sign_up_and_create_a_channel(&server).await;
+    // Requests are counted by route template, method and status.
+    let (_, metrics) = server.get_text("/metrics").await;
+    let created = metrics
+        .lines()
+        .find(|l| l.starts_with("ferrocast_http_requests_total") && l.contains("route=\"/api/channels\"") && l.contains("status=\"201\""));
+    assert!(created.is_some_and(|l| l.contains("method=\"POST\"") && l.ends_with(" 1")), "{metrics}");
 
     // The generated JWT secret and the data dir are private to the server's user, and the SQLite
     // file is in the data dir.
