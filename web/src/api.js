@@ -82,6 +82,9 @@ function friendly(status, code, serverMessage, retryAfter) {
       return 'That is too large for this server.';
     case 'request_timeout':
       return 'The server took too long to answer. Try again.';
+    case 'unavailable':
+      // Said by the server about itself ("this server does not send e-mail…"): worth showing.
+      return serverMessage ? sentence(serverMessage) : 'This is not available on this server right now.';
     case 'internal':
       return 'Something went wrong on the server. Try again in a moment.';
     default:

@@ -9,7 +9,7 @@ import { h, replace, message } from './dom.js';
 import { currentUser, loadSession, logOut, onSessionChange } from './session.js';
 import { homePage } from './pages/home.js';
 import { searchPage } from './pages/search.js';
-import { loginPage, signupPage } from './pages/auth.js';
+import { loginPage, signupPage, forgotPasswordPage, resetPasswordPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { uploadPage } from './pages/upload.js';
 import { integrationsPage } from './pages/integrations.js';
@@ -21,6 +21,9 @@ const routes = [
   [/^\/search$/, searchPage],
   [/^\/login$/, loginPage],
   [/^\/signup$/, signupPage],
+  [/^\/forgot-password$/, forgotPasswordPage],
+  // The mailed link: the secret is in the fragment (#token=…), which no server or log sees.
+  [/^\/reset-password$/, resetPasswordPage],
   [/^\/dashboard$/, dashboardPage],
   [/^\/upload$/, uploadPage],
   [/^\/integrations$/, integrationsPage],
@@ -43,9 +46,14 @@ new ResizeObserver(() => {
   document.documentElement.style.setProperty('--header-h', `${header.offsetHeight}px`);
 }).observe(header);
 
-export function navigate(url, { replace: replaceEntry = false } = {}) {
+/** A sentence for the next page to show at its top ("Password changed. Sign in…"). */
+let pendingNotice = null;
+
+/** Goes to `url` in the app; `notice` is shown at the top of the page it opens. */
+export function navigate(url, { replace: replaceEntry = false, notice = null } = {}) {
   if (replaceEntry) history.replaceState(null, '', url);
   else history.pushState(null, '', url);
+  pendingNotice = notice;
   render({ focus: true });
 }
 
@@ -87,10 +95,18 @@ async function render({ focus = false } = {}) {
       document.title = text ? `${text} · Ferrocast` : 'Ferrocast';
     },
   };
+  const notice = pendingNotice;
+  pendingNotice = null;
   main.replaceChildren();
   main.setAttribute('aria-busy', 'true');
   try {
     await page(main, ctx);
+    if (notice && !controller.signal.aborted) {
+      const heading = main.querySelector('h1');
+      const note = message('success', notice);
+      if (heading) heading.after(note);
+      else main.prepend(note);
+    }
   } catch (e) {
     if (e.name === 'AbortError' || controller.signal.aborted) return;
     replace(main, h('h1', {}, 'Something went wrong'), message('error', e.message || String(e)));
@@ -129,7 +145,7 @@ function updateNav(pathname) {
       ),
     );
   } else {
-    const next = ['/', '/login', '/signup'].includes(pathname) ? '' : `?next=${encodeURIComponent(location.pathname + location.search)}`;
+    const next = ['/', '/login', '/signup', '/forgot-password', '/reset-password'].includes(pathname) ? '' : `?next=${encodeURIComponent(location.pathname + location.search)}`;
     replace(nav, link('/login', 'Log in'), h('a', { href: `/signup${next}`, class: 'button small' }, 'Sign up'));
     nav.firstChild.href = `/login${next}`;
   }

@@ -97,6 +97,22 @@ export async function logOut() {
   }
 }
 
+/** Whether the access cookie has run out or is about to (the scheduled refresh has not happened). */
+export function accessExpiresSoon() {
+  const hint = readHint();
+  return !hint || hint.expiresAt - Date.now() < EARLY_MS;
+}
+
+/**
+ * Forgets the session here without asking the server: for when the server has already ended it
+ * (the account was deleted, or its password reset signed every session out).
+ */
+export function forgetSession() {
+  clearTimeout(timer);
+  writeHint(null);
+  setUser(null);
+}
+
 let inFlight = null;
 
 /**

@@ -1,9 +1,11 @@
-// Log in and sign up. Both end signed in (cookies set by the server) and go back where the user
-// came from (`?next=`), or to the dashboard after a sign-up.
+// Log in and sign up, and a forgotten password. Log-in and sign-up end signed in (cookies set by
+// the server) and go back where the user came from (`?next=`), or to the dashboard after a
+// sign-up. A forgotten password is reset by a mailed link to /reset-password#token=…: the secret
+// rides in the fragment, which browsers never send to a server or put in a Referer.
 
 import { h, field, replace, message, setFieldError, clearFieldErrors } from '../dom.js';
-import { fieldMessage } from '../api.js';
-import { currentUser, logIn, signUp } from '../session.js';
+import { api, fieldMessage } from '../api.js';
+import { currentUser, forgetSession, logIn, signUp } from '../session.js';
 
 /** Only paths inside this app: never an absolute URL someone put in a link. */
 function nextPath(ctx, fallback) {
@@ -11,11 +13,11 @@ function nextPath(ctx, fallback) {
   return next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/api/') ? next : fallback;
 }
 
-function authForm(main, ctx, { title, intro, fields, submit, switchText, switchHref, switchLink, onSubmit }) {
+function authForm(main, ctx, { title, intro, fields, after = null, submit, switchText, switchHref, switchLink, onSubmit }) {
   ctx.title(title);
   const status = h('div', { class: 'status-area' });
   const button = h('button', { class: 'button', type: 'submit' }, submit);
-  const form = h('form', { class: 'form narrow', novalidate: true }, fields, status, button);
+  const form = h('form', { class: 'form narrow', novalidate: true }, fields, after, status, button);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearFieldErrors(form);
@@ -54,6 +56,7 @@ export function loginPage(main, ctx) {
       field('Username or email', h('input', { name: 'username_or_email', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' })),
       field('Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
     ],
+    after: h('p', { class: 'form-aside' }, h('a', { href: '/forgot-password' }, 'Forgot your password?')),
     submit: 'Log in',
     switchText: 'New here?',
     switchHref: '/signup',
@@ -88,4 +91,98 @@ export function signupPage(main, ctx) {
       ctx.navigate(nextPath(ctx, '/dashboard'), { replace: true });
     },
   });
+}
+
+/** /forgot-password: asks for the account's e-mail; the answer is the same whether one uses it. */
+export function forgotPasswordPage(main, ctx) {
+  ctx.title('Reset your password');
+  const email = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true });
+  const status = h('div', { class: 'status-area' });
+  const button = h('button', { class: 'button', type: 'submit' }, 'Send the link');
+  const form = h('form', { class: 'form narrow', novalidate: true }, field('Email', email, 'The address your account uses.'), status, button);
+  const box = h('div', { class: 'narrow' }, h('h1', {}, 'Reset your password'), h('p', {}, 'We will e-mail you a link to choose a new password.'), form, h('p', { class: 'switch' }, 'Remembered it? ', h('a', { href: '/login' }, 'Log in')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    replace(status);
+    const value = email.value.trim();
+    if (!value) {
+      setFieldError(form, 'email', 'Required.');
+      email.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api('/api/auth/password-reset', { method: 'POST', body: { email: value }, signal: ctx.signal });
+      const sent = h(
+        'div',
+        { class: 'sent' },
+        message('success', 'If an account uses this address, a link to reset its password is on its way.'),
+        h('p', {}, 'It can take a minute to arrive; look in the spam folder too. The link works once.'),
+      );
+      form.replaceWith(sent);
+      sent.querySelector('.message').setAttribute('tabindex', '-1');
+      sent.querySelector('.message').focus();
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.field === 'email' && setFieldError(form, 'email', fieldMessage(e))) email.focus();
+      else status.append(message('error', e.message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  replace(main, box);
+}
+
+/** /reset-password#token=…: a new password, twice; then every session is signed out. */
+export function resetPasswordPage(main, ctx) {
+  ctx.title('Choose a new password');
+  const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  const again = h('p', {}, h('a', { href: '/forgot-password' }, 'Ask for a new link'));
+  if (!token) {
+    replace(main, h('div', { class: 'narrow' }, h('h1', {}, 'Choose a new password'), message('error', 'This link is incomplete. Open the whole link from the e-mail, or ask for a new one.'), again));
+    return;
+  }
+  const password = h('input', { name: 'new_password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8 });
+  const repeat = h('input', { name: 'repeat', type: 'password', autocomplete: 'new-password', required: true });
+  const status = h('div', { class: 'status-area' });
+  const button = h('button', { class: 'button', type: 'submit' }, 'Set the new password');
+  const form = h(
+    'form',
+    { class: 'form narrow', novalidate: true },
+    field('New password', password, 'At least 8 characters, and not one of the most common passwords.'),
+    field('New password again', repeat),
+    status,
+    button,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    replace(status);
+    if (!password.value) {
+      setFieldError(form, 'new_password', 'Required.');
+      password.focus();
+      return;
+    }
+    if (password.value !== repeat.value) {
+      setFieldError(form, 'repeat', 'The two passwords differ.');
+      repeat.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api('/api/auth/password-reset/confirm', { method: 'POST', body: { token, new_password: password.value }, signal: ctx.signal });
+      // Every session of the account has ended, this browser's too if it had one.
+      if (currentUser()) forgetSession();
+      ctx.navigate('/login', { replace: true, notice: 'Password changed. Sign in with your new password.' });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.field === 'new_password' && setFieldError(form, 'new_password', fieldMessage(e))) password.focus();
+      else status.append(message('error', e.message), e.status === 400 ? again : null);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  replace(main, h('div', { class: 'narrow' }, h('h1', {}, 'Choose a new password'), form));
+  password.focus();
 }

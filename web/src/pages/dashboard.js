@@ -1,5 +1,7 @@
 // The streamer's dashboard: create channels, edit their title, description and the visibility new
-// streams start with, delete them (after typing the address); for each, what to paste into OBS
+// streams start with, delete them (after typing the address); for each, the next stream's title,
+// description and visibility (set before going live; while live, saving renames the live video),
+// what to paste into OBS
 // (server URL and the stream key, revealed on demand, copyable, replaceable after a confirmation),
 // whether it is live with the stream's health, where it is simulcast to (restreams.js), and its
 // videos to edit or delete.
@@ -201,6 +203,65 @@ function createChannelForm(ctx, onCreated) {
   return h('section', { class: 'section panel', 'aria-labelledby': 'create-channel' }, h('h2', { id: 'create-channel' }, 'Create a channel'), form);
 }
 
+/**
+ * The next broadcast's title and description (empty: the channel's) and the visibility it starts
+ * with. While the channel is live, saving renames the live video at once.
+ */
+function streamSetup(channel, ctx) {
+  const headingId = uid('stream-setup');
+  const title = h('input', { name: 'stream_title', value: channel.stream_title || '', maxlength: 120, autocomplete: 'off', placeholder: channel.title });
+  const description = h('textarea', { name: 'stream_description', rows: 2, maxlength: 5000, placeholder: channel.description || '' }, channel.stream_description || '');
+  const visibility = visibilitySelect('default_visibility', channel.default_visibility || 'public');
+  const liveNote = h('p', { class: 'field-hint live-note', hidden: true }, 'You are live: saving also renames the stream that is on now.');
+  const status = h('div', { class: 'status-area' });
+  const save = h('button', { class: 'button small', type: 'submit' }, 'Save stream setup');
+  const form = h(
+    'form',
+    { class: 'form stream-setup-form', novalidate: true, 'aria-labelledby': headingId },
+    field('Stream title', title, 'Empty: the channel’s title.'),
+    field('Stream description', description, 'Empty: the channel’s description.'),
+    field('Visibility', visibility, 'Each video can be changed afterwards.'),
+    liveNote,
+    status,
+    save,
+  );
+  form.addEventListener('input', () => replace(status));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    replace(status);
+    save.disabled = true;
+    try {
+      const updated = await api(`/api/channels/${encodeURIComponent(channel.slug)}`, {
+        method: 'PATCH',
+        body: { stream_title: title.value.trim(), stream_description: description.value.trim(), default_visibility: visibility.value },
+        signal: ctx.signal,
+      });
+      Object.assign(channel, updated);
+      title.value = channel.stream_title || '';
+      description.value = channel.stream_description || '';
+      status.append(message('success', 'Saved.'));
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.field && setFieldError(form, e.field, fieldMessage(e))) form.elements.namedItem(e.field)?.focus();
+      else status.append(message('error', `Not saved. ${e.message}`));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  const element = h('section', { class: 'stream-setup', 'aria-labelledby': headingId }, h('h3', { id: headingId }, 'Next stream'), form);
+  return {
+    element,
+    setLive(live) {
+      liveNote.hidden = !live;
+    },
+    /** The edit form saved another visibility: show it here too. */
+    showVisibility(value) {
+      visibility.value = value;
+    },
+  };
+}
+
 function channelCard(channel, ctx, onDeleted) {
   const headingId = uid('channel');
   const heading = h('h2', { id: headingId, tabindex: '-1' }, channel.title);
@@ -213,6 +274,7 @@ function channelCard(channel, ctx, onDeleted) {
   const videos = h('div', { class: 'channel-videos' });
   const videosStatus = h('div', { class: 'status-area' });
   const restreams = restreamSection(channel.slug, ctx);
+  const setup = streamSetup(channel, ctx);
   const element = h(
     'article',
     { class: 'channel-card panel', 'aria-labelledby': headingId, dataset: { slug: channel.slug } },
@@ -225,6 +287,7 @@ function channelCard(channel, ctx, onDeleted) {
       h('div', { class: 'row-actions channel-actions' }, editButton, deleteButton),
     ),
     settingsArea,
+    setup.element,
     h(
       'section',
       { class: 'obs' },
@@ -336,6 +399,7 @@ function channelCard(channel, ctx, onDeleted) {
           signal: ctx.signal,
         });
         Object.assign(channel, updated);
+        setup.showVisibility(channel.default_visibility);
         heading.textContent = channel.title;
         editButton.setAttribute('aria-label', `Edit channel “${channel.title}”`);
         deleteButton.setAttribute('aria-label', `Delete channel “${channel.title}”…`);
@@ -390,6 +454,7 @@ function channelCard(channel, ctx, onDeleted) {
   async function update(current) {
     if (editButton.hidden === false) Object.assign(channel, current);
     const live = current.live ? current.live_video_id : null;
+    setup.setLive(Boolean(live));
     liveBadge.textContent = live ? 'LIVE' : 'Offline';
     liveBadge.className = live ? 'badge badge-live' : 'badge';
     if (live) {

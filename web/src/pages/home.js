@@ -2,7 +2,8 @@
 
 import { api } from '../api.js';
 import { h, message, replace } from '../dom.js';
-import { videoGrid, videoCard, every } from '../components.js';
+import { videoGrid, videoCard } from '../components.js';
+import { followSite } from '../live.js';
 import { currentUser } from '../session.js';
 
 export async function homePage(main, ctx) {
@@ -74,9 +75,14 @@ export async function homePage(main, ctx) {
     }
   });
 
-  // Channels go live and end while the page is open: keep "Live now" current.
-  every(15_000, ctx.signal, async () => {
-    const page = await api('/api/videos?limit=24', { signal: ctx.signal });
-    showLive(page.items);
+  // Channels go live, end and rename their streams while the page is open: the server says when,
+  // and "Live now" is read again (once for a burst of changes).
+  followSite(ctx.signal, async () => {
+    try {
+      const page = await api('/api/videos?limit=24', { signal: ctx.signal });
+      showLive(page.items);
+    } catch (e) {
+      if (e.name !== 'AbortError') console.warn(e);
+    }
   });
 }
