@@ -13,11 +13,12 @@
 // answered 401, and Chromium logs that).
 
 import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { publish, killChildren } from './support.mjs';
 
 const base = process.env.FERROCAST_URL;
 if (!base) {
@@ -31,7 +32,6 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'ferrocast-browser-'));
 
 const SECOND = 1000;
 const started = Date.now();
-const children = [];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -156,28 +156,6 @@ async function playsFor(selector, secs, timeout = 45 * SECOND) {
   const from = await video.evaluate((el) => el.currentTime);
   await page.waitForFunction(([el, t]) => el.currentTime > t, [await video.elementHandle(), from + secs], { timeout });
   return video.evaluate((el) => ({ currentTime: el.currentTime, duration: el.duration, width: el.videoWidth, height: el.videoHeight }));
-}
-
-function publish(url, seconds) {
-  const ffmpeg = spawn(
-    'ffmpeg',
-    [
-      '-hide_banner', '-loglevel', 'error', '-re',
-      '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
-      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', String(seconds),
-      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-bf', '2', '-g', '60', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', url,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  ffmpeg.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const exited = new Promise((resolve) => ffmpeg.on('exit', (code, signal) => resolve({ code, signal, stderr })));
-  children.push(ffmpeg);
-  return { ffmpeg, exited };
 }
 
 const user = `web${Date.now().toString(36)}`;
@@ -747,7 +725,7 @@ try {
 } catch {
   // The failing step has reported; fall through to the summary.
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killChildren();
   await browser.close().catch(() => {});
   rmSync(scratch, { recursive: true, force: true });
   console.log(`browser: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -19,10 +19,10 @@
 // except the ones listed as tolerated for that step (each with its reason).
 
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { publish, killChildren } from './support.mjs';
 
 const base = process.env.FERROCAST_URL;
 const maildir = process.env.FERROCAST_MAILDIR;
@@ -44,7 +44,6 @@ const SCREENS = [
 const DEFAULT_VIEWPORT = { width: 1280, height: 800 };
 
 const started = Date.now();
-const children = [];
 let passed = 0;
 let failed = 0;
 
@@ -131,31 +130,6 @@ async function until(what, fn, { timeoutMs = 30 * SECOND, everyMs = 100 } = {}) 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-}
-
-function publish(url, seconds) {
-  const ffmpeg = spawn(
-    'ffmpeg',
-    [
-      '-hide_banner', '-loglevel', 'error', '-re',
-      // 360p: the server's ladder skips the taller rungs, so one rendition is made. On a small CI
-      // machine three renditions and three browsers fall behind real time, and a recording then
-      // holds less media than the wall-clock time its chat was sent in (offsets are wall-clock).
-      '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-t', String(seconds),
-      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-bf', '2', '-g', '60', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', url,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  ffmpeg.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const exited = new Promise((resolve) => ffmpeg.on('exit', (code, signal) => resolve({ code, signal, stderr })));
-  children.push(ffmpeg);
-  return { ffmpeg, exited };
 }
 
 /**
@@ -387,7 +361,10 @@ try {
     };
     B.page.on('request', onRequest);
     B.page.on('response', onResponse);
-    live = publish(`${rtmpBase}/${streamKey}`, 90);
+    // 360p: the server's ladder skips the taller rungs, so one rendition is made. On a small CI
+    // machine three renditions and three browsers fall behind real time, and a recording then
+    // holds less media than the wall-clock time its chat was sent in (offsets are wall-clock).
+    live = publish(`${rtmpBase}/${streamKey}`, 90, { size: '640x360' });
     const playable = await until('the API to say the channel is live', async () => {
       if (live.ffmpeg.exitCode !== null) throw new Error(`ffmpeg exited: ${(await live.exited).stderr}`);
       const { body } = await publicApi(`/api/channels/${slug}`);
@@ -757,7 +734,7 @@ try {
 } catch {
   // The failing step has reported; fall through to the summary.
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killChildren();
   await browser.close().catch(() => {});
   const numbers = Object.entries(measured).map(([k, v]) => `${k} ${v} ms`).join(', ');
   if (numbers) console.log(`measured: ${numbers}`);

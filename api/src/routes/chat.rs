@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ferrocast_core::channel_events::ChannelEvent;
+use ferrocast_core::db::channels::Channel;
 use ferrocast_core::db::{chat, users};
 use ferrocast_core::ids::is_valid_id;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,13 @@ pub async fn list_bans(State(state): State<AppState>, user: AuthUser, Slug(slug)
     }))
 }
 
+/// The signed-in owner's channel and the account a ban is about (404 for either missing).
+async fn channel_and_user(state: &AppState, owner: &AuthUser, slug: &str, username: &str) -> Result<(Channel, users::User), ApiError> {
+    let channel = owned_channel(state, &slug.to_lowercase(), owner).await?;
+    let user = users::find_by_username(&state.db, &username.to_lowercase()).await?.ok_or(ApiError::NotFound)?;
+    Ok((channel, user))
+}
+
 #[utoipa::path(put, path = "/api/channels/{slug}/chat/bans/{username}", tag = "chat", params(("slug" = String, Path), ("username" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "Banned (again: no error); their next message is refused"), (status = 403, body = ErrorBody),
@@ -65,8 +73,7 @@ pub async fn ban(
     user: AuthUser,
     Path((slug, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let channel = owned_channel(&state, &slug.to_lowercase(), &user).await?;
-    let banned = users::find_by_username(&state.db, &username.to_lowercase()).await?.ok_or(ApiError::NotFound)?;
+    let (channel, banned) = channel_and_user(&state, &user, &slug, &username).await?;
     if banned.id == channel.owner_id {
         return Err(ApiError::Validation { field: "username".into(), message: "you cannot ban yourself from your own chat".into() });
     }
@@ -83,8 +90,7 @@ pub async fn unban(
     user: AuthUser,
     Path((slug, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let channel = owned_channel(&state, &slug.to_lowercase(), &user).await?;
-    let banned = users::find_by_username(&state.db, &username.to_lowercase()).await?.ok_or(ApiError::NotFound)?;
+    let (channel, banned) = channel_and_user(&state, &user, &slug, &username).await?;
     if !chat::unban(&state.db, &channel.id, &banned.id).await? {
         return Err(ApiError::NotFound);
     }
