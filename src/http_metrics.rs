@@ -36,28 +36,31 @@ pub fn layer(router: Router) -> Router {
 /// requests a second).
 #[derive(Default)]
 struct RequestCounters {
-    counters: dashmap::DashMap<(String, Method, u16), metrics::Counter>,
+    /// By route template, then (method, status): looked up by the borrowed route.
+    counters: dashmap::DashMap<String, Vec<(Method, u16, metrics::Counter)>>,
 }
 
 impl RequestCounters {
     fn increment(&self, route: &str, method: &Method, status: u16) {
-        // Looked up by borrowed parts first; built with owned labels only the first time.
-        let key = (route.to_string(), method.clone(), status);
-        if let Some(counter) = self.counters.get(&key) {
-            counter.increment(1);
-            return;
+        if let Some(counters) = self.counters.get(route) {
+            if let Some((_, _, counter)) = counters.iter().find(|(m, s, _)| m == method && *s == status) {
+                counter.increment(1);
+                return;
+            }
         }
+        // The first of its kind: the labelled counter is made once.
         let counter = metrics::counter!("ferrocast_http_requests_total", "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string());
         counter.increment(1);
-        self.counters.insert(key, counter);
+        self.counters.entry(route.to_string()).or_default().push((method.clone(), status, counter));
     }
 }
 
 async fn count(counters: Arc<RequestCounters>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    // The template is shared (`MatchedPath` holds an `Arc<str>`): cloning it allocates nothing.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let response = next.run(request).await;
-    counters.increment(&route, &method, response.status().as_u16());
+    counters.increment(route.as_ref().map_or("unmatched", MatchedPath::as_str), &method, response.status().as_u16());
     response
 }
 

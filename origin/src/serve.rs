@@ -137,7 +137,7 @@ pub async fn hls(
                         // Live, but nothing is made yet.
                         return status(StatusCode::NOT_FOUND);
                     }
-                    (text, format!("{scope}, {cache}"))
+                    (Bytes::from(text), format!("{scope}, {cache}"))
                 }
                 None => {
                     let key = match &request {
@@ -147,13 +147,14 @@ pub async fn hls(
                     };
                     let finished = video.status == VideoStatus::Ready;
                     match stored(&state, &key, finished).await {
-                        Ok((bytes, _)) => (String::from_utf8_lossy(&bytes).into_owned(), immutable.clone()),
+                        Ok((bytes, _)) => (bytes, immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
                 }
             };
+            // Public playlists go out as the shared bytes they are kept in.
             let body = match &token {
-                Some(token) => with_token(&text, token),
+                Some(token) => Bytes::from(with_token(&String::from_utf8_lossy(&text), token)),
                 None => text,
             };
             ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache.as_str())], body).into_response()

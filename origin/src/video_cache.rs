@@ -37,7 +37,11 @@ impl VideoCache {
 
     /// The video (or `None` for no such video), at most `ttl` old unless its channel changed.
     pub async fn get(&self, db: &Db, id: &str) -> Result<Option<Arc<Video>>, DbError> {
-        let row = {
+        // The common case, a fresh entry: a shared read, nothing allocated.
+        let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.row.clone());
+        let row = if let Some(row) = fresh {
+            row
+        } else {
             if self.entries.len() > SWEEP_ABOVE {
                 self.entries.retain(|_, entry| entry.created.elapsed() < self.ttl);
             }
