@@ -89,14 +89,7 @@ NGINX_PID=$SPAWNED
 for ((i = 0; i < 100; i++)); do curl -sf -o /dev/null "$NGINX_HTTP/hls/$video/$rendition" && break; sleep 0.1; done
 curl -sf -o /dev/null "$NGINX_HTTP/hls/$video/$rendition_dir$segment" || die "nginx does not serve the files (log: $nginx_prefix/logs/error.log)"
 
-results=$(mktemp)
-{
-    results_header "Origin: a finished video's files, ferrocast against nginx (static, sendfile)"
-    echo "wrk -t2, ${WRK_SECS} s per case, loopback, wrk on the same 2 CPUs as the server. Segment: $segment_bytes bytes; media playlist: $playlist_bytes bytes."
-    echo
-    echo "| file | connections | ferrocast req/s | nginx req/s | ratio | ferrocast p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | errors (fc / nginx) |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-} >"$results"
+rows=$(mktemp)
 for file in segment playlist; do
     path="/hls/$video/$rendition"
     [[ $file == segment ]] && path="/hls/$video/$rendition_dir$segment"
@@ -110,11 +103,23 @@ for file in segment playlist; do
         read -r ng_rps ng_p50 ng_p99 ng_err < <(wrk_case "$NGINX_HTTP$path" "$connections")
         ratio=$(awk -v a="$fc_rps" -v b="$ng_rps" 'BEGIN {if (b > 0) printf "%.2f×", a / b; else print "?"}')
         p99_ratio=$(awk -v a="$fc_p99" -v b="$ng_p99" 'BEGIN {if (b > 0) printf "%.2f×", a / b; else print "?"}')
-        echo "| $file | $connections | $fc_rps | $ng_rps | $ratio | $fc_p50 / $fc_p99 | $ng_p50 / $ng_p99 | $p99_ratio | $fc_err / $ng_err |" >>"$results"
+        echo "| $file | $connections | $fc_rps | $ng_rps | $ratio | $fc_p50 / $fc_p99 | $ng_p50 / $ng_p99 | $p99_ratio | $fc_err / $ng_err |" >>"$rows"
     done
 done
-echo >>"$results"
-echo "Server RSS at the end: ferrocast $(kb_to_mb "$(proc_status_kb "$FC_PID" VmRSS)") MB." >>"$results"
+rss_mb=$(kb_to_mb "$(proc_status_kb "$FC_PID" VmRSS)")
 stop_pid "$NGINX_PID" 10
 stop_ferrocast
+# The header last: it records when the runs finished and the load average at the end.
+results=$(mktemp)
+{
+    results_header "Origin: a finished video's files, ferrocast against nginx (static, sendfile)"
+    echo "wrk -t2, ${WRK_SECS} s per case, loopback, wrk on the same 2 CPUs as the server. Segment: $segment_bytes bytes; media playlist: $playlist_bytes bytes."
+    echo
+    echo "| file | connections | ferrocast req/s | nginx req/s | ratio | ferrocast p50 / p99 ms | nginx p50 / p99 ms | p99 ratio | errors (fc / nginx) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    cat "$rows"
+    echo
+    echo "Server RSS at the end: ferrocast $rss_mb MB."
+} >"$results"
+rm -f "$rows"
 finish_results origin "$results"
