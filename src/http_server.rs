@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::{Extension, Router};
+use ferrocast_api::ConnectionSlot;
 use ferrocast_core::admission::{next_connection, Admission};
 use ferrocast_core::config::HttpConfig;
 use ferrocast_core::shutdown::Shutdown;
@@ -41,12 +42,16 @@ pub async fn run(listener: TcpListener, app: Router, limits: HttpConfig, shutdow
             }
         };
         let _ = stream.set_nodelay(true);
+        // Shared with the requests, so that a connection upgraded to a WebSocket keeps counting
+        // against the caps for as long as the socket lives (see `ConnectionSlot`).
+        let slot = ConnectionSlot(Arc::new(slot));
         // The router reads the client address from the request, as `ConnectInfo` (see `ClientAddr`).
-        let service = TowerToHyperService::new(Extension(ConnectInfo::<SocketAddr>(peer)).layer(app.clone()));
+        let service = Extension(ConnectInfo::<SocketAddr>(peer)).layer(Extension(slot.clone()).layer(app.clone()));
+        let service = TowerToHyperService::new(service);
         let (http1, stop) = (http1.clone(), shutdown.signalled());
         shutdown.spawn(async move {
-            // With upgrades: the chat's WebSockets. An upgraded connection leaves this task (and
-            // its admission slot) and lives in the socket's own task until it closes.
+            // With upgrades: the chat's WebSockets. An upgraded connection leaves this task and
+            // lives in the socket's own task, which holds a clone of the slot until it closes.
             let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();
             tokio::pin!(connection);
             let result = tokio::select! {

@@ -97,3 +97,35 @@ async fn failed_logins_with_huge_names_do_not_grow_memory() {
     // 60 names of 1 MB each kept as throttling keys would be 60 MB and more.
     assert!(grown < 24 << 20, "memory grew by {} MB over 60 failed logins", grown >> 20);
 }
+
+/// Chat sockets are connections like any other: they hold their slot of the per-address cap for
+/// as long as they are open, so one host cannot pile them up beyond it.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_sockets_count_against_the_per_address_cap() {
+    let dir = DataDir::new();
+    let server =
+        Server::start(&dir.0, &[("FERROCAST_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "3"), ("FERROCAST_HTTP__HEADER_READ_TIMEOUT_SECS", "1")]);
+    server.streamer("ana", "ana-live").await;
+    // The sign-up's idle keep-alive connection is closed by the 1 s deadline and gives its slot back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut socket = support::events::chat(&server.http, "ana-live", "", &[]).await;
+        support::events::frame_of(&mut socket, "welcome", Duration::from_secs(5)).await;
+        sockets.push(socket);
+    }
+    let mut fourth = connect_from("127.0.0.1", &server).await;
+    assert!(closed_within(&mut fourth, Duration::from_secs(2)).await, "a fourth connection from the same host is refused");
+    drop(sockets.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = connect_from("127.0.0.1", &server).await;
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        let mut answer = [0u8; 12];
+        if again.read_exact(&mut answer).await.is_ok() && answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a closed socket gives its slot back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -15,6 +15,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use dashmap::DashMap;
 use ferrocast_core::channel_events::{ChannelEvent, ChatLine};
 use ferrocast_core::db::channels::{self, Channel};
@@ -23,7 +24,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{chat_user, ChatUser, Query};
+use crate::extract::{chat_user, ChatCredential, ChatUser, Query};
 use crate::routes::channels::Slug;
 use crate::state::AppState;
 
@@ -31,6 +32,12 @@ use crate::state::AppState;
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Largest frame a client may send (a message is at most `chat.max_message_chars` characters).
 const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024;
+
+/// The HTTP connection's admission slot (`http.max_connections`, `…_per_address`), put on every
+/// request by the listener: a socket keeps it for as long as it is open, so sockets count against
+/// the caps like any connection.
+#[derive(Clone)]
+pub struct ConnectionSlot(pub Arc<ferrocast_core::admission::Slot>);
 
 /// Messages per user and channel within a sliding window, on this node.
 pub struct ChatLimiter {
@@ -83,6 +90,7 @@ pub async fn socket(
     Slug(slug): Slug,
     Query(query): Query<ChatQuery>,
     headers: HeaderMap,
+    slot: Option<Extension<ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let channel = channels::find_by_slug(&state.db, &slug).await?.ok_or(ApiError::NotFound)?;
@@ -106,7 +114,11 @@ pub async fn socket(
     });
     let mut frames = vec![welcome.to_string()];
     frames.extend(history.iter().map(|m| message_frame(&line(m)).to_string()));
-    Ok(upgrade.max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |socket| run(socket, state, channel, user, frames, following.chat)))
+    let upgrade = upgrade.max_message_size(MAX_CLIENT_FRAME_BYTES).max_frame_size(MAX_CLIENT_FRAME_BYTES);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        run(socket, state, channel, user, frames, following.chat).await;
+    }))
 }
 
 fn line(message: &chat::ChatMessage) -> ChatLine {
@@ -141,6 +153,8 @@ async fn run(
     }
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
+    // A peer that stopped answering pings (gone without closing) is let go.
+    let mut last_heard = Instant::now();
     loop {
         tokio::select! {
             () = state.live_events.closed() => {
@@ -148,6 +162,9 @@ async fn run(
                 return;
             }
             _ = ping.tick() => {
+                if last_heard.elapsed() > PING_INTERVAL * 2 + PING_INTERVAL / 2 {
+                    return;
+                }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
@@ -164,6 +181,7 @@ async fn run(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             received = socket.recv() => {
+                last_heard = Instant::now();
                 let text = match received {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
@@ -186,9 +204,16 @@ async fn handle_send(state: &AppState, channel: &Channel, user: Option<&ChatUser
         Err(_) => return Some(error_frame("bad_request", r#"expected {"type":"send","text":"…"}"#)),
     };
     let Some(user) = user else { return Some(error_frame("sign_in_required", "Sign in to chat.")) };
-    match state.sessions.is_revoked(&state.db, user.session.as_deref().unwrap_or("")).await {
-        Ok(true) if user.session.is_some() => return Some(error_frame("sign_in_required", "You were signed out. Sign in again to chat.")),
-        Ok(_) => {}
+    // Still signed in: the session not revoked, or the access token not revoked or expired.
+    let still_valid = match &user.credential {
+        ChatCredential::Session(sid) => state.sessions.is_revoked(&state.db, sid).await.map(|revoked| !revoked),
+        ChatCredential::AccessToken(hash) => {
+            ferrocast_core::db::access_tokens::find_valid(&state.db, hash).await.map(|found| found.is_some())
+        }
+    };
+    match still_valid {
+        Ok(true) => {}
+        Ok(false) => return Some(error_frame("sign_in_required", "You were signed out. Sign in again to chat.")),
         Err(e) => {
             tracing::warn!(error = %e, "chat: cannot check the session");
             return Some(error_frame("unavailable", "The chat is unavailable right now. Try again."));
@@ -202,6 +227,10 @@ async fn handle_send(state: &AppState, channel: &Channel, user: Option<&ChatUser
     if text.chars().count() > max {
         return Some(error_frame("too_long", &format!("Messages are at most {max} characters.")));
     }
+    // Counted before anything is read, so a flood of refused sends costs no database work.
+    if let Err(wait) = state.chat_limiter.check(&user.id, &channel.id, Instant::now()) {
+        return Some(error_frame("rate_limited", &format!("Slow down: you can write again in {wait} s.")));
+    }
     match chat::is_banned(&state.db, &channel.id, &user.id).await {
         Ok(true) => return Some(error_frame("banned", "The channel's owner has banned you from this chat.")),
         Ok(false) => {}
@@ -209,9 +238,6 @@ async fn handle_send(state: &AppState, channel: &Channel, user: Option<&ChatUser
             tracing::warn!(error = %e, "chat: cannot check bans");
             return Some(error_frame("unavailable", "The chat is unavailable right now. Try again."));
         }
-    }
-    if let Err(wait) = state.chat_limiter.check(&user.id, &channel.id, Instant::now()) {
-        return Some(error_frame("rate_limited", &format!("Slow down: you can write again in {wait} s.")));
     }
     let stored = async {
         // Kept with the live video (any visibility) so its recording replays the chat.

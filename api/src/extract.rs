@@ -189,7 +189,15 @@ impl FromRequestParts<AppState> for MaybeUser {
 /// session (re-checked on every message, so signing out silences an open socket).
 pub struct ChatUser {
     pub id: String,
-    pub session: Option<String>,
+    pub credential: ChatCredential,
+}
+
+/// What a chat socket was opened with, checked again on every message.
+pub enum ChatCredential {
+    /// A login session (`sid`).
+    Session(String),
+    /// A personal access token, by its hash.
+    AccessToken(String),
 }
 
 /// The chat socket's user: a token in `?access_token=` or a Bearer header (a session token, or a
@@ -205,19 +213,28 @@ pub async fn chat_user(state: &AppState, headers: &HeaderMap, query_token: Optio
         .map(|(_, token)| token.trim().to_string());
     if let Some(token) = query_token.map(str::to_string).or(header_token) {
         if is_access_token(&token) {
-            let Some(found) = access_tokens::find_valid(&state.db, &crate::access_tokens::hash(&token)).await? else { return Ok(None) };
+            let hash = crate::access_tokens::hash(&token);
+            let Some(found) = access_tokens::find_valid(&state.db, &hash).await? else { return Ok(None) };
             if !found.scope_list().iter().any(|s| s == crate::access_tokens::Scope::ChatWrite.as_str()) {
                 return Ok(None);
             }
-            return Ok(Some(ChatUser { id: found.user_id, session: None }));
+            return Ok(Some(ChatUser { id: found.user_id, credential: ChatCredential::AccessToken(hash) }));
         }
-        return Ok(session_user(state, &token).await?.map(|(id, session)| ChatUser { id, session }));
+        return Ok(session_chat_user(state, &token).await?);
     }
     let Some(cookie) = CookieJar::from_headers(headers).get(ACCESS_COOKIE).map(|c| c.value().to_string()) else { return Ok(None) };
     if require_same_origin(headers, &state.settings).is_err() {
         return Ok(None);
     }
-    Ok(session_user(state, &cookie).await?.map(|(id, session)| ChatUser { id, session }))
+    session_chat_user(state, &cookie).await
+}
+
+async fn session_chat_user(state: &AppState, token: &str) -> Result<Option<ChatUser>, ApiError> {
+    let Some(claims) = state.jwt.verify(token) else { return Ok(None) };
+    if state.sessions.is_revoked(&state.db, &claims.sid).await? {
+        return Ok(None);
+    }
+    Ok(Some(ChatUser { id: claims.sub, credential: ChatCredential::Session(claims.sid) }))
 }
 
 /// The peer address of the connection (the server is expected to face clients directly or sit

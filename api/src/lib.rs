@@ -11,7 +11,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::Router;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 
 pub mod access_tokens;
 pub mod chat;
+pub use chat::ConnectionSlot;
 pub mod error;
 pub mod extract;
 pub mod live_events;
@@ -164,7 +165,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(error::json_error_bodies))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                // The path only: a query may carry a token (`?access_token=` of the chat socket).
+                .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
 }

@@ -773,10 +773,15 @@ impl Config {
         }
         rtmp.validate_tls_and_public_url(self.rtmp_addr)?;
         let chat = &self.chat;
-        if chat.max_message_chars == 0 || chat.max_messages_per_window == 0 || chat.rate_window_secs == 0 || chat.refresh_interval_ms < 100
+        // A message travels between nodes in a Postgres notification, at most 8000 bytes: 1000
+        // characters of up to 4 bytes each leave room for the rest of the event.
+        if !(1..=1000).contains(&chat.max_message_chars)
+            || chat.max_messages_per_window == 0
+            || chat.rate_window_secs == 0
+            || chat.refresh_interval_ms < 100
         {
             return Err(ConfigError::Chat(
-                "chat.max_message_chars, chat.max_messages_per_window and chat.rate_window_secs must be ≥ 1, chat.refresh_interval_ms ≥ 100".into(),
+                "chat.max_message_chars must be 1–1000, chat.max_messages_per_window and chat.rate_window_secs ≥ 1, chat.refresh_interval_ms ≥ 100".into(),
             ));
         }
         let http = &self.http;

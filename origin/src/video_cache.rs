@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 /// Entries beyond which expired ones are swept on the next insert.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// Sweeps run at most this often, whatever the number of entries: a flood of distinct ids must not
+/// make every miss walk the whole map.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 struct Entry {
     created: Instant,
     row: Arc<OnceCell<Option<Arc<Video>>>>,
@@ -28,11 +32,12 @@ struct Entry {
 pub struct VideoCache {
     ttl: Duration,
     entries: DashMap<String, Entry>,
+    last_sweep: std::sync::Mutex<Instant>,
 }
 
 impl VideoCache {
     pub fn new(ttl: Duration) -> Arc<Self> {
-        Arc::new(Self { ttl, entries: DashMap::new() })
+        Arc::new(Self { ttl, entries: DashMap::new(), last_sweep: std::sync::Mutex::new(Instant::now()) })
     }
 
     /// The video (or `None` for no such video), at most `ttl` old unless its channel changed.
@@ -42,7 +47,7 @@ impl VideoCache {
         let row = if let Some(row) = fresh {
             row
         } else {
-            if self.entries.len() > SWEEP_ABOVE {
+            if self.entries.len() > SWEEP_ABOVE && self.sweep_due() {
                 self.entries.retain(|_, entry| entry.created.elapsed() < self.ttl);
             }
             let mut entry = self.entries.entry(id.to_string()).or_insert_with(|| Entry { created: Instant::now(), row: Arc::default() });
@@ -52,6 +57,15 @@ impl VideoCache {
             entry.row.clone()
         };
         row.get_or_try_init(|| async { Ok::<_, DbError>(videos::find(db, id).await?.map(Arc::new)) }).await.cloned()
+    }
+
+    fn sweep_due(&self) -> bool {
+        let Ok(mut last) = self.last_sweep.try_lock() else { return false };
+        if last.elapsed() < SWEEP_EVERY {
+            return false;
+        }
+        *last = Instant::now();
+        true
     }
 
     /// Drops every cached video of the channel (and every cached miss: a new video may exist now).

@@ -41,7 +41,8 @@ pub async fn change_email(
     let email = validate::email(&request.email)?;
     confirm_password(&state, &user.id, address, request.password, "e-mail change").await?;
     users::set_email(&state.db, &user.id, &email).await?;
-    tracing::info!(user_id = %user.id, "e-mail changed");
+    password_resets::cancel_for_user(&state.db, &user.id).await?;
+    tracing::info!(user_id = %user.id, "e-mail changed; unused reset links cancelled");
     let account = users::find(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized)?;
     Ok(Json(account.into()))
 }

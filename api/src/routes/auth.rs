@@ -294,6 +294,7 @@ pub async fn change_password(
     confirm_password(&state, &user.id, address, request.current_password, "password change").await?;
     let hash = password::hash(request.new_password).await?;
     users::set_password_hash(&state.db, &user.id, &hash).await?;
+    ferrocast_core::db::password_resets::cancel_for_user(&state.db, &user.id).await?;
     // Whoever else holds a session (a forgotten laptop, the reason for the change) is out.
     for family in refresh_tokens::revoke_other_families(&state.db, &user.id, user.session.as_deref()).await? {
         state.sessions.revoked(&family);

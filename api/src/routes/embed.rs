@@ -58,7 +58,7 @@ fn video_id_of(url: &str) -> Option<&str> {
 fn player_size(maxwidth: Option<u32>, maxheight: Option<u32>) -> (u32, u32) {
     let mut width = maxwidth.unwrap_or(DEFAULT_WIDTH).clamp(160, DEFAULT_WIDTH * 3);
     if let Some(maxheight) = maxheight {
-        width = width.min(maxheight.max(90) * 16 / 9);
+        width = width.min(maxheight.clamp(90, DEFAULT_WIDTH * 3) * 16 / 9);
     }
     (width, width * 9 / 16)
 }
@@ -124,5 +124,6 @@ mod tests {
         assert_eq!(player_size(Some(400), None), (400, 225));
         assert_eq!(player_size(Some(1000), Some(270)), (480, 270));
         assert_eq!(player_size(Some(1), Some(1)), (160, 90));
+        assert_eq!(player_size(None, Some(u32::MAX)), (640, 360), "no overflow");
     }
 }

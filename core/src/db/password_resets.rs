@@ -26,9 +26,16 @@ pub async fn redeem(db: &Db, token_hash: &str) -> Result<Option<String>, DbError
     }
     let sql = "SELECT user_id FROM password_resets WHERE token_hash = $1";
     let user_id: String = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(token_hash).fetch_one(pool).await)?;
-    let sql = "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
-    execute!(db, sqlx::query(sql).bind(&user_id).bind(now))?;
+    cancel_for_user(db, &user_id).await?;
     Ok(Some(user_id))
+}
+
+/// Stops every unused link of the account (its e-mail or password changed: a link in the old
+/// mailbox must not undo that).
+pub async fn cancel_for_user(db: &Db, user_id: &str) -> Result<(), DbError> {
+    let sql = "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
+    execute!(db, sqlx::query(sql).bind(user_id).bind(now()))?;
+    Ok(())
 }
 
 /// Forgets links that expired before `before`.
