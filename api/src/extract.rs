@@ -220,7 +220,7 @@ pub async fn chat_user(state: &AppState, headers: &HeaderMap, query_token: Optio
             }
             return Ok(Some(ChatUser { id: found.user_id, credential: ChatCredential::AccessToken(hash) }));
         }
-        return Ok(session_chat_user(state, &token).await?);
+        return session_chat_user(state, &token).await;
     }
     let Some(cookie) = CookieJar::from_headers(headers).get(ACCESS_COOKIE).map(|c| c.value().to_string()) else { return Ok(None) };
     if require_same_origin(headers, &state.settings).is_err() {
