@@ -327,7 +327,7 @@ async fn rotating_the_stream_key_disconnects_its_publisher() {
         }
     };
     assert!(ended.is_some_and(|status| !status.success()), "ffmpeg was disconnected: {ended:?}");
-    server.wait_for_status(&video_id, "ready", Duration::from_secs(30)).await;
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
     // And the old key is refused.
     let mut again = ffmpeg_publish(&server.rtmp_url(&key), 320, 240, 3);
     assert!(!again.wait().expect("ffmpeg").success(), "the old key no longer publishes");

@@ -196,7 +196,13 @@ impl Server {
             (video["status"] == status).then_some(video)
         })
         .await
-        .unwrap_or_else(|| panic!("video {video_id} never became {status}"))
+        .unwrap_or_else(|| panic!("video {video_id} never became {status}; the server's last lines:\n{}", self.recent_lines(40)))
+    }
+
+    /// Up to `count` of the server's log lines not read yet (the newest), for a failure message.
+    pub fn recent_lines(&self, count: usize) -> String {
+        let lines: Vec<String> = self.lines.try_iter().collect();
+        lines[lines.len().saturating_sub(count)..].join("\n")
     }
 
     /// Polls until `path` answers 200 with a body containing `needle`; returns the body.
