@@ -130,8 +130,14 @@ fn line(message: &chat::ChatMessage) -> ChatLine {
     }
 }
 
-fn message_frame(line: &ChatLine) -> serde_json::Value {
+/// A message as every socket is sent it (on joining, and when it is sent).
+pub(crate) fn message_frame(line: &ChatLine) -> serde_json::Value {
     serde_json::json!({"type": "message", "id": line.id, "username": line.username, "text": line.text, "at": line.at})
+}
+
+/// A message the owner removed.
+pub(crate) fn deleted_frame(id: &str) -> serde_json::Value {
+    serde_json::json!({"type": "deleted", "id": id})
 }
 
 fn error_frame(code: &str, message: &str) -> Message {

@@ -61,12 +61,12 @@ enum Presented {
     Cookie(String),
 }
 
-fn access_token(parts: &Parts) -> Option<Presented> {
-    if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+fn access_token(headers: &HeaderMap) -> Option<Presented> {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| Presented::Header(token.trim().to_string()));
     }
-    CookieJar::from_headers(&parts.headers).get(ACCESS_COOKIE).map(|c| Presented::Cookie(c.value().to_string()))
+    CookieJar::from_headers(headers).get(ACCESS_COOKIE).map(|c| Presented::Cookie(c.value().to_string()))
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -151,7 +151,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = match access_token(parts).ok_or(ApiError::Unauthorized)? {
+        let user = match access_token(&parts.headers).ok_or(ApiError::Unauthorized)? {
             Presented::Header(token) => bearer_user(state, parts, &token).await?,
             Presented::Cookie(token) => {
                 if !is_safe(&parts.method) {
@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for MaybeUser {
     /// Used by read-only routes; an unsafe request by cookie from another origin counts as
     /// anonymous, and so does an access token without the scope the request needs.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match access_token(parts) {
+        match access_token(&parts.headers) {
             Some(Presented::Header(token)) => match bearer_user(state, parts, &token).await {
                 Ok(user) => Ok(MaybeUser(user.map(|(id, _)| id))),
                 Err(ApiError::InsufficientScope(_)) => Ok(MaybeUser(None)),
@@ -205,14 +205,13 @@ pub enum ChatCredential {
 /// own pages (a page elsewhere could otherwise write as the visitor). Anything else, an invalid
 /// token included, joins as a reader.
 pub async fn chat_user(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> Result<Option<ChatUser>, ApiError> {
-    let header_token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string());
-    if let Some(token) = query_token.map(str::to_string).or(header_token) {
-        if is_access_token(&token) {
+    let presented = match query_token {
+        Some(token) => Some(Presented::Header(token.to_string())),
+        None => access_token(headers),
+    };
+    let token = match presented {
+        None => return Ok(None),
+        Some(Presented::Header(token)) if is_access_token(&token) => {
             let hash = crate::access_tokens::hash(&token);
             let Some(found) = access_tokens::find_valid(&state.db, &hash).await? else { return Ok(None) };
             if !found.scope_list().iter().any(|s| s == crate::access_tokens::Scope::ChatWrite.as_str()) {
@@ -220,21 +219,12 @@ pub async fn chat_user(state: &AppState, headers: &HeaderMap, query_token: Optio
             }
             return Ok(Some(ChatUser { id: found.user_id, credential: ChatCredential::AccessToken(hash) }));
         }
-        return session_chat_user(state, &token).await;
-    }
-    let Some(cookie) = CookieJar::from_headers(headers).get(ACCESS_COOKIE).map(|c| c.value().to_string()) else { return Ok(None) };
-    if require_same_origin(headers, &state.settings).is_err() {
-        return Ok(None);
-    }
-    session_chat_user(state, &cookie).await
-}
-
-async fn session_chat_user(state: &AppState, token: &str) -> Result<Option<ChatUser>, ApiError> {
-    let Some(claims) = state.jwt.verify(token) else { return Ok(None) };
-    if state.sessions.is_revoked(&state.db, &claims.sid).await? {
-        return Ok(None);
-    }
-    Ok(Some(ChatUser { id: claims.sub, credential: ChatCredential::Session(claims.sid) }))
+        Some(Presented::Header(token)) => token,
+        Some(Presented::Cookie(_)) if require_same_origin(headers, &state.settings).is_err() => return Ok(None),
+        Some(Presented::Cookie(token)) => token,
+    };
+    let user = session_user(state, &token).await?;
+    Ok(user.and_then(|(id, session)| Some(ChatUser { id, credential: ChatCredential::Session(session?) })))
 }
 
 /// The peer address of the connection (the server is expected to face clients directly or sit

@@ -129,23 +129,17 @@ impl LiveEvents {
             };
             match envelope {
                 Ok(envelope) => {
-                    let Some(hub) = self.hubs.get(&envelope.channel_id).map(|h| h.clone()) else {
-                        if envelope.event == ChannelEvent::Changed {
-                            let _ = self.any_change.send(envelope.channel_id.as_str().into());
-                        }
-                        continue;
-                    };
+                    if envelope.event == ChannelEvent::Changed {
+                        let _ = self.any_change.send(envelope.channel_id.as_str().into());
+                    }
+                    let Some(hub) = self.hubs.get(&envelope.channel_id).map(|h| h.clone()) else { continue };
                     match &envelope.event {
-                        ChannelEvent::Changed => {
-                            hub.poke.notify_one();
-                            let _ = self.any_change.send(envelope.channel_id.as_str().into());
-                        }
+                        ChannelEvent::Changed => hub.poke.notify_one(),
                         ChannelEvent::ChatMessage(line) => {
-                            let frame = serde_json::json!({"type": "message", "id": line.id, "username": line.username, "text": line.text, "at": line.at});
-                            let _ = hub.chat.send(frame.to_string().into());
+                            let _ = hub.chat.send(crate::chat::message_frame(line).to_string().into());
                         }
                         ChannelEvent::ChatDeleted { id } => {
-                            let _ = hub.chat.send(serde_json::json!({"type": "deleted", "id": id}).to_string().into());
+                            let _ = hub.chat.send(crate::chat::deleted_frame(id).to_string().into());
                         }
                     }
                 }

@@ -51,14 +51,23 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
 }
 
 pub fn password(raw: &str) -> Result<(), ApiError> {
+    password_in(raw, "password")
+}
+
+/// A password chosen to replace the current one (the errors name the `new_password` field).
+pub fn new_password(raw: &str) -> Result<(), ApiError> {
+    password_in(raw, "new_password")
+}
+
+fn password_in(raw: &str, field: &str) -> Result<(), ApiError> {
     if raw.chars().count() < PASSWORD_MIN_CHARS {
-        return Err(ApiError::validation("password", format!("must be at least {PASSWORD_MIN_CHARS} characters long")));
+        return Err(ApiError::validation(field, format!("must be at least {PASSWORD_MIN_CHARS} characters long")));
     }
     if raw.len() > PASSWORD_MAX_BYTES {
-        return Err(ApiError::validation("password", format!("must be at most {PASSWORD_MAX_BYTES} bytes long")));
+        return Err(ApiError::validation(field, format!("must be at most {PASSWORD_MAX_BYTES} bytes long")));
     }
     if is_common_password(raw) {
-        return Err(ApiError::validation("password", "is one of the most common passwords; choose another"));
+        return Err(ApiError::validation(field, "is one of the most common passwords; choose another"));
     }
     Ok(())
 }

@@ -109,7 +109,7 @@ impl ChannelEvents {
     /// With Postgres: passes the other nodes' events to this node's subscribers until `stop`.
     /// Reconnects after a lost connection (events sent meanwhile are lost; followers' periodic
     /// refresh covers them). Returns at once on SQLite, where this is the only node.
-    pub async fn listen(self: Arc<Self>, stop: CancellationToken) {
+    async fn listen(self: Arc<Self>, stop: CancellationToken) {
         let Some(pool) = self.postgres.clone() else { return };
         while !stop.is_cancelled() {
             let mut listener = match PgListener::connect_with(&pool).await {

@@ -6,17 +6,17 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use ferrocast_core::db::{channels, password_resets, refresh_tokens, users};
+use ferrocast_core::db::{channels, password_resets, users};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::{confirm_password, UserResponse};
+use super::auth::{confirm_password, replace_password, sign_out_sessions, UserResponse};
 use super::channels::remove_channel;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, ClientAddr, Json};
 use crate::rate_limit::retry_after_secs;
 use crate::state::AppState;
-use crate::{password, tokens, validate};
+use crate::{tokens, validate};
 
 /// Reset links one account may be sent per hour: enough for a mail that went astray, too few to
 /// flood someone's inbox.
@@ -66,9 +66,7 @@ pub async fn delete_account(
     for channel in channels::list_by_owner(&state.db, &user.id).await? {
         remove_channel(&state, &channel).await?;
     }
-    for family in refresh_tokens::revoke_other_families(&state.db, &user.id, None).await? {
-        state.sessions.revoked(&family);
-    }
+    sign_out_sessions(&state, &user.id, None).await?;
     // The rest (sessions, tokens, webhooks, chat messages) goes by cascade.
     users::delete(&state.db, &user.id).await?;
     tracing::info!(user_id = %user.id, "account deleted with everything it owned");
@@ -151,18 +149,12 @@ pub async fn confirm_password_reset(
     State(state): State<AppState>,
     Json(request): Json<ConfirmPasswordResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    validate::password(&request.new_password).map_err(|e| match e {
-        ApiError::Validation { message, .. } => ApiError::validation("new_password", message),
-        other => other,
-    })?;
+    validate::new_password(&request.new_password)?;
     let Some(user_id) = password_resets::redeem(&state.db, &tokens::hash_refresh_token(request.token.trim())).await? else {
         return Err(ApiError::BadRequest("this reset link is unknown, used or expired; ask for a new one".into()));
     };
-    let hash = password::hash(request.new_password).await?;
-    users::set_password_hash(&state.db, &user_id, &hash).await?;
-    for family in refresh_tokens::revoke_other_families(&state.db, &user_id, None).await? {
-        state.sessions.revoked(&family);
-    }
+    // The account's other links stop working with the new password.
+    replace_password(&state, &user_id, request.new_password, None).await?;
     if let Err(e) = password_resets::delete_expired(&state.db, Utc::now()).await {
         tracing::warn!(error = %e, "could not forget expired reset links");
     }

@@ -287,18 +287,28 @@ pub async fn change_password(
     ClientAddr(address): ClientAddr,
     Json(request): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    validate::password(&request.new_password).map_err(|e| match e {
-        ApiError::Validation { message, .. } => ApiError::validation("new_password", message),
-        other => other,
-    })?;
+    validate::new_password(&request.new_password)?;
     confirm_password(&state, &user.id, address, request.current_password, "password change").await?;
-    let hash = password::hash(request.new_password).await?;
-    users::set_password_hash(&state.db, &user.id, &hash).await?;
-    ferrocast_core::db::password_resets::cancel_for_user(&state.db, &user.id).await?;
     // Whoever else holds a session (a forgotten laptop, the reason for the change) is out.
-    for family in refresh_tokens::revoke_other_families(&state.db, &user.id, user.session.as_deref()).await? {
-        state.sessions.revoked(&family);
-    }
+    replace_password(&state, &user.id, request.new_password, user.session.as_deref()).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores a new password (validated by the caller): the account's unused reset links stop
+/// working and every session but `keep` is signed out.
+pub(crate) async fn replace_password(state: &AppState, user_id: &str, new_password: String, keep: Option<&str>) -> Result<(), ApiError> {
+    let hash = password::hash(new_password).await?;
+    users::set_password_hash(&state.db, user_id, &hash).await?;
+    ferrocast_core::db::password_resets::cancel_for_user(&state.db, user_id).await?;
+    sign_out_sessions(state, user_id, keep).await
+}
+
+/// Revokes every login session of the account but `keep`: at once on this node, on the others
+/// within `auth.session_check_secs`.
+pub(crate) async fn sign_out_sessions(state: &AppState, user_id: &str, keep: Option<&str>) -> Result<(), ApiError> {
+    for family in refresh_tokens::revoke_other_families(&state.db, user_id, keep).await? {
+        state.sessions.revoked(&family);
+    }
+    Ok(())
 }

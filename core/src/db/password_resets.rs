@@ -17,7 +17,8 @@ pub async fn sent_since(db: &Db, user_id: &str, since: DateTime<Utc>) -> Result<
 }
 
 /// Uses the link: the account it resets, if it exists, is unused and has not expired. Of two
-/// racing uses exactly one gets the account. Every other link of that account stops working too.
+/// racing uses exactly one gets the account. (Setting the new password cancels the account's
+/// other links: [`cancel_for_user`].)
 pub async fn redeem(db: &Db, token_hash: &str) -> Result<Option<String>, DbError> {
     let now = now();
     let sql = "UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2";
@@ -26,7 +27,6 @@ pub async fn redeem(db: &Db, token_hash: &str) -> Result<Option<String>, DbError
     }
     let sql = "SELECT user_id FROM password_resets WHERE token_hash = $1";
     let user_id: String = on_pool!(db, |pool| sqlx::query_scalar(sql).bind(token_hash).fetch_one(pool).await)?;
-    cancel_for_user(db, &user_id).await?;
     Ok(Some(user_id))
 }
 
