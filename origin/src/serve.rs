@@ -250,8 +250,11 @@ async fn live_media(
             let (msn, part) = hls_path::part_of(file)?;
             let playlists = live.playlists();
             let current = playlists.renditions.get(rendition)?;
-            // Only the next part or two are worth waiting for; anything else is gone or far off.
-            if current.has(msn, Some(part)) || msn > current.next_msn + 1 {
+            // Parts not yet made are worth waiting for up to two segments ahead, as for a blocking
+            // reload (RFC 8216bis 6.2.5.2): the next part (EXT-X-PRELOAD-HINT), or a part of a
+            // rendition whose encoder runs behind the others, asked for by a player switching to
+            // it. Anything else is gone or far off.
+            if current.has(msn, Some(part)) || msn > current.next_msn + 2 {
                 return None;
             }
             blocking::until(live, blocking::limit(&playlists), |_| found(live).is_some()).await?;

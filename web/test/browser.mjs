@@ -316,6 +316,9 @@ try {
   });
 
   await step('autoplay without sound: a cue over the picture unmutes, and goes', async () => {
+    // This step watches its own pages; the main page leaves the live player, so that its network
+    // log (a machine this loaded lets renditions fall a segment apart) is not what fails it.
+    await page.goto('/');
     // Whether Chromium refuses sound on a first visit depends on more than this test controls (its
     // engagement scores, when the element learns it has audio), so the refusal is made certain: a
     // page the user has not interacted with gets NotAllowedError for play() with sound, as from

@@ -71,11 +71,6 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Segments whose parts stay servable after they complete (from the stored segment's bytes, not
-/// memory). Players near the live edge fetch parts of the last three target durations; one more
-/// covers a slow one.
-const SEGMENTS_WITH_PARTS_KEPT: usize = 4;
-
 /// The handle producers keep; cheap to clone.
 #[derive(Clone)]
 pub struct RecordingHandle {
@@ -403,7 +398,11 @@ impl Recording {
                         offset += len;
                     }
                 }
-                while state.parts_in_memory.len() > SEGMENTS_WITH_PARTS_KEPT {
+                // Parts stay servable while their segment is in the live window (from the stored
+                // segment's bytes: a range each, no memory of their own). Playlists list the parts
+                // of the last three target durations, but a player that stalled after loading one
+                // asks for them later.
+                while state.parts_in_memory.len() > self.settings.live_window {
                     if let Some((_, uris)) = state.parts_in_memory.pop_front() {
                         for uri in uris {
                             self.live.forget_part(rung, &uri);
