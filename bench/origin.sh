@@ -8,6 +8,8 @@
 #
 #   bench/origin.sh                      (about 3 minutes)
 #   BENCH_WRK_SECS=30 bench/origin.sh    longer runs per case
+#   BENCH_PERF=1 bench/origin.sh         also a CPU profile of ferrocast per case (perf, from
+#                                        linux-perf), summarised in work/perf-<file>-<connections>.txt
 set -euo pipefail
 export BENCH_DURATION=${BENCH_DURATION:-20}
 # shellcheck source=bench/lib.sh
@@ -98,7 +100,20 @@ for file in segment playlist; do
         curl -sf -o /dev/null "$FC_HTTP$path"
         curl -sf -o /dev/null "$NGINX_HTTP$path"
         log "$file, $connections connections: ferrocast"
+        if [[ ${BENCH_PERF:-0} == 1 ]]; then
+            # A flat CPU profile of the server during the run (its middle; wrk is not in it).
+            bench_spawn "$WORK_DIR/perf-$file-$connections.log" perf record -F 499 -p "$FC_PID" \
+                -o "$WORK_DIR/perf-$file-$connections.data" -- sleep $((WRK_SECS - 4))
+            PERF_PID=$SPAWNED
+        fi
         read -r fc_rps fc_p50 fc_p99 fc_err < <(wrk_case "$FC_HTTP$path" "$connections")
+        if [[ ${BENCH_PERF:-0} == 1 ]]; then
+            wait "$PERF_PID" 2>/dev/null || true
+            forget_pid "$PERF_PID"
+            perf report -i "$WORK_DIR/perf-$file-$connections.data" --no-children --sort dso,symbol --percent-limit 0.7 --stdio \
+                2>/dev/null | grep -v '^#' | grep -v '^$' >"$WORK_DIR/perf-$file-$connections.txt" || true
+            log "profile: $WORK_DIR/perf-$file-$connections.txt"
+        fi
         log "$file, $connections connections: nginx"
         read -r ng_rps ng_p50 ng_p99 ng_err < <(wrk_case "$NGINX_HTTP$path" "$connections")
         ratio=$(awk -v a="$fc_rps" -v b="$ng_rps" 'BEGIN {if (b > 0) printf "%.2f×", a / b; else print "?"}')

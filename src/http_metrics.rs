@@ -26,22 +26,26 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 
 /// Counts every request as `ferrocast_http_requests_total{route, method, status}`. The route is
 /// the template (`/api/videos/{id}`), never the raw path, so ids do not explode the label set.
-pub fn layer(router: Router) -> Router {
-    let counters = Arc::new(RequestCounters::default());
+pub fn layer(router: Router, counters: Arc<RequestCounters>) -> Router {
     router.layer(axum::middleware::from_fn(move |request, next| count(counters.clone(), request, next)))
 }
 
 /// The counter of each (route, method, status) seen, made once: counting a request is a map
 /// lookup and an increment, with no label strings built (the origin answers tens of thousands of
 /// requests a second).
+/// Shared with the listener, which counts the origin requests it answers without the router.
 #[derive(Default)]
-struct RequestCounters {
+pub struct RequestCounters {
     /// By route template, then (method, status): looked up by the borrowed route.
     counters: dashmap::DashMap<String, Vec<(Method, u16, metrics::Counter)>>,
 }
 
 impl RequestCounters {
-    fn increment(&self, route: &str, method: &Method, status: u16) {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    pub fn increment(&self, route: &str, method: &Method, status: u16) {
         if let Some(counters) = self.counters.get(route) {
             if let Some((_, _, counter)) = counters.iter().find(|(m, s, _)| m == method && *s == status) {
                 counter.increment(1);

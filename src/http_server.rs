@@ -10,24 +10,100 @@
 //!
 //! On shutdown the listener stops accepting and every connection finishes the request in flight,
 //! then closes.
+//!
+//! The origin's `GET /hls/…` requests skip the router (`ferrocast_origin::direct`): they are most of
+//! the traffic, and the same answer costs less without it. They are counted and marked `nosniff`
+//! here as the router's layers do for everything else.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
-use axum::{Extension, Router};
+use axum::http::{header, HeaderValue, Request};
+use axum::response::Response;
+use axum::Router;
 use ferrocast_api::ConnectionSlot;
 use ferrocast_core::admission::{next_connection, Admission};
 use ferrocast_core::config::HttpConfig;
 use ferrocast_core::shutdown::Shutdown;
+use ferrocast_origin::OriginState;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::ServiceExt;
+
+use crate::http_metrics::RequestCounters;
+
+/// What the listener serves.
+pub struct HttpApp {
+    pub router: Router,
+    /// This node's origin, when it has one: its `/hls/` requests are answered without the router.
+    pub origin: Option<OriginState>,
+    pub request_counters: Arc<RequestCounters>,
+}
+
+/// Every response means exactly its content type: browsers must not sniff API JSON, playlists or
+/// media into something they would run.
+pub fn add_nosniff(response: &mut Response) {
+    response.headers_mut().entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+}
+
+/// One connection's requests, from `peer`, holding `slot` (see `ConnectionSlot`).
+#[derive(Clone)]
+struct ConnectionService {
+    app: Arc<HttpApp>,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        let direct = this.app.origin.is_some() && ferrocast_origin::direct::takes(request.method(), request.uri());
+        Box::pin(async move {
+            let request = match (direct, &this.app.origin) {
+                (true, Some(origin)) => {
+                    // A GET's body, if any, is not read.
+                    let (parts, _) = request.into_parts();
+                    if let Some(mut response) = ferrocast_origin::direct::respond(origin, this.peer.ip(), &parts).await {
+                        this.app.request_counters.increment(ferrocast_origin::ROUTE, &parts.method, response.status().as_u16());
+                        add_nosniff(&mut response);
+                        return Ok(response);
+                    }
+                    Request::from_parts(parts, Body::empty())
+                }
+                _ => request.map(Body::new),
+            };
+            Ok(this.route(request).await)
+        })
+    }
+}
+
+impl ConnectionService {
+    /// Through the router. It reads the client address from the request, as `ConnectInfo` (see
+    /// `ClientAddr`), and a WebSocket upgrade takes the connection's slot along.
+    async fn route(&self, mut request: Request<Body>) -> Response {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.slot.clone());
+        match self.app.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` fires; the connection tasks are tracked by `shutdown`.
-pub async fn run(listener: TcpListener, app: Router, limits: HttpConfig, shutdown: Shutdown) {
+pub async fn run(listener: TcpListener, app: HttpApp, limits: HttpConfig, shutdown: Shutdown) {
+    let app = Arc::new(app);
     let admission = Admission::new(limits.max_connections, limits.max_connections_per_address);
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
@@ -45,9 +121,7 @@ pub async fn run(listener: TcpListener, app: Router, limits: HttpConfig, shutdow
         // Shared with the requests, so that a connection upgraded to a WebSocket keeps counting
         // against the caps for as long as the socket lives (see `ConnectionSlot`).
         let slot = ConnectionSlot(Arc::new(slot));
-        // The router reads the client address from the request, as `ConnectInfo` (see `ClientAddr`).
-        let service = Extension(ConnectInfo::<SocketAddr>(peer)).layer(Extension(slot.clone()).layer(app.clone()));
-        let service = TowerToHyperService::new(service);
+        let service = ConnectionService { app: app.clone(), peer, slot: slot.clone() };
         let (http1, stop) = (http1.clone(), shutdown.signalled());
         shutdown.spawn(async move {
             // With upgrades: the chat's WebSockets. An upgraded connection leaves this task and

@@ -91,8 +91,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         false => ferrocast_api::health_router(api_state.clone()),
     };
     // An ingest node serves its own streams' HLS too: origin nodes proxy live requests to it.
-    if roles.origin || roles.ingest {
-        app = app.merge(ferrocast_origin::router(ferrocast_origin::OriginState {
+    let origin = (roles.origin || roles.ingest).then(|| -> anyhow::Result<_> {
+        Ok(ferrocast_origin::OriginState {
             db: db.clone(),
             storage: storage.clone(),
             live: live.clone(),
@@ -104,13 +104,19 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             proxy: proxy_client()?,
             videos: video_cache.clone(),
             objects: ferrocast_origin::object_cache::ObjectCache::new(config.origin.memory_cache_mb << 20),
-        }));
+        })
+    });
+    let origin = origin.transpose()?;
+    if let Some(origin) = &origin {
+        app = app.merge(ferrocast_origin::router(origin.clone()));
     }
     app = app.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
     if roles.api {
         app = crate::web::WebUi::from_env(config.rtmp_addr.port(), db.clone(), config.public_url()).serve(app);
     }
-    let app = http_metrics::layer(app).layer(axum::middleware::map_response(nosniff));
+    let request_counters = http_metrics::RequestCounters::new();
+    let app = http_metrics::layer(app, request_counters.clone()).layer(axum::middleware::map_response(nosniff));
+    let app = crate::http_server::HttpApp { router: app, origin, request_counters };
 
     tracing::info!(
         roles = %roles,
@@ -310,6 +316,6 @@ async fn trigger_on_signal(shutdown: Shutdown) {
 /// Every response means exactly its content type: browsers must not sniff API JSON, playlists or
 /// media into something they would run.
 async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
-    response.headers_mut().entry(axum::http::header::X_CONTENT_TYPE_OPTIONS).or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    crate::http_server::add_nosniff(&mut response);
     response
 }

@@ -27,6 +27,25 @@ async fn serve_with_defaults_on_sqlite_then_sigterm() {
         .find(|l| l.starts_with("ferrocast_http_requests_total") && l.contains("route=\"/api/channels\"") && l.contains("status=\"201\""));
     assert!(created.is_some_and(|l| l.contains("method=\"POST\"") && l.ends_with(" 1")), "{metrics}");
 
+    // `/hls/` is answered before the router, except a path with escapes, which goes through it:
+    // both ways give the same answer, with the same headers, counted under the same route.
+    let direct = reqwest::get(server.url("/hls/0190f0e0a0b07c0d8e0f0a0b0c0d0e0f/master.m3u8")).await.expect("direct");
+    let routed = reqwest::get(server.url("/hls/%30190f0e0a0b07c0d8e0f0a0b0c0d0e0f/master.m3u8")).await.expect("routed");
+    assert_eq!(direct.status(), 404);
+    assert_eq!(routed.status(), 404);
+    let mut direct_headers: Vec<_> = direct.headers().iter().filter(|(name, _)| *name != "date").collect();
+    let mut routed_headers: Vec<_> = routed.headers().iter().filter(|(name, _)| *name != "date").collect();
+    direct_headers.sort_by_key(|(name, _)| name.as_str());
+    routed_headers.sort_by_key(|(name, _)| name.as_str());
+    assert_eq!(direct_headers, routed_headers);
+    assert_eq!(direct.headers()["access-control-allow-origin"], "*");
+    assert_eq!(direct.headers()["x-content-type-options"], "nosniff");
+    let (_, metrics) = server.get_text("/metrics").await;
+    let counted = metrics
+        .lines()
+        .find(|l| l.starts_with("ferrocast_http_requests_total") && l.contains("route=\"/hls/{*path}\"") && l.contains("status=\"404\""));
+    assert!(counted.is_some_and(|l| l.contains("method=\"GET\"") && l.ends_with(" 2")), "{metrics}");
+
     // The generated JWT secret and the data dir are private to the server's user, and the SQLite
     // file is in the data dir.
     #[cfg(unix)]

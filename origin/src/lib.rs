@@ -20,6 +20,7 @@ use ferrocast_core::Db;
 use tower_http::cors::{Any, CorsLayer};
 
 mod blocking;
+pub mod direct;
 pub mod hls_path;
 pub mod object_cache;
 mod proxy;
@@ -49,12 +50,23 @@ pub struct OriginState {
     pub objects: Arc<object_cache::ObjectCache>,
 }
 
-/// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials).
+/// `GET`/`HEAD /hls/{video_id}/…`, open to any origin (public media, no credentials). The
+/// listener answers most of these without the router (`direct.rs`), the same way.
 pub fn router(state: OriginState) -> Router {
-    let cors = CorsLayer::new()
+    Router::new().route(ROUTE, get(serve::hls)).with_state(state).layer(cors())
+}
+
+/// The origin's route, as request metrics name it.
+pub const ROUTE: &str = "/hls/{*path}";
+
+/// The origin's CORS policy; [`direct::respond`] writes the same headers without the layer.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
         .allow_headers([header::RANGE])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG]);
-    Router::new().route("/hls/{*path}", get(serve::hls)).with_state(state).layer(cors)
+        .expose_headers(EXPOSED_HEADERS)
 }
+
+/// What a player's script may read of an answer: the size and range of media, and its ETag.
+const EXPOSED_HEADERS: [header::HeaderName; 3] = [header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG];

@@ -36,6 +36,7 @@ const BLOCKING_PLAYLIST_MAX_AGE: &str = "max-age=1";
 const MISSING_PART_MAX_AGE: &str = "max-age=1";
 const THUMBNAIL_MAX_AGE: &str = "max-age=30";
 
+/// What an `/hls/…` request's query may say.
 #[derive(Deserialize)]
 pub struct HlsQuery {
     token: Option<String>,
@@ -54,6 +55,7 @@ fn status(code: StatusCode) -> Response {
     (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], code.canonical_reason().unwrap_or("")).into_response()
 }
 
+/// `GET /hls/{*path}` through the router (see [`crate::direct`] for the way around it).
 pub async fn hls(
     State(state): State<OriginState>,
     Path(path): Path<String>,
@@ -62,7 +64,14 @@ pub async fn hls(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let Some(request) = hls_path::parse(&path) else { return status(StatusCode::NOT_FOUND) };
+    let peer = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    respond(&state, &path, query, peer, &uri, &headers).await
+}
+
+/// The answer to `GET /hls/{path}?{query}` from `peer` (without the CORS headers, which the
+/// caller adds).
+pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpAddr, uri: &Uri, headers: &HeaderMap) -> Response {
+    let Some(request) = hls_path::parse(path) else { return status(StatusCode::NOT_FOUND) };
     let video = match state.videos.get(&state.db, request.video_id()).await {
         Ok(Some(video)) => video,
         Ok(None) => return status(StatusCode::NOT_FOUND),
@@ -71,13 +80,12 @@ pub async fn hls(
             return status(StatusCode::SERVICE_UNAVAILABLE);
         }
     };
-    let token = match access_token(&state, &video, query.token.as_deref()) {
+    let token = match access_token(state, &video, query.token.as_deref()) {
         Ok(token) => token,
         Err(code) => return status(code),
     };
     // Token-protected responses must not be stored by shared caches.
     let scope = if token.is_some() { "private" } else { "public" };
-    let peer = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     // Passed on by an origin node: the viewer it vouches for, not the origin itself.
     let vouched = || {
         let address = headers.get(proxy::VIEWER_HEADER)?.to_str().ok()?;
@@ -96,7 +104,7 @@ pub async fn hls(
         if let Some(owner) = video.live_node_url.as_deref().filter(|owner| *owner != state.node_url) {
             let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
             let viewer = proxy::Viewer { address: client, tag: state.playback.viewer_tag(&client.to_string()) };
-            return proxy::forward(&state.proxy, owner, path_and_query, &headers, viewer).await;
+            return proxy::forward(&state.proxy, owner, path_and_query, headers, viewer).await;
         }
     }
     // Shared caches keep public media only briefly: a video turned private must stop being served
@@ -146,7 +154,7 @@ pub async fn hls(
                         _ => Storage::key(&[&video.id, "master.m3u8"]),
                     };
                     let finished = video.status == VideoStatus::Ready;
-                    match stored(&state, &key, finished).await {
+                    match stored(state, &key, finished).await {
                         Ok((bytes, _)) => (bytes, immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
@@ -178,16 +186,16 @@ pub async fn hls(
             }
             let key = Storage::key(&[&video.id, &rendition, &file]);
             if video.status == VideoStatus::Ready {
-                return match stored(&state, &key, true).await {
-                    Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, &headers),
+                return match stored(state, &key, true).await {
+                    Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, headers),
                     Err(e) => storage_error(e),
                 };
             }
-            serve_object(&state.storage, &key, kind.content_type(), &immutable, &headers).await
+            serve_object(&state.storage, &key, kind.content_type(), &immutable, headers).await
         }
         HlsPath::Thumbnail { .. } => {
             let key = Storage::key(&[&video.id, "thumbnail.jpg"]);
-            serve_object(&state.storage, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), &headers).await
+            serve_object(&state.storage, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), headers).await
         }
     }
 }
