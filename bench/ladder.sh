@@ -3,7 +3,9 @@
 #   1. ferrocast live: the file published in real time over RTMP (ffmpeg -re -c copy); the server's
 #      CPU seconds per media second, its peak RSS, and whether the recording kept every frame.
 #   2. gst-launch-1.0 unpaced: the pipeline ferrocast builds (media/src/live_pipeline.rs describe()),
-#      fed from the file as fast as it goes: realtime factor, CPU per media second, peak RSS.
+#      fed from the file as fast as it goes: realtime factor, CPU per media second, peak RSS. With
+#      GStreamer's videoscale where ferrocast uses its own scaler (media/src/scale.rs, which only
+#      exists inside the ferrocast binary): the difference between rows 1 and 2 is mostly that.
 #   3. ffmpeg unpaced: one process, decode once, split=3, scale, libx264 with the same settings,
 #      audio copied, 2 s HLS segments.
 # Knobs: BENCH_DURATION (60), BENCH_REPEAT (3 unpaced runs each), BENCH_ONLY (all|anchors|ferrocast),
@@ -175,7 +177,7 @@ if runs_anchors; then
         run_gst "$r"
         run_ffmpeg "$r"
     done
-    SEGS=$GST_SEGS FRAMES=$GST_FRAMES unpaced_row "gst-launch-1.0 (ferrocast's pipeline)" "$WORK_DIR/ladder-gst.runs"
+    SEGS=$GST_SEGS FRAMES=$GST_FRAMES unpaced_row "gst-launch-1.0 (ferrocast's pipeline with videoscale)" "$WORK_DIR/ladder-gst.runs"
     SEGS=$FFMPEG_SEGS FRAMES=$FFMPEG_FRAMES unpaced_row "ffmpeg, one process (split=3, libx264)" "$WORK_DIR/ladder-ffmpeg.runs"
 fi
 

@@ -28,9 +28,9 @@ if [[ ! -x $VIEWERS_BIN ]]; then
     log "building $VIEWERS_BIN (cargo build --release -p ferrocast-viewers)"
     (cd "$REPO_DIR" && nice -n 10 cargo build --release --locked -p ferrocast-viewers) || die "build failed"
 fi
-# One socket per viewer on each side, all from 127.0.0.1.
+# One socket per viewer in each process (server and simulator), all from 127.0.0.1.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-[[ $(ulimit -n) -gt $((VIEWERS * 2 + 1000)) ]] || die "ulimit -n $(ulimit -n) is too low for $VIEWERS viewers"
+[[ $(ulimit -n) -gt $((VIEWERS + 1000)) ]] || die "ulimit -n $(ulimit -n) is too low for $VIEWERS viewers"
 
 FC_EXTRA_TOML="[http]\nmax_connections = $((VIEWERS + 1000))\nmax_connections_per_address = $((VIEWERS + 1000))"
 start_ferrocast viewers true ""

@@ -91,6 +91,27 @@ x264_args() { # x264_args KBPS: libx264 with what ferrocast's x264enc gets for a
     echo "-c:v libx264 -preset $PRESET -profile:v main -pix_fmt yuv420p -bf 0 -g $GOP -keyint_min $GOP -sc_threshold 0 -b:v ${1}k -maxrate ${1}k -bufsize $(($1 * 6 / 10))k"
 }
 
+# ssim_vs_bicubic MEDIA W H: the SSIM (all planes) of MEDIA's pictures against the source scaled to
+# W×H with ffmpeg's bicubic, frame by frame: how much of the picture a rung keeps, scaler and
+# encoder together. The same for every contestant, so the difference between two is their scaler.
+ssim_vs_bicubic() {
+    "${NICE[@]}" ffmpeg -hide_banner -nostdin -i "$1" -i "$INPUT" \
+        -lavfi "[1:v]scale=$2:$3:flags=bicubic,setsar=1[ref];[0:v]setsar=1[out];[out][ref]ssim" -f null - 2>&1 |
+        awk '/SSIM Y:/ {for (i = 1; i <= NF; i++) if ($i ~ /^All:/) {sub(/^All:/, "", $i); v = $i}} END {print (v == "" ? "n/a" : v)}'
+}
+
+# ssim_row MEDIA_PATTERN: "low/mid/high" SSIMs; MEDIA_PATTERN has %s for the rung's name.
+ssim_row() {
+    local name w h media values=()
+    for rung in "${RUNGS[@]}"; do
+        read -r name w h _ <<<"$rung"
+        # shellcheck disable=SC2059 # the pattern is ours
+        media=$(printf "$1" "$name")
+        values+=("$(ssim_vs_bicubic "$media" "$w" "$h")")
+    done
+    (IFS=/; echo "${values[*]}")
+}
+
 # --- 1. ferrocast -------------------------------------------------------------------------------
 run_ferrocast() {
     local r=$1 up upload_id id t0 t1 ticks0 ticks1 hwm idle video status duration cpu frames log started done_ms job_s
@@ -131,6 +152,10 @@ run_ferrocast() {
     local seg
     seg=$(curl -sf "$FC_HTTP/hls/$id/high/index.m3u8" | grep -v '^#' | first_line || true)
     [[ -n $seg ]] && curl -sf -o "$WORK_DIR/vod-ferrocast-high.ts" "$FC_HTTP/hls/$id/high/$seg" && x264_options "$WORK_DIR/vod-ferrocast-high.ts" >"$WORK_DIR/vod-ferrocast.x264"
+    if [[ $r == "$REPEAT" && $status == ready ]]; then
+        log "ferrocast: SSIM of each rung against the source scaled with bicubic"
+        FC_SSIM=$(ssim_row "$FC_HTTP/hls/$id/%s/index.m3u8")
+    fi
     cpu=$(ticks_to_s $((ticks1 - ticks0)))
     echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1000}') $cpu $hwm $status $job_s $idle" >>"$WORK_DIR/vod-ferrocast.runs"
     FC_FRAMES=$frames FC_STATUS="$status, duration_secs $duration"
@@ -155,6 +180,10 @@ run_ffmpeg_one() {
         log "ffmpeg failed; see $out/ffmpeg.log"
     time_run "$tf" >>"$WORK_DIR/vod-ffmpeg-one.runs"
     ONE_FRAMES=$(frames_in_files "$out" "%s/seg_*.ts")
+    if [[ $r == "$REPEAT" ]]; then
+        log "ffmpeg: SSIM of each rung against the source scaled with bicubic"
+        ONE_SSIM=$(ssim_row "$out/%s/index.m3u8")
+    fi
     x264_options "$(compgen -G "$out/high/seg_*.ts" | sort | first_line)" >"$WORK_DIR/vod-ffmpeg.x264"
 }
 
@@ -228,7 +257,10 @@ OUT=$(mktemp)
     echo "and finalising count; anchors: /usr/bin/time -v). Peak RSS: ferrocast's VmHWM over its whole life (a fresh"
     echo "server per run, the upload included), the anchors' maximum resident set size (sequential: the largest of"
     echo "the three). Same encoder settings everywhere: x264 $PRESET, main profile, no B-frames, ABR with a VBV of"
-    echo "bitrate × 600 ms (x264enc's default), a keyframe every $SEGMENT_S s, no scene-cut keyframes, bilinear scaling."
+    echo "bitrate × 600 ms (x264enc's default), a keyframe every $SEGMENT_S s, no scene-cut keyframes; scaling: ffmpeg bilinear, ferrocast its own (below)."
+    echo
+    echo "Picture kept, SSIM low/mid/high against the source scaled to each size with ffmpeg's bicubic (last run; 1 = identical):"
+    echo "ferrocast (its scaler: Hamming convolution) ${FC_SSIM:-n/a}; ffmpeg one process (swscale bilinear) ${ONE_SSIM:-n/a}."
     for f in ferrocast ffmpeg; do
         [[ -s $WORK_DIR/vod-$f.x264 ]] && printf '\nx264 settings in the %s high rendition (from its SEI): `%s`\n' "$f" "$(cat "$WORK_DIR/vod-$f.x264")"
     done

@@ -345,7 +345,11 @@ async fn a_vertical_sixty_fps_stream_gets_a_portrait_ladder_at_the_usual_rates()
         .spawn()
         .expect("ffmpeg");
     let video_id = server.wait_until_live("vera-live").await;
-    let master = server.wait_for_text(&format!("/hls/{video_id}/master.m3u8"), "high/index.m3u8", Duration::from_secs(30)).await;
+    // The master lists each rung once it has made its first part, in whatever order they come.
+    for rung in ["low", "mid", "high"] {
+        server.wait_for_text(&format!("/hls/{video_id}/master.m3u8"), &format!("{rung}/index.m3u8"), Duration::from_secs(30)).await;
+    }
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
     for (rung, resolution, rate) in [("low", "360x640", "30.000"), ("mid", "480x854", "30.000"), ("high", "720x1280", "60.000")] {
         let line = master.lines().take_while(|l| *l != format!("{rung}/index.m3u8")).last().unwrap_or_default();
         assert!(line.contains(&format!("RESOLUTION={resolution}")) && line.contains(&format!("FRAME-RATE={rate}")), "{rung}: {master}");

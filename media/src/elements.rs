@@ -9,7 +9,6 @@ const REQUIRED: &[(&str, &str)] = &[
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
     ("videoconvert", "gstreamer1.0-plugins-base"),
-    ("videoscale", "gstreamer1.0-plugins-base"),
     ("videorate", "gstreamer1.0-plugins-base"),
     ("videoflip", "gstreamer1.0-plugins-good"),
     ("deinterlace", "gstreamer1.0-plugins-good"),
@@ -34,6 +33,8 @@ const REQUIRED: &[(&str, &str)] = &[
 /// Initialises GStreamer and checks the elements; the error lists what to `apt-get install`.
 pub fn init() -> Result<(), MediaError> {
     gstreamer::init().map_err(|e| MediaError::Init(e.to_string()))?;
+    // Our own elements, built into the binary.
+    ferrocast_scale::register().map_err(|e| MediaError::Init(e.to_string()))?;
     let missing: Vec<String> = REQUIRED
         .iter()
         .filter(|(element, _)| gstreamer::ElementFactory::find(element).is_none())

@@ -126,7 +126,7 @@ pub struct FileSettings {
 /// everything else. `deinterlace` makes interlaced pictures progressive at the same frame rate
 /// (one picture per frame, interpolated from its top field; progressive input passes untouched).
 /// `videoflip video-direction=auto` turns pictures upright as the file's
-/// orientation tag says (a no-op without one); the rungs' `videoscale` then scales to square pixels
+/// orientation tag says (a no-op without one); the rungs' scaler (`media/scale/`) then scales to square pixels
 /// at the planned size, so anamorphic sources come out at their display aspect. The sinks do not
 /// preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
 pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {

@@ -102,7 +102,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
         };
         d.push_str(&format!(
             "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
-             {decimate}videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+             {decimate}{scale} ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
              x264enc speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
              option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! \
              video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false async=false ",
@@ -110,14 +110,16 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
             w = rung.width,
             h = rung.height,
             preset = settings.x264_preset,
+            scale = ferrocast_scale::ELEMENT,
         ));
     }
     let (thumb_w, thumb_h) = thumbnail_size(settings.source_width, settings.source_height);
     d.push_str(&format!(
         "vt. ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true ! \
-         video/x-raw,framerate=1/{interval} ! videoscale ! video/x-raw,width={thumb_w},height={thumb_h},pixel-aspect-ratio=1/1 ! \
+         video/x-raw,framerate=1/{interval} ! {scale} ! video/x-raw,width={thumb_w},height={thumb_h},pixel-aspect-ratio=1/1 ! \
          jpegenc quality=80 ! appsink name=thumbnail sync=false async=false max-buffers=1 drop=true",
         interval = settings.thumbnail_interval.as_secs().max(1),
+        scale = ferrocast_scale::ELEMENT,
     ));
     d
 }

@@ -27,8 +27,9 @@ pub fn from_keyframe(config: &VideoConfig, keyframe: &Bytes) -> Result<Bytes, Me
     };
     let (width, height) = thumbnail_size(u32::from(config.width), u32::from(config.height));
     let description = format!(
-        "appsrc name=src format=time ! {parse} ! {decode} ! videoconvert ! videoscale ! \
-         video/x-raw,width={width},height={height},pixel-aspect-ratio=1/1 ! jpegenc quality=80 ! appsink name=sink sync=false"
+        "appsrc name=src format=time ! {parse} ! {decode} ! videoconvert ! {scale} ! \
+         video/x-raw,width={width},height={height},pixel-aspect-ratio=1/1 ! jpegenc quality=80 ! appsink name=sink sync=false",
+        scale = ferrocast_scale::ELEMENT,
     );
     let pipeline = gst::parse::launch(&description)
         .map_err(|e| MediaError::Build(e.to_string()))?

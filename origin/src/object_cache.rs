@@ -1,9 +1,12 @@
-//! Finished videos' playlists and segments kept in memory, so that the files everyone is watching
-//! are sent from shared bytes instead of being read from storage for every viewer.
+//! Playlists and segments kept in memory, so that the files everyone is watching are sent from
+//! shared bytes instead of being read from storage for every viewer.
 //!
-//! Only what can no longer change is kept: objects of `ready` videos, whole. The budget is
-//! `origin.memory_cache_mb`; past it the least recently used objects go. A deleted video's objects
-//! are never sent (the origin checks the video before it looks here) and age out like any other.
+//! Only what can no longer change is kept, whole: segments (live ones too: a segment is stored
+//! once, complete, before any playlist lists it) and the playlists of `ready` videos. The budget
+//! is `origin.memory_cache_mb`; past it the least recently used objects go. A deleted video's
+//! objects are never sent (the origin checks the video before it looks here) and age out like any
+//! other. Loads are single-flight: the thousands of viewers asking for a new live segment in the
+//! same second wait for one storage read, and share its bytes.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use tokio::sync::OnceCell;
 
 /// Larger objects are always read from storage: they would crowd out many segments.
 const MAX_OBJECT_BYTES: usize = 16 << 20;
@@ -26,12 +30,20 @@ pub struct ObjectCache {
     budget: usize,
     size: AtomicUsize,
     objects: DashMap<String, Arc<CachedObject>>,
+    /// Loads in progress, by key: later askers wait for the first one's.
+    loading: DashMap<String, Arc<OnceCell<Arc<CachedObject>>>>,
     started: Instant,
 }
 
 impl ObjectCache {
     pub fn new(budget_bytes: usize) -> Arc<Self> {
-        Arc::new(Self { budget: budget_bytes, size: AtomicUsize::new(0), objects: DashMap::new(), started: Instant::now() })
+        Arc::new(Self {
+            budget: budget_bytes,
+            size: AtomicUsize::new(0),
+            objects: DashMap::new(),
+            loading: DashMap::new(),
+            started: Instant::now(),
+        })
     }
 
     fn clock(&self) -> u64 {
@@ -44,19 +56,42 @@ impl ObjectCache {
         Some(object)
     }
 
-    /// Keeps `bytes` under `key`, making room by dropping the least recently used objects.
-    pub fn insert(&self, key: &str, bytes: Bytes, e_tag: Option<String>) {
-        if self.budget == 0 || bytes.len() > MAX_OBJECT_BYTES.min(self.budget) {
-            return;
+    /// The object under `key`: kept, or loaded by `load` (once for all who ask meanwhile) and kept.
+    /// A failed load is not kept: each waiter then tries its own.
+    pub async fn get_or_load<E, F>(&self, key: &str, load: impl FnOnce() -> F) -> Result<Arc<CachedObject>, E>
+    where
+        F: std::future::Future<Output = Result<(Bytes, Option<String>), E>>,
+    {
+        if let Some(hit) = self.get(key) {
+            return Ok(hit);
         }
+        let cell = self.loading.entry(key.to_string()).or_default().clone();
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let (bytes, e_tag) = load().await?;
+                Ok(self.insert(key, bytes, e_tag))
+            })
+            .await
+            .cloned();
+        self.loading.remove_if(key, |_, loading| Arc::ptr_eq(loading, &cell));
+        loaded
+    }
+
+    /// Keeps `bytes` under `key`, making room by dropping the least recently used objects; returns
+    /// the object (also when it is too large to keep).
+    pub fn insert(&self, key: &str, bytes: Bytes, e_tag: Option<String>) -> Arc<CachedObject> {
         let len = bytes.len();
         let object = Arc::new(CachedObject { bytes, e_tag, used: AtomicU64::new(self.clock()) });
-        if let Some(old) = self.objects.insert(key.to_string(), object) {
+        if self.budget == 0 || len > MAX_OBJECT_BYTES.min(self.budget) {
+            return object;
+        }
+        if let Some(old) = self.objects.insert(key.to_string(), object.clone()) {
             self.size.fetch_sub(old.bytes.len(), Ordering::Relaxed);
         }
         if self.size.fetch_add(len, Ordering::Relaxed) + len > self.budget {
             self.evict();
         }
+        object
     }
 
     /// Down to nine tenths of the budget, oldest use first.
@@ -101,5 +136,24 @@ mod tests {
         assert!(cache.get("huge").is_none(), "larger than the budget: never kept");
         cache.insert("a/1", Bytes::from(vec![0; 100]), None);
         assert_eq!(cache.size(), 500, "a replaced object gives its size back");
+    }
+
+    #[tokio::test]
+    async fn many_askers_share_one_load_and_a_failed_one_is_not_kept() {
+        let cache = ObjectCache::new(1000);
+        let loads = AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok::<_, ()>((Bytes::from_static(b"segment"), None))
+        };
+        let askers: Vec<_> = (0..50).map(|_| cache.get_or_load("v/low/1.m4s", load)).collect();
+        for object in futures_util::future::join_all(askers).await {
+            assert_eq!(object.expect("loaded").bytes, Bytes::from_static(b"segment"));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one storage read for fifty viewers");
+        let failed = cache.get_or_load("v/low/2.m4s", || async { Err::<(Bytes, Option<String>), _>("not there yet") }).await;
+        assert!(failed.is_err() && cache.get("v/low/2.m4s").is_none());
+        assert!(cache.loading.is_empty(), "no load left behind");
     }
 }

@@ -184,14 +184,12 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                     None => {}
                 }
             }
+            // A stored segment never changes, live or not: from memory, read once for everyone.
             let key = Storage::key(&[&video.id, &rendition, &file]);
-            if video.status == VideoStatus::Ready {
-                return match stored(state, &key, true).await {
-                    Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, headers),
-                    Err(e) => storage_error(e),
-                };
+            match stored(state, &key, true).await {
+                Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, headers),
+                Err(e) => storage_error(e),
             }
-            serve_object(&state.storage, &key, kind.content_type(), &immutable, headers).await
         }
         HlsPath::Thumbnail { .. } => {
             let key = Storage::key(&[&video.id, "thumbnail.jpg"]);
@@ -331,19 +329,20 @@ fn storage_error(e: StorageError) -> Response {
     }
 }
 
-/// A stored object whole, from memory when `finished` (a ready video's files never change) and it
-/// was read before; read from storage and kept otherwise. With its ETag.
+/// A stored object whole, with its ETag. When `finished` (it can no longer change: a segment, a
+/// ready video's playlist) from memory, loaded once for all who ask at the same time; otherwise
+/// read from storage each time.
 async fn stored(state: &OriginState, key: &object_path::Path, finished: bool) -> Result<(Bytes, Option<String>), StorageError> {
-    if finished {
-        if let Some(object) = state.objects.get(key.as_ref()) {
-            return Ok((object.bytes.clone(), object.e_tag.clone()));
-        }
+    if !finished {
+        let object = state.storage.get(key, None).await?;
+        return Ok((object.bytes, object.info.e_tag));
     }
-    let object = state.storage.get(key, None).await?;
-    if finished {
-        state.objects.insert(key.as_ref(), object.bytes.clone(), object.info.e_tag.clone());
-    }
-    Ok((object.bytes, object.info.e_tag))
+    let load = || async {
+        let object = state.storage.get(key, None).await?;
+        Ok::<_, StorageError>((object.bytes, object.info.e_tag))
+    };
+    let object = state.objects.get_or_load(key.as_ref(), load).await?;
+    Ok((object.bytes.clone(), object.e_tag.clone()))
 }
 
 /// What a conditional or ranged request asks of an object.

@@ -1,0 +1,215 @@
+//! `ferrocastscale`: the ladder's scaler, a GStreamer element of our own inside the binary.
+//!
+//! GStreamer 1.22's `videoscale` cost 2.5–5× what ffmpeg's swscale does for the same downscale
+//! (docs/performance.md §1) and was most of the ladder's extra CPU; its 2-tap bilinear also skips
+//! source pixels on large downscales, so it was not sharper either. This element resizes each plane
+//! of an I420 frame with `fast_image_resize`'s SIMD convolution: a Hamming filter when shrinking
+//! (every source pixel weighs in, about as sharp as bicubic, at bilinear's cost) and Catmull-Rom
+//! when growing.
+//!
+//! It takes I420 only: the encoders after it are x264 in the main profile (8-bit 4:2:0), and the
+//! `videoconvert` in front of the tee turns anything else into I420 once for all rungs. Same size
+//! in and out is a passthrough. Registered by `ferrocast_media::elements::init`; pipelines name it
+//! like any element.
+
+use std::sync::{LazyLock, Mutex};
+
+use fast_image_resize::images::{TypedCroppedImage, TypedCroppedImageMut, TypedImage, TypedImageRef};
+use fast_image_resize::pixels::U8;
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer::subclass::prelude::*;
+use gstreamer_base::subclass::prelude::*;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use gstreamer_video::subclass::prelude::*;
+
+/// The element's name in pipeline descriptions.
+pub const ELEMENT: &str = "ferrocastscale";
+
+glib::wrapper! {
+    pub struct FerrocastScale(ObjectSubclass<imp::FerrocastScale>) @extends gst_video::VideoFilter, gstreamer_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Makes `ferrocastscale` available to pipelines in this process (once; later calls do nothing).
+pub fn register() -> Result<(), glib::BoolError> {
+    static REGISTERED: LazyLock<Result<(), glib::BoolError>> =
+        LazyLock::new(|| gst::Element::register(None, ELEMENT, gst::Rank::NONE, FerrocastScale::static_type()));
+    REGISTERED.clone()
+}
+
+/// Resizes `src` (a plane `src_stride` bytes per row) into `dst`; both are whole planes of one
+/// component, `width`×`height` pixels of one byte.
+pub fn resize_plane(
+    resizer: &mut Resizer,
+    src: &[u8],
+    src_stride: usize,
+    (src_width, src_height): (u32, u32),
+    dst: &mut [u8],
+    dst_stride: usize,
+    (dst_width, dst_height): (u32, u32),
+) -> Result<(), String> {
+    // A plane is a picture as wide as its stride, of which the first `width` columns are shown.
+    let whole_src = TypedImageRef::<U8>::from_buffer(stride_pixels(src_stride)?, src_height, src).map_err(|e| e.to_string())?;
+    let src_view = TypedCroppedImage::from_ref(&whole_src, 0, 0, src_width, src_height).map_err(|e| e.to_string())?;
+    let mut whole_dst = TypedImage::<U8>::from_buffer(stride_pixels(dst_stride)?, dst_height, dst).map_err(|e| e.to_string())?;
+    let mut dst_view = TypedCroppedImageMut::from_ref(&mut whole_dst, 0, 0, dst_width, dst_height).map_err(|e| e.to_string())?;
+    let shrinking = u64::from(dst_width) * u64::from(dst_height) <= u64::from(src_width) * u64::from(src_height);
+    let filter = if shrinking { FilterType::Hamming } else { FilterType::CatmullRom };
+    resizer
+        .resize_typed(&src_view, &mut dst_view, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)))
+        .map_err(|e| e.to_string())
+}
+
+fn stride_pixels(stride: usize) -> Result<u32, String> {
+    u32::try_from(stride).map_err(|_| format!("a stride of {stride} bytes"))
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FerrocastScale {
+        /// Holds its scratch buffers between frames.
+        resizer: Mutex<Resizer>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for FerrocastScale {
+        const NAME: &'static str = "FerrocastScale";
+        type Type = super::FerrocastScale;
+        type ParentType = gst_video::VideoFilter;
+    }
+
+    impl ObjectImpl for FerrocastScale {}
+    impl GstObjectImpl for FerrocastScale {}
+
+    impl ElementImpl for FerrocastScale {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+                gst::subclass::ElementMetadata::new(
+                    "Ferrocast scaler",
+                    "Filter/Converter/Video/Scaler",
+                    "Resizes I420 video with a SIMD convolution (Hamming down, Catmull-Rom up)",
+                    "Ferrocast",
+                )
+            });
+            Some(&*METADATA)
+        }
+
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+                let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
+                [gst::PadDirection::Src, gst::PadDirection::Sink]
+                    .into_iter()
+                    .map(|direction| {
+                        let name = if direction == gst::PadDirection::Src { "src" } else { "sink" };
+                        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).expect("a valid pad template")
+                    })
+                    .collect()
+            });
+            TEMPLATES.as_ref()
+        }
+    }
+
+    impl BaseTransformImpl for FerrocastScale {
+        const MODE: gstreamer_base::subclass::BaseTransformMode = gstreamer_base::subclass::BaseTransformMode::NeverInPlace;
+        const PASSTHROUGH_ON_SAME_CAPS: bool = true;
+        const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+        /// Any size on the other side; the same size first, so that equal caps pass through.
+        fn transform_caps(&self, _direction: gst::PadDirection, caps: &gst::Caps, filter: Option<&gst::Caps>) -> Option<gst::Caps> {
+            let mut any_size = caps.clone();
+            for structure in any_size.make_mut().iter_mut() {
+                structure.set("width", gst::IntRange::new(1, i32::MAX));
+                structure.set("height", gst::IntRange::new(1, i32::MAX));
+                // Output pixels are square whatever the input's were (the capsfilter after it says
+                // so); the size it is given already accounts for the input's aspect.
+                structure.remove_field("pixel-aspect-ratio");
+            }
+            let mut other = caps.clone();
+            other.merge(any_size);
+            Some(match filter {
+                Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
+                None => other,
+            })
+        }
+    }
+
+    impl VideoFilterImpl for FerrocastScale {
+        fn transform_frame(
+            &self,
+            input: &gst_video::VideoFrameRef<&gst::BufferRef>,
+            output: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            let mut resizer = self.resizer.lock().map_err(|_| gst::FlowError::Error)?;
+            for plane in 0..input.n_planes() {
+                let from = (input.comp_width(plane), input.comp_height(plane));
+                let to = (output.comp_width(plane), output.comp_height(plane));
+                let src_stride = input.plane_stride()[plane as usize] as usize;
+                let dst_stride = output.plane_stride()[plane as usize] as usize;
+                let src = input.plane_data(plane).map_err(|_| gst::FlowError::Error)?;
+                let dst = output.plane_data_mut(plane).map_err(|_| gst::FlowError::Error)?;
+                if let Err(e) = resize_plane(&mut resizer, src, src_stride, from, dst, dst_stride, to) {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ["resizing plane {}: {}", plane, e]);
+                    return Err(gst::FlowError::Error);
+                }
+            }
+            Ok(gst::FlowSuccess::Ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plane with a sharp vertical edge, resized to two thirds: the edge stays where it was (in
+    /// proportion) and sharp, the flat areas keep their values exactly, and the padding past each
+    /// row's width is neither read nor written.
+    #[test]
+    fn a_plane_shrinks_with_its_edge_in_place() {
+        let (w, h, stride) = (90u32, 60u32, 96usize);
+        let mut src = vec![7u8; stride * h as usize];
+        for row in src.chunks_mut(stride) {
+            for (x, pixel) in row.iter_mut().enumerate().take(w as usize) {
+                *pixel = if x < 45 { 16 } else { 235 };
+            }
+        }
+        let (dw, dh, dst_stride) = (60u32, 40u32, 64usize);
+        let mut dst = vec![1u8; dst_stride * dh as usize];
+        resize_plane(&mut Resizer::new(), &src, stride, (w, h), &mut dst, dst_stride, (dw, dh)).expect("resized");
+        for row in dst.chunks(dst_stride) {
+            assert_eq!(&row[..28], &[16; 28][..], "dark side");
+            assert_eq!(&row[32..60], &[235; 28][..], "bright side");
+            assert!(row[29] < 126 && row[30] > 126, "the edge at 30 of 60: {:?}", &row[27..33]);
+            assert_eq!(&row[60..], &[1; 4][..], "padding untouched");
+        }
+    }
+
+    /// Through GStreamer: 1280×720 I420 frames become 640×360 ones, and a same-size link passes
+    /// frames through untouched.
+    #[test]
+    fn the_element_negotiates_sizes_and_passes_equal_caps_through() {
+        gst::init().expect("gstreamer");
+        register().expect("registered");
+        for (size, passthrough) in [((640, 360), false), ((1280, 720), true)] {
+            let description = format!(
+                "videotestsrc num-buffers=3 pattern=smpte ! video/x-raw,format=I420,width=1280,height=720 ! \
+                 {ELEMENT} name=s ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! appsink name=out sync=false",
+                size.0, size.1
+            );
+            let pipeline = gst::parse::launch(&description).expect("pipeline").downcast::<gst::Pipeline>().expect("a pipeline");
+            let sink = pipeline.by_name("out").expect("sink").downcast::<gstreamer_app::AppSink>().expect("appsink");
+            pipeline.set_state(gst::State::Playing).expect("playing");
+            let sample = sink.pull_sample().expect("a frame");
+            let info = gst_video::VideoInfo::from_caps(sample.caps().expect("caps")).expect("video caps");
+            assert_eq!((info.width(), info.height()), size);
+            let scaler = pipeline.by_name("s").expect("scaler").downcast::<gstreamer_base::BaseTransform>().expect("a transform");
+            assert_eq!(scaler.is_passthrough(), passthrough);
+            pipeline.set_state(gst::State::Null).expect("stopped");
+        }
+    }
+}
