@@ -260,7 +260,7 @@ OUT=$(mktemp)
     echo "bitrate × 600 ms (x264enc's default), a keyframe every $SEGMENT_S s, no scene-cut keyframes; scaling: ffmpeg bilinear, ferrocast its own (below)."
     echo
     echo "Picture kept, SSIM low/mid/high against the source scaled to each size with ffmpeg's bicubic (last run; 1 = identical):"
-    echo "ferrocast (its scaler: Hamming convolution) ${FC_SSIM:-n/a}; ffmpeg one process (swscale bilinear) ${ONE_SSIM:-n/a}."
+    echo "ferrocast (its own scaler, media/scale) ${FC_SSIM:-n/a}; ffmpeg one process (swscale bilinear) ${ONE_SSIM:-n/a}."
     for f in ferrocast ffmpeg; do
         [[ -s $WORK_DIR/vod-$f.x264 ]] && printf '\nx264 settings in the %s high rendition (from its SEI): `%s`\n' "$f" "$(cat "$WORK_DIR/vod-$f.x264")"
     done

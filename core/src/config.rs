@@ -457,8 +457,8 @@ pub struct OriginConfig {
     /// One client address (IPv6: one /64) counts as at most this many viewers, however many
     /// User-Agents it sends.
     pub max_viewers_per_address: usize,
-    /// Memory for finished videos' playlists and segments, served from there instead of storage
-    /// (least recently used go first); 0 turns it off.
+    /// Memory for segments (live ones too) and finished videos' playlists, served from there
+    /// instead of storage (least recently used go first); 0 turns it off.
     pub memory_cache_mb: usize,
 }
 
