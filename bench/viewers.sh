@@ -46,17 +46,13 @@ pause 10
 log "$VIEWERS viewers joining over $RAMP s, then watching $VIEW_SECS s"
 ticks=$(tree_ticks "$FC_PID")
 start=$(now_ms)
-peak_kb=0
 bench_spawn "$WORK_DIR/viewers.json" "$VIEWERS_BIN" "$MASTER" --viewers "$VIEWERS" --secs "$VIEW_SECS" \
     --ramp-secs "$RAMP" --rendition "$RENDITION"
 SIMULATOR=$SPAWNED
-while kill -0 "$SIMULATOR" 2>/dev/null; do
-    rss=$(tree_rss_kb "$FC_PID")
-    ((rss > peak_kb)) && peak_kb=$rss
-    pause 5
-done
 wait "$SIMULATOR" 2>/dev/null || log "the simulator failed (see $WORK_DIR/viewers.json)"
 forget_pid "$SIMULATOR"
+# The server's peak over its whole life (the viewers' time is where it peaks).
+peak_kb=$(proc_status_kb "$FC_PID" VmHWM)
 cpu=$(awk -v t=$(($(tree_ticks "$FC_PID") - ticks)) -v hz="$CLK_TCK" -v ms=$(($(now_ms) - start)) 'BEGIN {printf "%.0f", 100 * t / hz / (ms / 1000)}')
 dropped=$(fc_dropped_total)
 publisher_alive=no

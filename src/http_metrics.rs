@@ -32,8 +32,8 @@ pub fn layer(router: Router, counters: Arc<RequestCounters>) -> Router {
 
 /// The counter of each (route, method, status) seen, made once: counting a request is a map
 /// lookup and an increment, with no label strings built (the origin answers tens of thousands of
-/// requests a second).
-/// Shared with the listener, which counts the origin requests it answers without the router.
+/// requests a second). Shared with the listener, which counts the origin requests it answers
+/// without the router.
 #[derive(Default)]
 pub struct RequestCounters {
     /// By route template, then (method, status): looked up by the borrowed route.

@@ -68,7 +68,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let this = self.clone();
-        let direct = this.app.origin.is_some() && ferrocast_origin::direct::takes(request.method(), request.uri());
+        let direct = ferrocast_origin::direct::takes(request.method(), request.uri());
         Box::pin(async move {
             let request = match (direct, &this.app.origin) {
                 (true, Some(origin)) => {

@@ -91,8 +91,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         false => ferrocast_api::health_router(api_state.clone()),
     };
     // An ingest node serves its own streams' HLS too: origin nodes proxy live requests to it.
-    let origin = (roles.origin || roles.ingest).then(|| -> anyhow::Result<_> {
-        Ok(ferrocast_origin::OriginState {
+    let origin = match roles.origin || roles.ingest {
+        true => Some(ferrocast_origin::OriginState {
             db: db.clone(),
             storage: storage.clone(),
             live: live.clone(),
@@ -104,9 +104,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             proxy: proxy_client()?,
             videos: video_cache.clone(),
             objects: ferrocast_origin::object_cache::ObjectCache::new(config.origin.memory_cache_mb << 20),
-        })
-    });
-    let origin = origin.transpose()?;
+        }),
+        false => None,
+    };
     if let Some(origin) = &origin {
         app = app.merge(ferrocast_origin::router(origin.clone()));
     }
@@ -313,8 +313,7 @@ async fn trigger_on_signal(shutdown: Shutdown) {
     shutdown.trigger();
 }
 
-/// Every response means exactly its content type: browsers must not sniff API JSON, playlists or
-/// media into something they would run.
+/// The router's side of [`crate::http_server::add_nosniff`].
 async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
     crate::http_server::add_nosniff(&mut response);
     response

@@ -52,7 +52,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cors_headers_are_the_routers() {
-        let app = Router::new().route("/hls/{*path}", get(|| async { "x" })).layer(crate::cors());
+        let app = Router::new().route(crate::ROUTE, get(|| async { "x" })).layer(crate::cors());
         let request =
             axum::http::Request::get("/hls/a").header(header::ORIGIN, "https://elsewhere.example").body(Body::empty()).expect("request");
         let routed = app.oneshot(request).await.expect("answer");
