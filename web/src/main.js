@@ -39,6 +39,7 @@ const header = document.querySelector('.site-header');
 const nav = document.querySelector('.site-nav');
 const searchInput = document.getElementById('site-search-q');
 let current = null;
+let renderedOnce = false;
 
 // The player is sized so that it, its control bar and the title fit in the first screen; the
 // header's height changes with the width (it wraps to two rows on phones), so CSS gets it measured.
@@ -84,7 +85,11 @@ async function render({ focus = false } = {}) {
   }
   // An embedded player shows nothing of the site around it (style.css hides the header).
   document.body.classList.toggle('embed', page === embedPage);
-  searchInput.value = url.pathname === '/search' ? url.searchParams.get('q') || '' : '';
+  // The box shows the search on screen, and is cleared on leaving it; but the first render waits
+  // for the session, and what a visitor typed into the box meanwhile stays.
+  const shownQuery = url.pathname === '/search' ? url.searchParams.get('q') || '' : '';
+  if (shownQuery || renderedOnce) searchInput.value = shownQuery;
+  renderedOnce = true;
   updateNav(url.pathname);
   const ctx = {
     signal: controller.signal,
