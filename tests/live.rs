@@ -364,3 +364,72 @@ async fn a_vertical_sixty_fps_stream_gets_a_portrait_ladder_at_the_usual_rates()
         assert!((rate - expected).abs() < expected * 0.15, "{rung}: {frames} frames in {duration:.1} s");
     }
 }
+
+/// The CPU-aware ladder, for real: a 1080p60 publish whose 1080p60 rung one x264 thread cannot
+/// encode in real time with the `medium` preset (two rungs on two cores get one thread each; with
+/// `superfast` this machine keeps up) sheds that
+/// rung — the master stops offering it, the health names it, its viewers get the low rung's
+/// picture after a discontinuity — while the low rung drops nothing; a few quiet seconds later it
+/// is tried again (its own 1080p picture comes back) and, still too slow, shed again. Both
+/// renditions keep the same segment numbers throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ladder_the_machine_cannot_encode_sheds_its_top_rung_and_tries_it_again() {
+    let dir = DataDir::new();
+    let config = write_config(
+        &dir.0,
+        "shedding.toml",
+        "[media]\nlive_x264_preset = \"medium\"\nencoder_queue_frames = 60\nshed_restore_after_secs = 4\n\n\
+         [[media.ladder]]\nname = \"low\"\nwidth = 320\nheight = 180\nvideo_bitrate_kbps = 300\n\n\
+         [[media.ladder]]\nname = \"top\"\nwidth = 1920\nheight = 1080\nvideo_bitrate_kbps = 6000\n",
+    );
+    let server = Server::start(&dir.0, &[GRACE, ("FERROCAST_CONFIG", config.as_str())]);
+    let (token, key) = server.streamer("carla", "carla-live").await;
+    // Encoded beforehand and sent as it is, so the publisher costs no CPU.
+    let clip = support::uploader::make_clip(
+        &dir.0,
+        "1080p60.mp4",
+        "testsrc2=size=1920x1080:rate=60",
+        6,
+        &["-preset", "ultrafast", "-crf", "30", "-g", "60"],
+    );
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1"])
+        .arg("-i")
+        .arg(&clip)
+        .args(["-t", "40", "-c", "copy", "-f", "flv", &server.rtmp_url(&key)])
+        .spawn()
+        .expect("ffmpeg");
+    let video_id = server.wait_until_live("carla-live").await;
+    let health = || async {
+        let response = server.client.get(server.url(&format!("/api/videos/{video_id}"))).bearer_auth(&token).send().await.expect("video");
+        let video: serde_json::Value = response.json().await.expect("json");
+        video["health"].clone()
+    };
+    let shed = server
+        .poll(Duration::from_secs(30), || async { Some(health().await).filter(|h| h["shed_rungs"] == serde_json::json!(["top"])) })
+        .await;
+    assert!(shed.is_some(), "the top rung was never shed: {}\n{}", health().await, server.recent_lines(30));
+    let (_, master) = server.get_text(&format!("/hls/{video_id}/master.m3u8")).await;
+    assert!(master.contains("low/index.m3u8") && !master.contains("top/index.m3u8"), "a shed rung is not offered: {master}");
+
+    assert!(ffmpeg.wait().expect("ffmpeg").success());
+    server.wait_for_status(&video_id, "ready", Duration::from_secs(60)).await;
+    let (_, low) = server.get_text(&format!("/hls/{video_id}/low/index.m3u8")).await;
+    let (_, top) = server.get_text(&format!("/hls/{video_id}/top/index.m3u8")).await;
+    let segments = |playlist: &str| playlist.lines().filter(|l| l.ends_with(".m4s")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(segments(&top), segments(&low), "both renditions number the same segments alike:\n{top}\n{low}");
+
+    // The widths of the top rendition's pictures, in order, one per init segment.
+    let mut widths = Vec::new();
+    for init in top.lines().filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).map(|l| l.trim_end_matches('"')) {
+        let (width, _, _, _) = probe(&server.url(&format!("/hls/{video_id}/top/{init}")));
+        widths.push(width);
+    }
+    let shed_then_back = widths.windows(3).any(|w| w == [1920, 320, 1920]);
+    assert!(shed_then_back, "the top rendition went to the low rung's picture and back: {widths:?}");
+
+    // The rung that stayed drops nothing.
+    let (_, _, duration, frames) = probe(&server.url(&format!("/hls/{video_id}/low/index.m3u8")));
+    let expected = duration * 30.0;
+    assert!(frames as f64 >= expected - 3.0, "low: {frames} frames in {duration:.2} s");
+}

@@ -50,6 +50,8 @@ pub const DEFAULT_LIVE_WINDOW_SEGMENTS: usize = 6;
 pub const DEFAULT_LIVE_X264_PRESET: &str = "superfast";
 pub const DEFAULT_ENCODER_QUEUE_FRAMES: u32 = 8;
 pub const DEFAULT_THUMBNAIL_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_SHED_DROP_PERCENT: u32 = 5;
+pub const DEFAULT_SHED_RESTORE_AFTER_SECS: u64 = 30;
 pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
 pub const DEFAULT_VIEWER_WINDOW_SECS: u64 = 10;
 pub const DEFAULT_SHARED_CACHE_MAX_AGE_SECS: u64 = 300;
@@ -426,6 +428,16 @@ pub struct MediaConfig {
     pub encoder_queue_frames: u32,
     /// How often a live video's thumbnail is refreshed.
     pub thumbnail_interval_secs: u64,
+    /// When a live ladder's encoders cannot keep real time, stop encoding its top rung (its
+    /// viewers get the next rung's picture, and the master playlist stops offering it) instead of
+    /// dropping frames on every rung; try it again once they keep up.
+    pub shed_rungs: bool,
+    /// Frames dropped in front of the encoders over three seconds, as a percent of the frames
+    /// decoded, that count as not keeping real time.
+    pub shed_drop_percent: u32,
+    /// Seconds without dropped frames before a shed rung is tried again; doubled after each try
+    /// that falls behind again within 15 s, up to ten minutes.
+    pub shed_restore_after_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -642,6 +654,9 @@ impl Default for MediaConfig {
             live_x264_preset: DEFAULT_LIVE_X264_PRESET.into(),
             encoder_queue_frames: DEFAULT_ENCODER_QUEUE_FRAMES,
             thumbnail_interval_secs: DEFAULT_THUMBNAIL_INTERVAL_SECS,
+            shed_rungs: true,
+            shed_drop_percent: DEFAULT_SHED_DROP_PERCENT,
+            shed_restore_after_secs: DEFAULT_SHED_RESTORE_AFTER_SECS,
         }
     }
 }
@@ -752,6 +767,9 @@ impl Config {
         }
         if media.part_duration_ms < 100 || media.part_duration_ms * 3 > media.segment_duration_secs * 1000 {
             return Err(ConfigError::Media("part_duration_ms must be ≥ 100 and at most a third of segment_duration_secs".into()));
+        }
+        if media.shed_drop_percent == 0 || media.shed_drop_percent > 100 || media.shed_restore_after_secs == 0 {
+            return Err(ConfigError::Media("shed_drop_percent must be 1 to 100 and shed_restore_after_secs ≥ 1".into()));
         }
         const PRESETS: [&str; 7] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"];
         if !PRESETS.contains(&media.live_x264_preset.as_str()) || !PRESETS.contains(&self.jobs.vod_x264_preset.as_str()) {

@@ -150,6 +150,10 @@ pub struct StreamHealth {
     pub dropped_frames: u64,
     /// Media seconds encoded per wall-clock second (≥ 1 keeps up).
     pub realtime_factor: f64,
+    /// Renditions not encoded right now because the encoders could not keep real time (the
+    /// CPU-aware ladder); their viewers get a lower rung's picture.
+    #[serde(default)]
+    pub shed_rungs: Vec<String>,
 }
 
 /// What an ingest node reports of a live video into its row (`videos.live_stats`, JSON) every few

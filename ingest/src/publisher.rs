@@ -20,6 +20,7 @@ use ferrocast_media::live::LiveLadder;
 use ferrocast_media::live_pipeline::{AudioInput, LiveInput, LiveSettings, PipelineStats, VideoInput};
 use ferrocast_media::playlist::AAC_LC_CODEC;
 use ferrocast_media::recording::{encoded_codecs, RenditionInfo};
+use ferrocast_media::shedding::ShedSettings;
 
 use crate::flv::{self, AudioCodec, AudioTag, TrackSelector, VideoCodec, VideoTag};
 use crate::live::{EndReason, Ingest, PublishLease};
@@ -295,6 +296,10 @@ impl Publisher {
             encoder_queue_frames: media.encoder_queue_frames,
             thumbnail_interval: Duration::from_secs(media.thumbnail_interval_secs),
             max_input_bytes: self.ingest.rtmp.max_message_bytes as u64 * 4,
+            shedding: media.shed_rungs.then_some(ShedSettings {
+                drop_percent: media.shed_drop_percent,
+                restore_after: Duration::from_secs(media.shed_restore_after_secs),
+            }),
         };
         // The session is announced before anything of it can arrive.
         self.lease.recording.start_session(renditions).await;

@@ -21,7 +21,7 @@ pub const EVENT_CAPACITY: usize = 4096;
 /// Nanoseconds on the session's media clock: zero at the session's first video frame.
 pub type MediaTime = i64;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Frame {
     pub dts: MediaTime,
     pub pts: MediaTime,
@@ -61,6 +61,15 @@ pub enum RecordingEvent {
     Video {
         rung: Arc<str>,
         frame: Frame,
+    },
+    /// The CPU-aware ladder moved rendition `rung` onto `source`'s frames (its own, or a lower
+    /// rung's while it is shed) from media time `at` on (`recording/sources.rs`).
+    /// `old_source_ended`: the frames it showed until now have all been sent.
+    SourceSwitch {
+        rung: Arc<str>,
+        source: Arc<str>,
+        at: MediaTime,
+        old_source_ended: bool,
     },
     /// The audio every rendition carries.
     AudioConfig(AudioConfig),

@@ -181,7 +181,7 @@ pub async fn transcode(
     cancel: CancellationToken,
 ) -> Result<Outcome, MediaError> {
     let TranscodeJob { path, info, rungs, settings } = job;
-    let built = Built::new(&describe(path, info, rungs, settings), rungs, settings.segment_duration, events)?;
+    let built = Built::new(&describe(path, info, rungs, settings), rungs, settings.segment_duration, None, events)?;
     built.play()?;
     let Built { pipeline, stats, mut ended } = built;
     let _stop = StopOnDrop(pipeline.clone());

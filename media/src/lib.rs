@@ -20,6 +20,7 @@ pub mod package;
 pub mod pipeline;
 pub mod playlist;
 pub mod recording;
+pub mod shedding;
 pub mod thumbnail;
 pub mod worker;
 

@@ -25,6 +25,7 @@ use crate::events::{MediaTime, RecordingEvent};
 use crate::ladder::{Encoding, PlannedRung};
 pub use crate::pipeline::PipelineStats;
 use crate::pipeline::{by_name, ladder_branches, Built, EncoderQueue, LadderSettings};
+use crate::shedding::{self, Gates, ShedSettings};
 use crate::MediaError;
 
 /// The video as the publisher sends it.
@@ -85,6 +86,8 @@ pub struct LiveSettings {
     pub thumbnail_interval: Duration,
     /// Input bytes the appsrc may hold before whole GOPs are dropped.
     pub max_input_bytes: u64,
+    /// The CPU-aware ladder (`shedding/`); `None`: every rung drops frames when behind.
+    pub shedding: Option<ShedSettings>,
 }
 
 /// Bound on waiting for the last frames to leave the encoders after end-of-stream.
@@ -99,6 +102,8 @@ pub struct LivePipeline {
     max_input_bytes: u64,
     /// Set while dropping input up to the next keyframe.
     skipping_to_keyframe: bool,
+    /// The CPU-aware ladder's policy task, when it runs.
+    governor: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Whether a publish needs a pipeline at all: a rung to encode, or audio to encode.
@@ -176,7 +181,10 @@ impl LivePipeline {
         if !missing.is_empty() {
             return Err(MediaError::MissingElements(missing.join(", ")));
         }
-        let built = Built::new(&describe(input, rungs, settings), rungs, settings.segment_duration, events)?;
+        let transcoded: Vec<Arc<str>> =
+            rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| Arc::from(r.name.as_str())).collect();
+        let gates = settings.shedding.map(|_| Gates::new(transcoded, events.clone()));
+        let built = Built::new(&describe(input, rungs, settings), rungs, settings.segment_duration, gates.clone(), events)?;
         let video_src = match built.pipeline.by_name("video") {
             Some(src) => {
                 let src = src.downcast::<gst_app::AppSrc>().map_err(|_| MediaError::Build("video is not an appsrc".into()))?;
@@ -195,6 +203,10 @@ impl LivePipeline {
             }
             _ => None,
         };
+        let governor = match (gates, settings.shedding) {
+            (Some(gates), Some(shed)) => shedding::govern(gates, built.stats.clone(), shed, settings.segment_duration),
+            _ => None,
+        };
         built.play()?;
         let Built { pipeline, stats, ended } = built;
         Ok(LivePipeline {
@@ -205,6 +217,7 @@ impl LivePipeline {
             ended: Some(ended),
             max_input_bytes: settings.max_input_bytes,
             skipping_to_keyframe: false,
+            governor,
         })
     }
 
@@ -270,6 +283,9 @@ fn clock_time(t: MediaTime) -> gst::ClockTime {
 
 impl Drop for LivePipeline {
     fn drop(&mut self) {
+        if let Some(governor) = self.governor.take() {
+            governor.abort();
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -340,6 +356,7 @@ mod tests {
             encoder_queue_frames: 8,
             thumbnail_interval: Duration::from_secs(30),
             max_input_bytes: 8_000_000,
+            shedding: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //! playlists or the database.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,9 +21,10 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::events::{AudioConfig, Frame, RecordingEvent, VideoConfig};
+use crate::events::{AudioConfig, Frame, MediaTime, RecordingEvent, VideoConfig};
 use crate::ladder::{Encoding, PlannedRung};
 use crate::package::VideoCodec;
+use crate::shedding::Gates;
 use crate::MediaError;
 
 /// Shared counters the owner can read while the pipeline runs.
@@ -31,6 +32,8 @@ use crate::MediaError;
 pub struct PipelineStats {
     /// Raw frames dropped in front of encoders, plus frames dropped at the input.
     pub dropped_frames: AtomicU64,
+    /// Frames out of the decoder (live) or demuxer-decoder (files), before the ladder's tee.
+    pub decoded_frames: AtomicU64,
     pub failed: AtomicBool,
 }
 
@@ -107,7 +110,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
         };
         d.push_str(&format!(
             "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
-             {decimate}{scale} ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+             {decimate}{scale} name={scaler} ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
              x264enc threads={threads} speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
              option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! \
              video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false async=false ",
@@ -116,6 +119,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
             h = rung.height,
             preset = settings.x264_preset,
             scale = ferrocast_scale::ELEMENT,
+            scaler = scaler_name(&rung.name),
         ));
     }
     let (thumb_w, thumb_h) = thumbnail_size(settings.source_width, settings.source_height);
@@ -127,6 +131,11 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
         scale = ferrocast_scale::ELEMENT,
     ));
     d
+}
+
+/// The name of a rung's scaler: where the CPU-aware ladder's gate sits (`shedding/`).
+pub fn scaler_name(rung: &str) -> String {
+    format!("scale_{rung}")
 }
 
 /// x264 threads per live encoder: one when there are at least as many encoders as cores (they
@@ -156,8 +165,9 @@ pub struct Built {
 
 impl Built {
     /// Parses `description`, counts drops at the leaky rung queues, forces keyframes at every
-    /// `segment_duration` of the decoded video, turns every appsink's output into events on
-    /// `events`, and starts reading the bus.
+    /// `segment_duration` of the decoded video (where `gates`, the CPU-aware ladder's, may stop
+    /// or restart a rung), turns every appsink's output into events on `events`, and starts
+    /// reading the bus.
     ///
     /// Appsink callbacks run on GStreamer's streaming threads and wait when the channel is full:
     /// a stalled recording backs up into the (leaky, counted) encoder queues, never into memory.
@@ -165,6 +175,7 @@ impl Built {
         description: &str,
         rungs: &[PlannedRung],
         segment_duration: Duration,
+        gates: Option<Arc<Gates>>,
         events: mpsc::Sender<RecordingEvent>,
     ) -> Result<Built, MediaError> {
         let pipeline = gst::parse::launch(description)
@@ -186,7 +197,13 @@ impl Built {
             sink.set_callbacks(audio_callbacks(events.clone()));
         }
         if let Some(decoded) = pipeline.by_name("vt") {
-            force_keyframes(&decoded, segment_duration)?;
+            let first = Arc::new(OnceLock::new());
+            count_decoded(&decoded, stats.clone(), first.clone())?;
+            let transcoded = rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. }));
+            for (index, rung) in transcoded.enumerate() {
+                let scaler = by_name(&pipeline, &scaler_name(&rung.name))?;
+                force_keyframes(&scaler, index, segment_duration, first.clone(), gates.clone())?;
+            }
         }
         let thumbnails = events.clone();
         appsink(&pipeline, "thumbnail")?.set_callbacks(
@@ -219,41 +236,79 @@ fn appsink(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSink, Med
     by_name(pipeline, name)?.downcast::<gst_app::AppSink>().map_err(|_| MediaError::Build(format!("{name} is not an appsink")))
 }
 
-/// Sends a downstream force-key-unit event in front of the first decoded frame at or past every
-/// multiple of `segment_duration`. Every encoder behind the tee gets it in order with the frames
-/// (leaky queues drop buffers, never serialized events), so all rungs make a keyframe on the
-/// same picture, or the next one a full queue left them.
-fn force_keyframes(tee: &gst::Element, segment_duration: Duration) -> Result<(), MediaError> {
+/// Counts the decoded frames and notes the first one's time: segment boundaries are counted
+/// from it, where the packager's first segment starts.
+fn count_decoded(tee: &gst::Element, stats: Arc<PipelineStats>, first: Arc<OnceLock<gst::ClockTime>>) -> Result<(), MediaError> {
     let sink = tee.static_pad("sink").ok_or_else(|| MediaError::Build("vt has no sink pad".into()))?;
-    let upstream = sink.peer().ok_or_else(|| MediaError::Build("vt is not linked".into()))?;
-    let step = gst::ClockTime::from_nseconds(segment_duration.as_nanos().max(1) as u64);
-    // (next boundary, keyframes forced so far); only the streaming thread touches it. Boundaries
-    // count from the first frame, where the packager's first segment starts. That frame is a
-    // keyframe anyway and is not asked for: GStreamer 1.22's encoder base class records the first
-    // request at x264enc's shifted running time (+1000 h) and then throttles every later request
-    // as "too soon" after it.
-    let state = std::sync::Mutex::new((None::<gst::ClockTime>, 0u32));
-    upstream.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
-        let count = {
-            let Ok(mut guard) = state.lock() else { return gst::PadProbeReturn::Ok };
-            let (next, count) = &mut *guard;
-            let next = next.get_or_insert(pts + step);
-            if pts < *next {
-                return gst::PadProbeReturn::Ok;
-            }
-            while *next <= pts {
-                *next += step;
-            }
-            *count += 1;
-            *count
-        };
-        let event =
-            gst_video::DownstreamForceKeyUnitEvent::builder().timestamp(pts).running_time(pts).all_headers(true).count(count).build();
-        pad.push_event(event);
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        stats.decoded_frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+            first.get_or_init(|| pts);
+        }
         gst::PadProbeReturn::Ok
     });
     Ok(())
+}
+
+/// In front of rung `index`'s scaler: sends a downstream force-key-unit event before the rung's
+/// first frame at or past every multiple of `segment_duration` (counted from the first decoded
+/// frame), so all rungs cut at the same instants even when their queues drop frames, and lets
+/// the CPU-aware ladder's gate (`gates`, live only) stop or restart the rung at those instants.
+///
+/// It sits after the rung's leaky queue, not before the tee: a leaky queue drops non-sticky
+/// events with the buffers it leaks, so a rung that fell behind lost its keyframe requests and
+/// made segments up to twice as long as the others (numbered out of step with them).
+/// The first frame is a keyframe anyway and is not asked for: GStreamer 1.22's encoder base
+/// class records the first request at x264enc's shifted running time (+1000 h) and then
+/// throttles every later request as "too soon" after it.
+fn force_keyframes(
+    scaler: &gst::Element,
+    index: usize,
+    segment_duration: Duration,
+    first: Arc<OnceLock<gst::ClockTime>>,
+    gates: Option<Arc<Gates>>,
+) -> Result<(), MediaError> {
+    let sink = scaler.static_pad("sink").ok_or_else(|| MediaError::Build(format!("{} has no sink pad", scaler.name())))?;
+    let upstream = sink.peer().ok_or_else(|| MediaError::Build(format!("{} is not linked", scaler.name())))?;
+    let step = gst::ClockTime::from_nseconds(segment_duration.as_nanos().max(1) as u64);
+    // (next boundary, keyframes forced so far); only this branch's streaming thread touches it.
+    let state = std::sync::Mutex::new((None::<gst::ClockTime>, 0u32));
+    upstream.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
+        let Some(&first) = first.get() else { return gst::PadProbeReturn::Ok };
+        let crossed = {
+            let Ok(mut guard) = state.lock() else { return gst::PadProbeReturn::Ok };
+            let (next, count) = &mut *guard;
+            let next = next.get_or_insert(first + step);
+            if pts < *next {
+                None
+            } else {
+                let mut boundary = *next;
+                while *next <= pts {
+                    boundary = *next;
+                    *next += step;
+                }
+                *count += 1;
+                Some((boundary, *count))
+            }
+        };
+        if let Some(gates) = &gates {
+            if !gates.frame(index, crossed.map(|(boundary, _)| media_nanos(boundary))) {
+                return gst::PadProbeReturn::Drop;
+            }
+        }
+        if let Some((_, count)) = crossed {
+            let event =
+                gst_video::DownstreamForceKeyUnitEvent::builder().timestamp(pts).running_time(pts).all_headers(true).count(count).build();
+            pad.push_event(event);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+fn media_nanos(t: gst::ClockTime) -> MediaTime {
+    i64::try_from(t.nseconds()).unwrap_or(i64::MAX)
 }
 
 /// A sample's payload without a copy: the mapped GStreamer buffer is the owner of the bytes.

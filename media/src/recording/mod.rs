@@ -13,6 +13,7 @@
 
 mod codecs;
 mod rendition;
+mod sources;
 mod vod;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -31,7 +32,9 @@ pub use codecs::encoded_codecs;
 pub use rendition::{init_uri, part_uri, segment_uri, AudioClock, Output, RenditionPackager};
 pub use vod::finalize_orphan;
 
-use crate::events::{RecordingEvent, EVENT_CAPACITY};
+use sources::{FrameRouter, Routed};
+
+use crate::events::{Frame, RecordingEvent, VideoConfig, EVENT_CAPACITY};
 use crate::playlist::{LiveOptions, MediaPlaylist, Part, PreloadHint, RenditionReport, Segment, SegmentStart};
 use crate::MediaError;
 
@@ -133,8 +136,13 @@ struct Recording {
     /// When (and at which recorded length) the speed measurement started.
     speed_origin: Option<(std::time::Instant, Duration)>,
     /// The master's text, and how many segments and listed rungs it was rendered from: it changes
-    /// only when a segment (a new measurement) or a rendition's first part arrives.
+    /// only when a segment (a new measurement) or a rendition's first part arrives, or a rung is
+    /// shed or restored.
     master: (String, usize, usize),
+    /// Which encoder's frames each rendition is packaged from (the CPU-aware ladder), and each
+    /// encoder's own codec configuration, for renditions that switch to it.
+    router: FrameRouter,
+    encoder_configs: HashMap<String, VideoConfig>,
 }
 
 /// Starts the recording task of a video.
@@ -194,6 +202,8 @@ fn new_recording(video_id: &str, db: Db, storage: Storage, live: Arc<LiveVideo>,
         failure: None,
         speed_origin: None,
         master: (String::new(), 0, 0),
+        router: FrameRouter::default(),
+        encoder_configs: HashMap::new(),
     }
 }
 
@@ -217,9 +227,11 @@ impl Recording {
             match event {
                 RecordingEvent::Session { renditions } => self.start_session(renditions).await,
                 RecordingEvent::VideoConfig { rung, config } => {
-                    if let Some(r) = self.rungs.get_mut(&*rung) {
-                        let out = r.packager.set_video(config);
-                        self.store(&rung, out).await;
+                    self.encoder_configs.insert(rung.to_string(), config.clone());
+                    for name in self.router.fed_by(&rung, self.rungs.keys()) {
+                        let Some(r) = self.rungs.get_mut(&name) else { continue };
+                        let out = r.packager.set_video(config.clone());
+                        self.store(&name, out).await;
                     }
                 }
                 RecordingEvent::AudioConfig(config) => {
@@ -231,10 +243,12 @@ impl Recording {
                     }
                 }
                 RecordingEvent::Video { rung, frame } => {
-                    if let Some(r) = self.rungs.get_mut(&*rung) {
-                        let out = r.packager.push_video(&frame);
-                        self.store(&rung, out).await;
-                    }
+                    let routed = self.router.frame(&rung, frame);
+                    self.route(routed).await;
+                }
+                RecordingEvent::SourceSwitch { rung, source, at, old_source_ended } => {
+                    let routed = self.router.switch(&rung, &source, at, old_source_ended);
+                    self.route(routed).await;
                 }
                 RecordingEvent::Audio(frame) => {
                     let Some(sample) = self.audio_clock.as_mut().and_then(|c| c.sample(&frame)) else { continue };
@@ -283,9 +297,49 @@ impl Recording {
         }
     }
 
+    /// Packages frames where the router sends them; a switch ends the rendition's cutter and
+    /// gives it the new source's codec configuration.
+    async fn route(&mut self, routed: Vec<Routed>) {
+        let mut switched = false;
+        for step in routed {
+            match step {
+                Routed::Feed { rung, frame } => self.push_video(&rung, &frame).await,
+                Routed::Switch { rung, source } => {
+                    switched = true;
+                    let config = self.encoder_configs.get(&*source).cloned();
+                    let Some(r) = self.rungs.get_mut(&*rung) else { continue };
+                    let mut out = r.packager.flush();
+                    if let Some(config) = config {
+                        out.extend(r.packager.set_video(config));
+                    }
+                    tracing::info!(video_id = %self.video_id, %rung, %source, "rendition switched source");
+                    self.store(&rung, out).await;
+                }
+            }
+        }
+        if switched {
+            let mut shed: Vec<String> = self.router.stood_in().map(|r| r.to_string()).collect();
+            shed.sort();
+            metrics::gauge!("ferrocast_live_rungs_shed").set(shed.len() as f64);
+            self.live.update_health(|h| h.shed_rungs = shed);
+            // The master stops (or starts again) offering the shed renditions.
+            self.master.1 = usize::MAX;
+            self.publish_live();
+        }
+    }
+
+    async fn push_video(&mut self, rung: &str, frame: &Frame) {
+        if let Some(r) = self.rungs.get_mut(rung) {
+            let out = r.packager.push_video(frame);
+            self.store(rung, out).await;
+        }
+    }
+
     async fn start_session(&mut self, renditions: Vec<RenditionInfo>) {
         // What the previous session left in the cutters is listed before anything new.
         self.flush_all().await;
+        self.router.reset();
+        self.live.update_health(|h| h.shed_rungs.clear());
         self.speed_origin = None;
         self.audio_clock = None;
         if self.renditions.is_empty() {
@@ -484,8 +538,12 @@ impl Recording {
         if (segments, listed_count) == (self.master.1, self.master.2) {
             return;
         }
-        let listed: Vec<&RenditionInfo> =
-            self.renditions.iter().filter(|r| self.rungs.get(&r.name).is_some_and(|s| s.playlist.last_msn_part().is_some())).collect();
+        let shed: Vec<&str> = self.router.stood_in().map(|r| &**r).collect();
+        let listed: Vec<&RenditionInfo> = self
+            .renditions
+            .iter()
+            .filter(|r| self.rungs.get(&r.name).is_some_and(|s| s.playlist.last_msn_part().is_some()) && !shed.contains(&r.name.as_str()))
+            .collect();
         let text =
             if listed.is_empty() { String::new() } else { vod::master_playlist(&listed, |name| self.rungs.get(name).map(|r| &r.playlist)) };
         self.master = (text, segments, listed_count);

@@ -487,6 +487,10 @@ function channelCard(channel, ctx, onDeleted) {
         ['Live for', duration(m.uptime_secs)],
       );
       if (m.encoder) rows.push(['Encoder', m.encoder]);
+      if (m.shed_rungs?.length) {
+        const names = m.shed_rungs.join(', ');
+        rows.push(['Renditions paused', h('span', { class: 'warn', title: 'This server cannot encode every rendition in real time; the paused ones show the next lower picture until it can.' }, `${names} (server busy)`)]);
+      }
     }
     replace(
       health,
