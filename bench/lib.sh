@@ -278,6 +278,8 @@ write_ferrocast_config() {
         echo 'max_connections_per_address = 200'
         echo '[media]'
         echo "include_source = $include_source"
+        # FC_MEDIA_TOML: more [media] settings (before the ladder's tables).
+        if [[ -n ${FC_MEDIA_TOML:-} ]]; then printf '%b\n' "$FC_MEDIA_TOML"; fi
         if [[ $ladder == none ]]; then
             echo 'ladder = []'
         elif [[ -n $ladder ]]; then
@@ -306,7 +308,9 @@ start_ferrocast() {
     # Unknown FERROCAST_* variables are configuration errors; start from none of them.
     local unset_args=()
     for var in $(compgen -e | grep '^FERROCAST_' || true); do unset_args+=(-u "$var"); done
-    bench_spawn "$FC_LOG" env "${unset_args[@]}" "$FERROCAST_BIN" --config "$config" serve
+    # FC_WRAPPER: words put in front of the binary (a profiler); FC_PID is then the wrapper's.
+    # shellcheck disable=SC2086
+    bench_spawn "$FC_LOG" env "${unset_args[@]}" ${FC_WRAPPER:-} "$FERROCAST_BIN" --config "$config" serve
     FC_PID=$SPAWNED
     for ((i = 0; i < 600; i++)); do
         if curl -sf -o /dev/null "$FC_HTTP/healthz"; then

@@ -6,10 +6,14 @@
 # same ladder live from the same looping input (HLS, 6-segment window), sampled the same way.
 # Knobs: BENCH_MEMORY_SECS (600), BENCH_MEMORY_INTERVAL (10), BENCH_DURATION (60, the input),
 # BENCH_ONLY (all|anchors|ferrocast), BENCH_NICE (10). Default run: about 21 minutes.
+# BENCH_HEAPTRACK=1 runs ferrocast under heaptrack (Debian's `heaptrack`) and adds what its heap
+# held by allocation site at 10 minutes and at the end (`heap_growth.py`), to find what grows.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require ffmpeg ffprobe jq curl awk
+HEAPTRACK=${BENCH_HEAPTRACK:-0}
+[[ $HEAPTRACK == 1 ]] && require heaptrack heaptrack_print python3
 make_input
 INPUT=$(input_file)
 MEM_SECS=${BENCH_MEMORY_SECS:-600}
@@ -17,6 +21,7 @@ INTERVAL=${BENCH_MEMORY_INTERVAL:-10}
 SAMPLES_FC="$WORK_DIR/memory-ferrocast.tsv"
 SAMPLES_FF="$WORK_DIR/memory-ffmpeg.tsv"
 SUMMARY=$(mktemp)
+HEAP_REPORT=$(mktemp)
 rm -f "$SAMPLES_FC" "$SAMPLES_FF"
 
 # sample_rss PID SECONDS FILE: "t_s rss_kb" every INTERVAL from now on, t = 0 included; stops early
@@ -79,13 +84,20 @@ run_ffmpeg() {
 run_ferrocast() {
     local key id pid segs status dropped
     # The owner's view (dropped frames) is read at the end: the access token must outlive the run.
-    FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
+    local heap_file="$WORK_DIR/memory-heaptrack-${MEM_SECS}s" server_pid
+    rm -f "$heap_file".*
+    local wrapper=""
+    [[ $HEAPTRACK == 1 ]] && wrapper="heaptrack -o $heap_file"
+    FC_WRAPPER=$wrapper FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
+    # Under heaptrack the server is the wrapper's child: that is the process to sample and stop.
+    server_pid=$FC_PID
+    [[ $HEAPTRACK == 1 ]] && server_pid=$(pgrep -P "$FC_PID" -x ferrocast)
     fc_streamer
     key=$(fc_channel memory-bench)
     publish_paced "$WORK_DIR/memory-publisher.log" "$FC_RTMP/$key" 1
     pid=$SPAWNED
     log "ferrocast live ladder from the looping input for $MEM_SECS s"
-    sample_rss "$FC_PID" "$MEM_SECS" "$SAMPLES_FC"
+    sample_rss "$server_pid" "$MEM_SECS" "$SAMPLES_FC"
     id=$(curl -sf "$FC_HTTP/api/channels/memory-bench" | jq -r '.live_video_id // empty')
     segs=0
     status="not live at the end"
@@ -96,6 +108,22 @@ run_ferrocast() {
     fi
     kill -0 "$pid" 2>/dev/null || status="$status; the publisher had exited (see work/memory-publisher.log)"
     stop_pid "$pid"
+    if [[ $HEAPTRACK == 1 ]]; then
+        # Killed, not stopped: what heaptrack counts as never freed is then the heap in use at the
+        # end, by allocation site. `heaptrack_print -f LONG -d SHORT -l` compares two runs' ends.
+        kill -KILL "$server_pid" 2>/dev/null || true
+        while kill -0 "$FC_PID" 2>/dev/null; do sleep 1; done
+        heaptrack_print -f "$heap_file".* -M "$WORK_DIR/memory-heap.massif" --massif-detailed-freq 0 >/dev/null
+        {
+            python3 "$BENCH_DIR/heap_growth.py" "$WORK_DIR/memory-heap.massif" 600
+            echo
+            echo "Heap in use at the end by allocation site (heaptrack's \"leaked\", top 12): \`$heap_file.*\`"
+            echo
+            echo '```'
+            heaptrack_print -f "$heap_file".* -p 0 -a 0 -T 0 -l 1 -n 12 -s 2 | sed -n '/^MEMORY LEAKS/,$p' | head -150
+            echo '```'
+        } >"$HEAP_REPORT"
+    fi
     stop_ferrocast
     summarize "ferrocast live ladder" "$SAMPLES_FC" "$segs high segments recorded (≈ $((MEM_SECS / 2)) expected); $status"
 }
@@ -113,10 +141,16 @@ OUT=$(mktemp)
     echo "Trend: slope of a least-squares line through the samples from 60 s on; flat is ±0.1 MB/min or so"
     echo "(allocators do not give every freed page back). All samples, MB:"
     echo
+    if [[ -s $HEAP_REPORT ]]; then
+        echo "Heap (heaptrack, ferrocast):"
+        echo
+        cat "$HEAP_REPORT"
+        echo
+    fi
     echo "| t s | ferrocast | ffmpeg |"
     echo "|---|---|---|"
     join -a1 -a2 -e - -o 0,1.2,2.2 <(sort -k1,1 "$SAMPLES_FC" 2>/dev/null || true) <(sort -k1,1 "$SAMPLES_FF" 2>/dev/null || true) |
         sort -n | awk '{f = ($2 == "-") ? "-" : sprintf("%.1f", $2 / 1024); g = ($3 == "-") ? "-" : sprintf("%.1f", $3 / 1024); printf "| %s | %s | %s |\n", $1, f, g}'
 } >"$OUT"
-rm -f "$SUMMARY"
+rm -f "$SUMMARY" "$HEAP_REPORT"
 finish_results memory "$OUT"

@@ -90,7 +90,8 @@ pub async fn report_live_videos(live: Arc<LiveRegistry>, db: Db, viewer_window: 
             let channel = video.channel().unwrap_or("unknown").to_string();
             metrics::gauge!("ferrocast_live_viewers", "channel" => channel.clone()).set(viewers as f64);
             metrics::gauge!("ferrocast_live_frames_dropped", "channel" => channel.clone()).set(health.dropped_frames as f64);
-            metrics::gauge!("ferrocast_live_encode_realtime_factor", "channel" => channel).set(health.realtime_factor);
+            metrics::gauge!("ferrocast_live_encode_realtime_factor", "channel" => channel.clone()).set(health.realtime_factor);
+            metrics::gauge!("ferrocast_live_rungs_shed", "channel" => channel).set(health.shed_rungs.len() as f64);
         }
         metrics::gauge!("ferrocast_viewers").set(viewers_total as f64);
     }

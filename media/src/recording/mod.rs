@@ -320,7 +320,6 @@ impl Recording {
         if switched {
             let mut shed: Vec<String> = self.router.stood_in().map(|r| r.to_string()).collect();
             shed.sort();
-            metrics::gauge!("ferrocast_live_rungs_shed").set(shed.len() as f64);
             self.live.update_health(|h| h.shed_rungs = shed);
             // The master stops (or starts again) offering the shed renditions.
             self.master.1 = usize::MAX;
