@@ -88,10 +88,12 @@ run_ferrocast() {
     rm -f "$heap_file".*
     local wrapper=""
     [[ $HEAPTRACK == 1 ]] && wrapper="heaptrack -o $heap_file"
-    FC_WRAPPER=$wrapper FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
+    # The whole ladder all the time: a shed rung (a busy moment on a shared machine) would change
+    # what is measured halfway.
+    FC_WRAPPER=$wrapper FC_MEDIA_TOML="shed_rungs = false" FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
     # Under heaptrack the server is the wrapper's child: that is the process to sample and stop.
     server_pid=$FC_PID
-    [[ $HEAPTRACK == 1 ]] && server_pid=$(pgrep -P "$FC_PID" -x ferrocast)
+    [[ $HEAPTRACK == 1 ]] && server_pid=$(pgrep -P "$FC_PID" -f -- "^$FERROCAST_BIN ")
     fc_streamer
     key=$(fc_channel memory-bench)
     publish_paced "$WORK_DIR/memory-publisher.log" "$FC_RTMP/$key" 1

@@ -8,7 +8,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{ffmpeg_publish, probe, segment_durations, write_config, DataDir, Server, DEEP_ENCODER_QUEUES, RELAY_CONFIG};
+use support::{
+    ffmpeg_publish, probe, segment_durations, write_config, DataDir, Server, CPU_AWARE_LADDER, DEEP_ENCODER_QUEUES, RELAY_CONFIG,
+};
 
 /// Short grace so tests do not wait ten seconds for a video to end.
 const GRACE: (&str, &str) = ("FERROCAST_RTMP__RECONNECT_GRACE_SECS", "3");
@@ -382,7 +384,7 @@ async fn a_ladder_the_machine_cannot_encode_sheds_its_top_rung_and_tries_it_agai
          [[media.ladder]]\nname = \"low\"\nwidth = 320\nheight = 180\nvideo_bitrate_kbps = 300\n\n\
          [[media.ladder]]\nname = \"top\"\nwidth = 1920\nheight = 1080\nvideo_bitrate_kbps = 6000\n",
     );
-    let server = Server::start(&dir.0, &[GRACE, ("FERROCAST_CONFIG", config.as_str())]);
+    let server = Server::start(&dir.0, &[GRACE, CPU_AWARE_LADDER, ("FERROCAST_CONFIG", config.as_str())]);
     let (token, key) = server.streamer("carla", "carla-live").await;
     // Encoded beforehand and sent as it is, so the publisher costs no CPU.
     let clip = support::uploader::make_clip(

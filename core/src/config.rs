@@ -432,8 +432,8 @@ pub struct MediaConfig {
     /// viewers get the next rung's picture, and the master playlist stops offering it) instead of
     /// dropping frames on every rung; try it again once they keep up.
     pub shed_rungs: bool,
-    /// Frames dropped in front of the encoders over three seconds, as a percent of the frames
-    /// decoded, that count as not keeping real time.
+    /// Frames dropped in front of the encoders over three seconds (in two of them at least), as
+    /// a percent of the frames decoded, that count as not keeping real time.
     pub shed_drop_percent: u32,
     /// Seconds without dropped frames before a shed rung is tried again; doubled after each try
     /// that falls behind again within 15 s, up to ten minutes.

@@ -93,8 +93,10 @@ pub struct RenditionPlaylists {
     pub window: String,
     /// The same window as a delta update (`_HLS_skip=YES`): old segments replaced by EXT-X-SKIP.
     pub delta: String,
-    /// Every segment since the start (EVENT while live), so viewers can seek back.
-    pub recording: String,
+    /// Every segment since the start (EVENT while live), so viewers can seek back. Shared bytes:
+    /// it is handed over after every part and grows with the stream (a copy each time cost
+    /// O(stream length) per part).
+    pub recording: Bytes,
     /// Media sequence number of the segment in progress: every lower one is complete.
     pub next_msn: u64,
     /// Parts of the segment in progress listed so far.
@@ -360,8 +362,10 @@ mod tests {
         let video = registry.insert("v1");
         let before = video.playlists();
         let mut next = LivePlaylists { master: "#EXTM3U\n".into(), ..LivePlaylists::default() };
-        next.renditions
-            .insert("low".into(), RenditionPlaylists { window: "w".into(), recording: "r".into(), ..RenditionPlaylists::default() });
+        next.renditions.insert(
+            "low".into(),
+            RenditionPlaylists { window: "w".into(), recording: Bytes::from_static(b"r"), ..RenditionPlaylists::default() },
+        );
         video.set_playlists(next);
         assert!(before.master.is_empty(), "a reader keeps the version it took");
         assert_eq!(video.playlists().renditions["low"].window, "w");

@@ -134,18 +134,18 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                     let delta = matches!(query.skip.as_deref(), Some("YES" | "v2"));
                     let text = match &request {
                         HlsPath::MediaPlaylist { rendition, kind, .. } => match playlists.renditions.get(rendition) {
-                            Some(p) if *kind == PlaylistKind::Index && delta && !p.delta.is_empty() => p.delta.clone(),
-                            Some(p) if *kind == PlaylistKind::Index => p.window.clone(),
+                            Some(p) if *kind == PlaylistKind::Index && delta && !p.delta.is_empty() => Bytes::from(p.delta.clone()),
+                            Some(p) if *kind == PlaylistKind::Index => Bytes::from(p.window.clone()),
                             Some(p) => p.recording.clone(),
                             None => return status(StatusCode::NOT_FOUND),
                         },
-                        _ => playlists.master.clone(),
+                        _ => Bytes::from(playlists.master.clone()),
                     };
                     if text.is_empty() {
                         // Live, but nothing is made yet.
                         return status(StatusCode::NOT_FOUND);
                     }
-                    (Bytes::from(text), format!("{scope}, {cache}"))
+                    (text, format!("{scope}, {cache}"))
                 }
                 None => {
                     let key = match &request {

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use ferrocast_core::db::recordings::{self, RenditionRow, SegmentRow};
 use ferrocast_core::db::videos::{self, VideoStatus};
@@ -120,7 +121,7 @@ struct Rung {
     /// Part files in memory, by segment, oldest first.
     parts_in_memory: VecDeque<(u64, Vec<String>)>,
     /// The full recording view, re-rendered only when a segment is added.
-    recording_text: String,
+    recording_text: Bytes,
 }
 
 struct Recording {
@@ -216,7 +217,7 @@ impl Rung {
             open_parts: 0,
             previous_parts: 0,
             parts_in_memory: VecDeque::new(),
-            recording_text: String::new(),
+            recording_text: Bytes::new(),
         }
     }
 }
@@ -441,7 +442,7 @@ impl Recording {
                 state.next_msn = sequence + 1;
                 state.previous_parts = state.open_parts;
                 state.open_parts = 0;
-                state.recording_text = state.playlist.render_full();
+                state.recording_text = Bytes::from(state.playlist.render_full());
                 // The segment is stored, and it is its parts back to back: serve them from it.
                 if let Some((_, uris)) = state.parts_in_memory.back().filter(|(s, _)| *s == sequence) {
                     let mut offset = 0u64;
@@ -506,7 +507,8 @@ impl Recording {
             let options = LiveOptions { skip: false, preload_hint: hint.as_ref(), rendition_reports: &others };
             let window = state.playlist.render_live_ll(self.settings.live_window, &options);
             let delta = state.playlist.render_live_ll(self.settings.live_window, &LiveOptions { skip: true, ..options });
-            let recording = if state.recording_text.is_empty() { state.playlist.render_full() } else { state.recording_text.clone() };
+            let recording =
+                if state.recording_text.is_empty() { Bytes::from(state.playlist.render_full()) } else { state.recording_text.clone() };
             renditions.insert(
                 name.clone(),
                 RenditionPlaylists {
@@ -551,7 +553,7 @@ impl Recording {
     async fn finish(mut self, outcome: Outcome) -> Result<(), MediaError> {
         for state in self.rungs.values_mut() {
             state.playlist.end();
-            state.recording_text = state.playlist.render_full();
+            state.recording_text = Bytes::from(state.playlist.render_full());
         }
         let result = match outcome {
             Outcome::Failed(reason) => {

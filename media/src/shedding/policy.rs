@@ -2,7 +2,7 @@
 //! the encoders dropped and how many the decoder made. Pure: no clock, no GStreamer.
 //!
 //! Falling behind means the dropped frames over the last [`WINDOW_TICKS`] readings reach
-//! `drop_percent` of the decoded ones (two at least). Then the top rung still encoded is shed;
+//! `drop_percent` of the decoded ones (two at least), in two readings of them at least. Then the top rung still encoded is shed;
 //! never the lowest, so viewers always have a picture. After any change the readings are ignored
 //! for `settle_ticks` (the change waits for the next segment boundary and the queues drain).
 //! A shed rung is tried again after `restore_after` quiet readings; if the encoders fall behind
@@ -105,7 +105,12 @@ impl ShedPolicy {
 
     fn falling_behind(&self) -> bool {
         let (dropped, decoded) = self.window.iter().fold((0, 0), |(d, f), (dd, df)| (d + dd, f + df));
-        self.window.len() == WINDOW_TICKS && dropped >= 2 && dropped * 100 >= decoded * u64::from(self.settings.drop_percent)
+        // A single bad second (a job starting, a page-cache flush) is a hiccup, not a trend.
+        let seconds_with_drops = self.window.iter().filter(|(d, _)| *d > 0).count();
+        self.window.len() == WINDOW_TICKS
+            && seconds_with_drops >= 2
+            && dropped >= 2
+            && dropped * 100 >= decoded * u64::from(self.settings.drop_percent)
     }
 
     fn changed(&mut self, change: Change) -> Change {
@@ -138,6 +143,15 @@ mod tests {
     }
 
     #[test]
+    fn one_bad_second_is_a_hiccup() {
+        let mut p = policy(3);
+        run(&mut p, 10, 0, 30);
+        assert_eq!(run(&mut p, 1, 60, 30), vec![]);
+        assert_eq!(run(&mut p, 10, 0, 30), vec![]);
+        assert_eq!(run(&mut p, 2, 5, 30), vec![(2, Change::Shed)], "two in a row are a trend");
+    }
+
+    #[test]
     fn falling_behind_sheds_one_rung_at_a_time_and_never_the_lowest() {
         let mut p = policy(3);
         // 4 settling readings at start, then three to fill the window.
@@ -159,8 +173,8 @@ mod tests {
         assert_eq!(run(&mut p, 24, 0, 30), vec![(24, Change::Restore)]);
         // This try lasts: the wait is back to 10 for the next time.
         assert_eq!(run(&mut p, 4 + PROBATION_TICKS as usize, 0, 30), vec![]);
-        // A third of the frames dropped in one second is enough, with nothing settling.
-        assert_eq!(run(&mut p, 1, 10, 30), vec![(1, Change::Shed)]);
+        // A third of the frames dropped for two seconds is enough, with nothing settling.
+        assert_eq!(run(&mut p, 2, 10, 30), vec![(2, Change::Shed)]);
         assert_eq!(run(&mut p, 14, 0, 30), vec![(14, Change::Restore)]);
     }
 
