@@ -62,6 +62,11 @@ pub enum RecordingEvent {
         rung: Arc<str>,
         frame: Frame,
     },
+    /// The rungs that may stand in for a shed one (the CPU-aware ladder runs): their recent
+    /// frames are kept, since a switch may be announced after the stand-in passed its boundary.
+    StandIns {
+        rungs: Vec<Arc<str>>,
+    },
     /// The CPU-aware ladder moved rendition `rung` onto `source`'s frames (its own, or a lower
     /// rung's while it is shed) from media time `at` on (`recording/sources.rs`).
     /// `old_source_ended`: the frames it showed until now have all been sent.

@@ -76,6 +76,15 @@ impl LiveLadder {
             _ => false,
         };
         let pipeline = if needs_pipeline(input, rungs) { Some(LivePipeline::start(input, rungs, settings, events.clone())?) } else { None };
+        if settings.shedding.is_some() {
+            // Every transcoded rung but the top one may stand in for a shed rung above it.
+            let mut transcoded: Vec<Arc<str>> =
+                rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| Arc::from(r.name.as_str())).collect();
+            transcoded.pop();
+            if !transcoded.is_empty() {
+                send(&events, RecordingEvent::StandIns { rungs: transcoded }).await;
+            }
+        }
         let stats = pipeline.as_ref().map_or_else(|| Arc::new(PipelineStats::default()), LivePipeline::stats);
         let makes_thumbnails = rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. }));
         Ok(LiveLadder {

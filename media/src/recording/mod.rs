@@ -247,6 +247,7 @@ impl Recording {
                     let routed = self.router.frame(&rung, frame);
                     self.route(routed).await;
                 }
+                RecordingEvent::StandIns { rungs } => self.router.stand_ins(&rungs),
                 RecordingEvent::SourceSwitch { rung, source, at, old_source_ended } => {
                     let routed = self.router.switch(&rung, &source, at, old_source_ended);
                     self.route(routed).await;

@@ -52,7 +52,8 @@ struct Route {
 pub struct FrameRouter {
     /// Renditions not fed by their own encoder, or switching; every other one is.
     routes: HashMap<Arc<str>, Route>,
-    /// Per source: its frames since the keyframe before its latest one.
+    /// Per rung that may stand in for another: its frames since the keyframe before its latest
+    /// one. No other rung's frames are kept (a relay keeps none).
     recent: HashMap<Arc<str>, VecDeque<Frame>>,
 }
 
@@ -74,6 +75,13 @@ impl FrameRouter {
     pub fn reset(&mut self) {
         self.routes.clear();
         self.recent.clear();
+    }
+
+    /// These rungs may stand in for shed ones from now on: keep their recent frames.
+    pub fn stand_ins(&mut self, rungs: &[Arc<str>]) {
+        for rung in rungs {
+            self.recent.entry(rung.clone()).or_default();
+        }
     }
 
     /// `rung` is fed by `source` from media time `at` on. `old_source_ended`: the rung it was fed
@@ -140,7 +148,7 @@ impl FrameRouter {
     }
 
     fn remember(&mut self, source: &Arc<str>, frame: &Frame) {
-        let recent = self.recent.entry(source.clone()).or_default();
+        let Some(recent) = self.recent.get_mut(source) else { return };
         if frame.keyframe {
             // Keep the GOP before this keyframe too.
             let keyframes: Vec<usize> = recent.iter().enumerate().filter(|(_, f)| f.keyframe).map(|(i, _)| i).collect();
@@ -200,6 +208,7 @@ mod tests {
     fn a_shed_rung_continues_with_the_stand_in_from_the_boundary_even_if_it_came_first() {
         let (high, mid) = (name("high"), name("mid"));
         let mut router = FrameRouter::default();
+        router.stand_ins(std::slice::from_ref(&mid));
         let mut out = Vec::new();
         for n in 0..GOP {
             out.extend(router.frame(&high, frame(n)));
@@ -285,9 +294,12 @@ mod tests {
     }
 
     #[test]
-    fn recent_frames_reach_back_two_gops_at_most() {
+    fn recent_frames_reach_back_two_gops_at_most_and_only_for_stand_ins() {
         let mut router = FrameRouter::default();
-        let mid = name("mid");
+        let (mid, high) = (name("mid"), name("high"));
+        router.stand_ins(std::slice::from_ref(&mid));
+        router.frame(&high, frame(0));
+        assert!(!router.recent.contains_key(&high), "the top rung never stands in: nothing of it is kept");
         for n in 0..5 * GOP + 10 {
             router.frame(&mid, frame(n));
         }
