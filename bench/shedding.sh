@@ -18,6 +18,7 @@ mid 854 480 1400
 high 1280 720 2800
 full 1920 1080 6000"
 SUMMARY=$(mktemp)
+BENCH_INPUT_DESC="input-1080p60.flv, 30 s 1080p60 H.264 8 Mb/s + AAC, looped for $SECS s"
 
 if [[ ! -s $INPUT ]]; then
     log "generating $INPUT (30 s, 1080p60 with temporal noise; once)"
