@@ -122,7 +122,7 @@ run_ferrocast() {
             echo "Heap in use at the end by allocation site (heaptrack's \"leaked\", top 12): \`$heap_file.*\`"
             echo
             echo '```'
-            heaptrack_print -f "$heap_file".* -p 0 -a 0 -T 0 -l 1 -n 12 -s 2 | sed -n '/^MEMORY LEAKS/,$p' | head -150
+            heaptrack_print -f "$heap_file".* -p 0 -a 0 -T 0 -l 1 -n 12 -s 2 | sed -n '/^MEMORY LEAKS/,$p' | awk 'NR <= 150'
             echo '```'
         } >"$HEAP_REPORT"
     fi

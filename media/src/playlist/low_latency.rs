@@ -244,6 +244,18 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_the_parts_of_segments_out_of_the_window_changes_no_view() {
+        let mut playlist = ll_playlist(20);
+        let views = |p: &MediaPlaylist| (p.render_live_ll(6, &LiveOptions::default()), p.render_full());
+        let before = views(&playlist);
+        playlist.forget_parts_before(14);
+        playlist.forget_parts_before(3);
+        assert_eq!(views(&playlist), before);
+        assert!(playlist.segments()[..14].iter().all(|s| s.parts.is_empty()));
+        assert!(playlist.segments()[14..].iter().all(|s| s.parts.len() == 4));
+    }
+
+    #[test]
     fn parts_are_listed_only_within_three_target_durations_of_the_end() {
         let mut playlist = ll_playlist(10);
         // Right after a segment closed: segments 7, 8 and 9 start 6, 4 and 2 s before the end.

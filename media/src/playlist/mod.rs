@@ -150,8 +150,10 @@ struct OpenSegment {
 /// One rendition's playlist, from the first segment of a live video to its ENDLIST.
 ///
 /// It keeps every segment (not only the live window) because the full event/VOD view lists them
-/// all; at a few dozen bytes per segment (a few hundred with parts), a long stream costs a few
-/// megabytes at most.
+/// all: a few dozen bytes per segment. Parts are listed only near the live edge, so the owner
+/// forgets those of older segments ([`MediaPlaylist::forget_parts_before`]): kept, they were
+/// a few hundred bytes more per segment for the whole stream (0.07 MB a minute of a three-rung
+/// ladder, the largest growing item in an hour's heap profile, docs/performance.md §4).
 ///
 /// Media sequence numbers are positions in [`MediaPlaylist::segments`]: the first segment ever
 /// pushed is 0, and the open segment (low latency) is `segments().len()`.
@@ -173,6 +175,8 @@ pub struct MediaPlaylist {
     /// part target follows it up and never comes back down.
     longest_part_millis: u128,
     open: Option<OpenSegment>,
+    /// Segments below this have had their parts forgotten.
+    parts_forgotten_below: usize,
 }
 
 impl MediaPlaylist {
@@ -188,6 +192,7 @@ impl MediaPlaylist {
             configured_part_millis: None,
             longest_part_millis: 0,
             open: None,
+            parts_forgotten_below: 0,
         }
     }
 
@@ -282,6 +287,16 @@ impl MediaPlaylist {
         self.longest_part_millis = self.longest_part_millis.max(millis(part.duration));
         open.parts.push(part);
         Ok(())
+    }
+
+    /// Forgets the parts of the segments before media sequence number `msn` (they have left the
+    /// live window; no view lists them again). Cheap to call after every segment.
+    pub fn forget_parts_before(&mut self, msn: usize) {
+        let end = msn.min(self.segments.len());
+        for segment in self.segments[self.parts_forgotten_below.min(end)..end].iter_mut() {
+            segment.parts = Vec::new();
+        }
+        self.parts_forgotten_below = self.parts_forgotten_below.max(end);
     }
 
     /// Forgets the open segment and its listed parts: the segment could not be stored, and the

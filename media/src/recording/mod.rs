@@ -464,6 +464,8 @@ impl Recording {
                         }
                     }
                 }
+                let listed = state.playlist.segments().len();
+                state.playlist.forget_parts_before(listed.saturating_sub(self.settings.live_window));
                 metrics::counter!("ferrocast_segments_written_total").increment(1);
                 if self.renditions.first().is_some_and(|r| r.name == rung) {
                     self.measure_speed(rung);
