@@ -64,6 +64,11 @@ impl PlannedRung {
     }
 }
 
+/// The names of the rungs a pipeline encodes, lowest first (a plan is ascending).
+pub fn transcoded_names(rungs: &[PlannedRung]) -> Vec<std::sync::Arc<str>> {
+    rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| std::sync::Arc::from(r.name.as_str())).collect()
+}
+
 /// Why a ladder or a source cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LadderError {

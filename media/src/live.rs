@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::events::{AudioConfig, Frame, MediaTime, RecordingEvent, VideoConfig};
-use crate::ladder::{Encoding, PlannedRung};
+use crate::ladder::{transcoded_names, Encoding, PlannedRung};
 use crate::live_pipeline::{needs_pipeline, AudioInput, LiveInput, LivePipeline, LiveSettings, PipelineStats, VideoInput};
 use crate::package::VideoCodec;
 use crate::MediaError;
@@ -78,8 +78,7 @@ impl LiveLadder {
         let pipeline = if needs_pipeline(input, rungs) { Some(LivePipeline::start(input, rungs, settings, events.clone())?) } else { None };
         if settings.shedding.is_some() {
             // Every transcoded rung but the top one may stand in for a shed rung above it.
-            let mut transcoded: Vec<Arc<str>> =
-                rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| Arc::from(r.name.as_str())).collect();
+            let mut transcoded = transcoded_names(rungs);
             transcoded.pop();
             if !transcoded.is_empty() {
                 send(&events, RecordingEvent::StandIns { rungs: transcoded }).await;

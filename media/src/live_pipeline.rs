@@ -22,7 +22,7 @@ use gstreamer_app as gst_app;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{MediaTime, RecordingEvent};
-use crate::ladder::{Encoding, PlannedRung};
+use crate::ladder::{transcoded_names, Encoding, PlannedRung};
 pub use crate::pipeline::PipelineStats;
 use crate::pipeline::{by_name, ladder_branches, Built, EncoderQueue, LadderSettings};
 use crate::shedding::{self, Gates, ShedSettings};
@@ -181,9 +181,7 @@ impl LivePipeline {
         if !missing.is_empty() {
             return Err(MediaError::MissingElements(missing.join(", ")));
         }
-        let transcoded: Vec<Arc<str>> =
-            rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| Arc::from(r.name.as_str())).collect();
-        let gates = settings.shedding.map(|_| Gates::new(transcoded, events.clone()));
+        let gates = settings.shedding.map(|_| Gates::new(transcoded_names(rungs), events.clone()));
         let built = Built::new(&describe(input, rungs, settings), rungs, settings.segment_duration, gates.clone(), events)?;
         let video_src = match built.pipeline.by_name("video") {
             Some(src) => {
