@@ -27,8 +27,12 @@ use crate::MediaError;
 pub const NO_VIDEO: &str = "no decodable video stream";
 /// How long probing a file may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Raw frames queued in front of each encoder of a file ladder.
-const FILE_QUEUE_FRAMES: u32 = 8;
+/// Raw frames queued in front of each rung's scaler of a file ladder (another few wait between
+/// scaler and encoder, see `ladder_branches`).
+const FILE_QUEUE_FRAMES: u32 = 4;
+/// Decoded frames waiting for the tee: the decoder goes on decoding while the tee waits for the
+/// slowest rung's queue to take the last frame.
+const DECODED_QUEUE_FRAMES: u32 = 4;
 /// How often progress is reported.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -137,7 +141,8 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
     };
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"{stop_at}\" \
-         d. ! videoconvert ! deinterlace fields=top ! videoflip video-direction=auto ! tee name=vt "
+         d. ! videoconvert ! deinterlace fields=top ! videoflip video-direction=auto ! \
+         queue max-size-buffers={DECODED_QUEUE_FRAMES} max-size-bytes=0 max-size-time=0 ! tee name=vt "
     );
     match info.audio {
         Some(SourceAudio::Aac { .. }) => d.push_str(&format!("d. ! aacparse ! {AAC_OUT} ")),

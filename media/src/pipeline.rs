@@ -92,6 +92,15 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
         EncoderQueue::Leaky(frames) => (" leaky=downstream", frames),
         EncoderQueue::Blocking(frames) => ("", frames),
     };
+    // Files: a second queue between scaler and encoder, so that each rung's scaling and encoding
+    // run on threads of their own and the two cores stay busy (the file ladder kept 1.65 of 2
+    // busy with both on one thread, docs/performance.md §5). Live keeps one queue per rung: there
+    // the leaky queue in front of the scaler is where a late frame is dropped, and one more
+    // queue would only add latency.
+    let scaled_queue = match settings.encoder_queue {
+        EncoderQueue::Leaky(_) => String::new(),
+        EncoderQueue::Blocking(_) => format!("queue max-size-buffers={SCALED_QUEUE_FRAMES} max-size-bytes=0 max-size-time=0 ! "),
+    };
     let tune = if settings.zero_latency { " tune=zerolatency" } else { "" };
     let threads = match settings.zero_latency {
         true => encoder_threads(rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).count(), available_cores()),
@@ -111,7 +120,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
         d.push_str(&format!(
             "vt. ! queue name=q_{name}{leaky} max-size-buffers={queue_frames} max-size-bytes=0 max-size-time=0 ! \
              {decimate}{scale} name={scaler} ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
-             x264enc threads={threads} speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
+             {scaled_queue}x264enc threads={threads} speed-preset={preset}{tune} key-int-max={key_int_max} bframes=0 bitrate={video_bitrate_kbps} \
              option-string=scenecut=0 ! video/x-h264,profile=main ! h264parse ! \
              video/x-h264,stream-format=avc,alignment=au ! appsink name={name} sync=false async=false ",
             name = rung.name,
@@ -132,6 +141,10 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
     ));
     d
 }
+
+/// Scaled frames a file rung's encoder may have waiting (see `scaled_queue` in
+/// [`ladder_branches`]).
+const SCALED_QUEUE_FRAMES: u32 = 3;
 
 /// The name of a rung's scaler: where the CPU-aware ladder's gate sits (`shedding/`).
 pub fn scaler_name(rung: &str) -> String {
@@ -184,11 +197,17 @@ impl Built {
             .map_err(|_| MediaError::Build("not a pipeline".into()))?;
         let stats = Arc::new(PipelineStats::default());
         for rung in rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })) {
-            let counter = stats.clone();
-            by_name(&pipeline, &format!("q_{}", rung.name))?.connect("overrun", false, move |_| {
-                counter.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                None
-            });
+            // A leaky queue's overrun drops a frame; a blocking one's (files) only makes the
+            // decoder wait.
+            let queue = by_name(&pipeline, &format!("q_{}", rung.name))?;
+            let leaky = gst::glib::EnumValue::from_value(&queue.property_value("leaky")).is_some_and(|(_, leaky)| leaky.value() != 0);
+            if leaky {
+                let counter = stats.clone();
+                queue.connect("overrun", false, move |_| {
+                    counter.dropped_frames.fetch_add(1, Ordering::Relaxed);
+                    None
+                });
+            }
             let sink = appsink(&pipeline, &rung.name)?;
             sink.set_callbacks(video_callbacks(Arc::from(rung.name.as_str()), events.clone()));
         }
