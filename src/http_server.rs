@@ -13,7 +13,10 @@
 //!
 //! The origin's `GET /hls/…` requests skip the router (`ferrocast_origin::direct`): they are most of
 //! the traffic, and the same answer costs less without it. They are counted and marked `nosniff`
-//! here as the router's layers do for everything else.
+//! here as the router's layers do for everything else. A connection starts in our own HTTP/1.1
+//! loop for those requests (`hls_connection.rs`, which sends segments with `sendfile`) and moves to
+//! hyper at its first other request; a segment hyper serves closes its connection after the
+//! answer, so that the client's next one starts in the loop again.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +40,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::hls_connection::{self, Rewound, Served};
 use crate::http_metrics::RequestCounters;
 
 /// What the listener serves.
@@ -77,6 +81,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
                     if let Some(mut response) = ferrocast_origin::direct::respond(origin, this.peer.ip(), &parts).await {
                         this.app.request_counters.increment(ferrocast_origin::ROUTE, &parts.method, response.status().as_u16());
                         add_nosniff(&mut response);
+                        if ferrocast_origin::FileBody::of(&response).is_some() {
+                            // A segment on a connection hyper serves (a browser's, after an API
+                            // call): the client's next request comes on a new connection, which
+                            // starts where segments are sent with `sendfile`.
+                            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        }
                         return Ok(response);
                     }
                     Request::from_parts(parts, Body::empty())
@@ -106,7 +116,8 @@ pub async fn run(listener: TcpListener, app: HttpApp, limits: HttpConfig, shutdo
     let app = Arc::new(app);
     let admission = Admission::new(limits.max_connections, limits.max_connections_per_address);
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
+    let header_timeout = Duration::from_secs(limits.header_read_timeout_secs);
+    http1.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     let http1 = Arc::new(http1);
     while let Some((stream, peer)) = next_connection(&listener, &shutdown, "http").await {
         let slot = match admission.admit(peer.ip()) {
@@ -122,8 +133,18 @@ pub async fn run(listener: TcpListener, app: HttpApp, limits: HttpConfig, shutdo
         // against the caps for as long as the socket lives (see `ConnectionSlot`).
         let slot = ConnectionSlot(Arc::new(slot));
         let service = ConnectionService { app: app.clone(), peer, slot: slot.clone() };
-        let (http1, stop) = (http1.clone(), shutdown.signalled());
+        let (http1, stop, hls_stop) = (http1.clone(), shutdown.signalled(), shutdown.signalled());
         shutdown.spawn(async move {
+            let stream = match &service.app.origin {
+                Some(origin) => match hls_connection::serve(stream, peer, &service.app, origin, header_timeout, hls_stop).await {
+                    Served::Closed => {
+                        drop(slot);
+                        return;
+                    }
+                    Served::HandOver(stream) => stream,
+                },
+                None => Rewound::new(stream),
+            };
             // With upgrades: the chat's WebSockets. An upgraded connection leaves this task and
             // lives in the socket's own task, which holds a clone of the slot until it closes.
             let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use ferrocast_core::config::Roles;
 use ferrocast_core::{Config, Db};
 
+mod hls_connection;
 mod http_metrics;
 mod http_server;
 mod logging;

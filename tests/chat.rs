@@ -141,6 +141,66 @@ async fn an_open_channel_page_hears_going_live_and_ending_at_once() {
     embeds_follow_the_videos_visibility(&server, &token, &video_id).await;
 }
 
+/// A stored segment goes out with `sendfile` from its file (counted in
+/// `ferrocast_http_sendfile_bytes_total`), whole or a range of it; requests pipelined on one
+/// connection are answered in order, also when one of them is not the origin's (the connection
+/// moves to the router then: a segment it serves closes the connection, so that the next request
+/// starts on the `sendfile` path again).
+async fn segments_leave_from_their_files(server: &Server, segment_url: &str, whole: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    assert!(whole.len() > 32 << 10, "a segment of an 800 kbit/s rendition, {} bytes, is worth sending from its file", whole.len());
+    let sent = || async {
+        let metrics = server.get_text("/metrics").await.1;
+        let line = metrics.lines().find(|l| l.starts_with("ferrocast_http_sendfile_bytes_total ")).map(str::to_string);
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<usize>().ok()).unwrap_or(0)
+    };
+    let before = sent().await;
+    // A client whose connections have asked for nothing else (a player, a CDN).
+    let player = reqwest::Client::new();
+    let again = player.get(segment_url).send().await.expect("segment").bytes().await.expect("bytes");
+    assert_eq!(&again[..], whole);
+    let ranged = player.get(segment_url).header("range", "bytes=1000-1999").send().await.expect("range");
+    assert_eq!(&ranged.bytes().await.expect("bytes")[..], &whole[1000..2000]);
+    // Counted once the last byte is handed to the kernel, which may be just after the client has it.
+    let expected = before + whole.len() + 1000;
+    let deadline = Instant::now() + SOON;
+    while sent().await < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent().await, expected, "both bodies went out with sendfile");
+
+    let path = segment_url.strip_prefix(&server.http).expect("the server's URL");
+    let mut socket = tokio::net::TcpStream::connect(server.http.trim_start_matches("http://")).await.expect("connect");
+    let requests = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\n\r\nHEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET {path} HTTP/1.1\r\nHost: t\r\n\r\n"
+    );
+    socket.write_all(requests.as_bytes()).await.expect("send");
+    let mut answers = Vec::new();
+    tokio::time::timeout(SOON, socket.read_to_end(&mut answers)).await.expect("closed after the last answer").expect("read");
+    // (status line, content-length, body, whether it closes) of each answer; a HEAD answer has
+    // no body.
+    let mut rest = &answers[..];
+    let mut parsed = Vec::new();
+    for has_body in [true, false, true, true] {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head") + 4;
+        let head = String::from_utf8_lossy(&rest[..end]).to_lowercase();
+        let length: usize =
+            head.lines().find_map(|l| l.strip_prefix("content-length: ")).and_then(|n| n.trim().parse().ok()).expect("content-length");
+        let body_len = if has_body { length } else { 0 };
+        let closes = head.lines().any(|l| l.trim() == "connection: close");
+        parsed.push((head.lines().next().unwrap_or("").to_string(), length, rest[end..end + body_len].to_vec(), closes));
+        rest = &rest[end + body_len..];
+    }
+    assert!(rest.is_empty(), "nothing after the last answer");
+    assert!(parsed.iter().all(|(status, ..)| status == "http/1.1 200 ok"), "{parsed:?}");
+    assert_eq!((parsed[0].1, &parsed[0].2[..]), (whole.len(), whole));
+    assert_eq!(parsed[1].1, whole.len(), "HEAD names the length");
+    assert_eq!((parsed[3].1, &parsed[3].2[..]), (whole.len(), whole));
+    let closing: Vec<bool> = parsed.iter().map(|answer| answer.3).collect();
+    assert_eq!(closing, [false, false, false, true], "only the segment the router served closes the connection");
+}
+
 /// The player at /embed/{id} may be framed by any site while the video is public or unlisted;
 /// oEmbed describes it then, and watch pages point to oEmbed. A private video is neither.
 async fn embeds_follow_the_videos_visibility(server: &Server, token: &str, video_id: &str) {
@@ -185,6 +245,7 @@ async fn embeds_follow_the_videos_visibility(server: &Server, token: &str, video
     assert_eq!(ranged.bytes().await.expect("bytes"), whole.slice(100..200));
     let revalidated = server.client.get(&segment_url).header("if-none-match", etag).send().await.expect("conditional");
     assert_eq!(revalidated.status(), 304);
+    segments_leave_from_their_files(server, &segment_url, &whole).await;
 
     for (visibility, embeddable, origin_status) in [("unlisted", true, 403), ("private", false, 404)] {
         let patch =

@@ -21,12 +21,15 @@ use tower_http::cors::{Any, CorsLayer};
 
 mod blocking;
 pub mod direct;
+mod file_body;
 pub mod hls_path;
 pub mod object_cache;
 mod proxy;
 pub mod range;
 mod serve;
 pub mod video_cache;
+
+pub use file_body::FileBody;
 
 #[derive(Clone)]
 pub struct OriginState {

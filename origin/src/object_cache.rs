@@ -22,8 +22,17 @@ const MAX_OBJECT_BYTES: usize = 16 << 20;
 pub struct CachedObject {
     pub bytes: Bytes,
     pub e_tag: Option<String>,
+    /// The object's file, open, when storage is local: the same bytes, for `sendfile` (see
+    /// [`crate::FileBody`]). It holds a descriptor, not memory.
+    pub file: Option<Arc<std::fs::File>>,
     /// Ticks of [`ObjectCache::clock`] at the last use.
     used: AtomicU64,
+}
+
+impl CachedObject {
+    pub fn new(bytes: Bytes, e_tag: Option<String>, file: Option<std::fs::File>) -> Self {
+        Self { bytes, e_tag, file: file.map(Arc::new), used: AtomicU64::new(0) }
+    }
 }
 
 pub struct ObjectCache {
@@ -60,7 +69,7 @@ impl ObjectCache {
     /// A failed load is not kept: each waiter then tries its own.
     pub async fn get_or_load<E, F>(&self, key: &str, load: impl FnOnce() -> F) -> Result<Arc<CachedObject>, E>
     where
-        F: std::future::Future<Output = Result<(Bytes, Option<String>), E>>,
+        F: std::future::Future<Output = Result<CachedObject, E>>,
     {
         if let Some(hit) = self.get(key) {
             return Ok(hit);
@@ -68,8 +77,8 @@ impl ObjectCache {
         let cell = self.loading.entry(key.to_string()).or_default().clone();
         let loaded = cell
             .get_or_try_init(|| async {
-                let (bytes, e_tag) = load().await?;
-                Ok(self.insert(key, bytes, e_tag))
+                let object = load().await?;
+                Ok(self.insert(key, object))
             })
             .await
             .cloned();
@@ -77,11 +86,12 @@ impl ObjectCache {
         loaded
     }
 
-    /// Keeps `bytes` under `key`, making room by dropping the least recently used objects; returns
-    /// the object (also when it is too large to keep).
-    pub fn insert(&self, key: &str, bytes: Bytes, e_tag: Option<String>) -> Arc<CachedObject> {
-        let len = bytes.len();
-        let object = Arc::new(CachedObject { bytes, e_tag, used: AtomicU64::new(self.clock()) });
+    /// Keeps `object` under `key`, making room by dropping the least recently used objects;
+    /// returns it (also when it is too large to keep).
+    pub fn insert(&self, key: &str, object: CachedObject) -> Arc<CachedObject> {
+        let len = object.bytes.len();
+        object.used.store(self.clock(), Ordering::Relaxed);
+        let object = Arc::new(object);
         if self.budget == 0 || len > MAX_OBJECT_BYTES.min(self.budget) {
             return object;
         }
@@ -122,19 +132,19 @@ mod tests {
     #[test]
     fn the_least_recently_used_go_first_and_the_budget_holds() {
         let cache = ObjectCache::new(1000);
-        cache.insert("a/1", Bytes::from(vec![0; 400]), None);
+        cache.insert("a/1", CachedObject::new(Bytes::from(vec![0; 400]), None, None));
         std::thread::sleep(std::time::Duration::from_millis(2));
-        cache.insert("a/2", Bytes::from(vec![0; 400]), Some("\"e\"".into()));
+        cache.insert("a/2", CachedObject::new(Bytes::from(vec![0; 400]), Some("\"e\"".into()), None));
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(cache.get("a/1").is_some(), "used again: now the most recent");
         std::thread::sleep(std::time::Duration::from_millis(2));
-        cache.insert("b/1", Bytes::from(vec![0; 400]), None);
+        cache.insert("b/1", CachedObject::new(Bytes::from(vec![0; 400]), None, None));
         assert!(cache.get("a/2").is_none(), "the least recently used went");
         assert!(cache.get("a/1").is_some() && cache.get("b/1").is_some());
         assert_eq!(cache.size(), 800);
-        cache.insert("huge", Bytes::from(vec![0; 2000]), None);
+        cache.insert("huge", CachedObject::new(Bytes::from(vec![0; 2000]), None, None));
         assert!(cache.get("huge").is_none(), "larger than the budget: never kept");
-        cache.insert("a/1", Bytes::from(vec![0; 100]), None);
+        cache.insert("a/1", CachedObject::new(Bytes::from(vec![0; 100]), None, None));
         assert_eq!(cache.size(), 500, "a replaced object gives its size back");
     }
 
@@ -145,14 +155,14 @@ mod tests {
         let load = || async {
             loads.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            Ok::<_, ()>((Bytes::from_static(b"segment"), None))
+            Ok::<_, ()>(CachedObject::new(Bytes::from_static(b"segment"), None, None))
         };
         let askers: Vec<_> = (0..50).map(|_| cache.get_or_load("v/low/1.m4s", load)).collect();
         for object in futures_util::future::join_all(askers).await {
             assert_eq!(object.expect("loaded").bytes, Bytes::from_static(b"segment"));
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one storage read for fifty viewers");
-        let failed = cache.get_or_load("v/low/2.m4s", || async { Err::<(Bytes, Option<String>), _>("not there yet") }).await;
+        let failed = cache.get_or_load("v/low/2.m4s", || async { Err::<CachedObject, _>("not there yet") }).await;
         assert!(failed.is_err() && cache.get("v/low/2.m4s").is_none());
         assert!(cache.loading.is_empty(), "no load left behind");
     }

@@ -19,7 +19,9 @@ use ferrocast_core::storage::{Storage, StorageError};
 use serde::Deserialize;
 
 use crate::blocking;
+use crate::file_body::{self, FileBody, MIN_FILE_BODY_BYTES};
 use crate::hls_path::{self, HlsPath, PlaylistKind};
+use crate::object_cache::CachedObject;
 use crate::proxy;
 use crate::range::{self, RangeRequest};
 use crate::OriginState;
@@ -155,7 +157,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                     };
                     let finished = video.status == VideoStatus::Ready;
                     match stored(state, &key, finished).await {
-                        Ok((bytes, _)) => (bytes, immutable.clone()),
+                        Ok(object) => (object.bytes.clone(), immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
                 }
@@ -187,7 +189,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
             // A stored segment never changes, live or not: from memory, read once for everyone.
             let key = Storage::key(&[&video.id, &rendition, &file]);
             match stored(state, &key, true).await {
-                Ok((bytes, e_tag)) => serve_bytes(bytes, e_tag, kind.content_type(), &immutable, headers),
+                Ok(object) => serve_bytes(&object, kind.content_type(), &immutable, headers),
                 Err(e) => storage_error(e),
             }
         }
@@ -330,19 +332,23 @@ fn storage_error(e: StorageError) -> Response {
 }
 
 /// A stored object whole, with its ETag. When `finished` (it can no longer change: a segment, a
-/// ready video's playlist) from memory, loaded once for all who ask at the same time; otherwise
-/// read from storage each time.
-async fn stored(state: &OriginState, key: &object_path::Path, finished: bool) -> Result<(Bytes, Option<String>), StorageError> {
-    if !finished {
-        let object = state.storage.get(key, None).await?;
-        return Ok((object.bytes, object.info.e_tag));
-    }
+/// ready video's playlist) from memory, loaded once for all who ask at the same time, and with its
+/// file open when storage is local and it is large enough to be worth sending with `sendfile`;
+/// otherwise read from storage each time.
+async fn stored(state: &OriginState, key: &object_path::Path, finished: bool) -> Result<Arc<CachedObject>, StorageError> {
     let load = || async {
         let object = state.storage.get(key, None).await?;
-        Ok::<_, StorageError>((object.bytes, object.info.e_tag))
+        let len = object.bytes.len();
+        let file = match state.storage.local_path(key) {
+            Some(path) if finished && len >= MIN_FILE_BODY_BYTES => file_body::open_matching(path, len).await,
+            _ => None,
+        };
+        Ok::<_, StorageError>(CachedObject::new(object.bytes, object.info.e_tag, file))
     };
-    let object = state.objects.get_or_load(key.as_ref(), load).await?;
-    Ok((object.bytes.clone(), object.e_tag.clone()))
+    if !finished {
+        return load().await.map(Arc::new);
+    }
+    state.objects.get_or_load(key.as_ref(), load).await
 }
 
 /// What a conditional or ranged request asks of an object.
@@ -401,17 +407,20 @@ fn media_response(
     response
 }
 
-/// An object already in memory, with ETag and Range support.
-fn serve_bytes(bytes: Bytes, e_tag: Option<String>, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
-    let etag = quoted(e_tag.as_deref());
-    let size = bytes.len() as u64;
+/// An object already in memory, with ETag and Range support; its body also named as a range of
+/// its file when it has one open ([`FileBody`]).
+fn serve_bytes(object: &CachedObject, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
+    let etag = quoted(object.e_tag.as_deref());
+    let size = object.bytes.len() as u64;
     match conditional(headers, size, etag.as_deref(), cache) {
         Asked::Bytes(code, range) => {
-            let body = match &range {
-                Some(range) => bytes.slice(range.start as usize..range.end as usize),
-                None => bytes,
-            };
-            media_response(code, body, size, range, etag.as_deref(), content_type, cache)
+            let sent = range.clone().unwrap_or(0..size);
+            let body = object.bytes.slice(sent.start as usize..sent.end as usize);
+            let mut response = media_response(code, body, size, range, etag.as_deref(), content_type, cache);
+            if let Some(file) = &object.file {
+                FileBody::attach(&mut response, file.clone(), sent);
+            }
+            response
         }
         Asked::Answered(response) => response,
     }
