@@ -8,6 +8,10 @@
 # BENCH_ONLY (all|anchors|ferrocast), BENCH_NICE (10). Default run: about 21 minutes.
 # BENCH_HEAPTRACK=1 runs ferrocast under heaptrack (Debian's `heaptrack`) and adds what its heap
 # held by allocation site at 10 minutes and at the end (`heap_growth.py`), to find what grows.
+# BENCH_SERVER_ENV: NAME=VALUE words put in ferrocast's environment (an allocator setting such as
+# MALLOC_ARENA_MAX=2), named in the results.
+# BENCH_RESULTS_NAME: the results file's name (memory), so that two variants can run side by side
+# (with their own BENCH_WORK_DIR and ports).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -37,24 +41,27 @@ sample_rss() {
     done
 }
 
-# summarize LABEL FILE NOTE: RSS at 1 min and at the end, the range after 1 min, and the slope
-# of a least-squares line through the samples after 1 min.
+# summarize LABEL FILE NOTE: RSS at 1 min and at the end, the range after 1 min, and the slopes
+# of least-squares lines through the samples after 1 min and after 10 min (the target's window,
+# when the run is longer than 20 min).
 summarize() {
     awk -v label="$1" -v note="$3" '
+        function slope_from(from,    i, n, sx, sy, sxx, sxy) {
+            n = sx = sy = sxx = sxy = 0
+            for (i = 1; i <= NR; i++) if (t[i] >= from) {n++; sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i]}
+            return (n > 1 && n * sxx - sx * sx != 0) ? sprintf("%+.2f", (n * sxy - sx * sy) / (n * sxx - sx * sx) * 60) : "n/a"
+        }
         {t[NR] = $1; r[NR] = $2 / 1024}
         END {
-            if (NR == 0) {printf "| %s | no samples | | | | | %s |\n", label, note; exit}
-            at1 = "n/a"; lo = 1e18; hi = 0; n = 0; sx = sy = sxx = sxy = 0
+            if (NR == 0) {printf "| %s | no samples | | | | | | %s |\n", label, note; exit}
+            at1 = "n/a"; lo = 1e18; hi = 0; n = 0
             for (i = 1; i <= NR; i++) {
                 if (t[i] == 60) at1 = sprintf("%.0f", r[i])
-                if (t[i] >= 60) {
-                    if (r[i] < lo) lo = r[i]; if (r[i] > hi) hi = r[i]
-                    n++; sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i]
-                }
+                if (t[i] >= 60) {n++; if (r[i] < lo) lo = r[i]; if (r[i] > hi) hi = r[i]}
             }
-            slope = (n > 1 && n * sxx - sx * sx != 0) ? (n * sxy - sx * sy) / (n * sxx - sx * sx) * 60 : 0
             range = (n > 0) ? sprintf("%.0f–%.0f", lo, hi) : "n/a"
-            printf "| %s | %s | %.0f (t=%d s) | %s | %+.2f | %s |\n", label, at1, r[NR], t[NR], range, slope, note
+            after10 = (t[NR] > 1200) ? slope_from(600) : "n/a"
+            printf "| %s | %s | %.0f (t=%d s) | %s | %s | %s | %s |\n", label, at1, r[NR], t[NR], range, slope_from(60), after10, note
         }' "$2" >>"$SUMMARY"
 }
 
@@ -86,8 +93,8 @@ run_ferrocast() {
     # The owner's view (dropped frames) is read at the end: the access token must outlive the run.
     local heap_file="$WORK_DIR/memory-heaptrack-${MEM_SECS}s" server_pid
     rm -f "$heap_file".*
-    local wrapper=""
-    [[ $HEAPTRACK == 1 ]] && wrapper="heaptrack -o $heap_file"
+    local wrapper=${BENCH_SERVER_ENV:-}
+    [[ $HEAPTRACK == 1 ]] && wrapper="$wrapper heaptrack -o $heap_file"
     # The whole ladder all the time: a shed rung (a busy moment on a shared machine) would change
     # what is measured halfway.
     FC_WRAPPER=$wrapper FC_MEDIA_TOML="shed_rungs = false" FC_EXTRA_TOML="[auth]\naccess_token_ttl_secs = $((MEM_SECS + 600))" start_ferrocast memory false
@@ -136,8 +143,9 @@ if runs_ferrocast; then run_ferrocast; fi
 OUT=$(mktemp)
 {
     results_header "Memory: one live ladder for $((MEM_SECS / 60)) min ($MEM_SECS s), VmRSS every $INTERVAL s"
-    echo "| process | RSS at 1 min, MB | RSS at the end, MB | range after 1 min, MB | trend after 1 min, MB per min | notes |"
-    echo "|---|---|---|---|---|---|"
+    if [[ -n ${BENCH_SERVER_ENV:-} ]]; then echo "ferrocast's environment: \`$BENCH_SERVER_ENV\`"; echo; fi
+    echo "| process | RSS at 1 min, MB | RSS at the end, MB | range after 1 min, MB | trend after 1 min, MB per min | trend after 10 min, MB per min | notes |"
+    echo "|---|---|---|---|---|---|---|"
     cat "$SUMMARY"
     echo
     echo "Trend: slope of a least-squares line through the samples from 60 s on; flat is ±0.1 MB/min or so"
@@ -155,4 +163,4 @@ OUT=$(mktemp)
         sort -n | awk '{f = ($2 == "-") ? "-" : sprintf("%.1f", $2 / 1024); g = ($3 == "-") ? "-" : sprintf("%.1f", $3 / 1024); printf "| %s | %s | %s |\n", $1, f, g}'
 } >"$OUT"
 rm -f "$SUMMARY" "$HEAP_REPORT"
-finish_results memory "$OUT"
+finish_results "${BENCH_RESULTS_NAME:-memory}" "$OUT"
