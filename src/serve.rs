@@ -31,6 +31,7 @@ use crate::http_metrics;
 const VIDEO_CACHE_TTL: Duration = Duration::from_secs(1);
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    raise_open_files_limit(&config);
     ferrocast_media::elements::init().context("checking GStreamer")?;
     if !config.media.ladder.is_empty() {
         ferrocast_media::ladder::validate(&config.media.ladder).context("checking [media] ladder")?;
@@ -317,4 +318,42 @@ async fn trigger_on_signal(shutdown: Shutdown) {
 async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
     crate::http_server::add_nosniff(&mut response);
     response
+}
+
+/// The most descriptors asked for: far above any limit below, and what Linux allows by default.
+const MAX_OPEN_FILES: u64 = 1 << 20;
+
+/// Raises this process's soft limit of open files to its hard limit. Every connection is a
+/// descriptor (`http.max_connections` alone is 4096 by default), so is every segment file the
+/// origin keeps open for `sendfile`; a shell's soft limit is often 1024, past which `accept` fails.
+fn raise_open_files_limit(config: &Config) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let wanted = config.http.max_connections as u64 + config.rtmp.max_connections as u64;
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open files limit");
+            return;
+        }
+    };
+    let raised = hard.min(MAX_OPEN_FILES);
+    let limit = if soft < raised {
+        match setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
+            Ok(()) => raised,
+            Err(e) => {
+                tracing::warn!(error = %e, soft, hard, "could not raise the open files limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    // Room beside the connections for segment files, the database, GStreamer's pipes and sockets.
+    if limit < wanted + 1024 {
+        tracing::warn!(
+            limit,
+            wanted,
+            "the open files limit is low for the configured connections (raise the hard limit, e.g. LimitNOFILE=)"
+        );
+    }
 }

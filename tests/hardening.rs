@@ -129,3 +129,30 @@ async fn chat_sockets_count_against_the_per_address_cap() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A shell's soft limit of open files (often 1024) would make `accept` fail far below
+/// `http.max_connections`: started with a soft limit of 128, the server still holds 300
+/// connections open at once and answers each.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_starting_soft_limit_of_open_files_are_served() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("open files limit");
+    assert!(hard >= 1024, "this test needs a hard limit of open files of at least 1024, not {hard}");
+    // The server inherits this process's limits when it starts (nextest runs each test in a
+    // process of its own); the test's own clients then need theirs back.
+    setrlimit(Resource::RLIMIT_NOFILE, 128, hard).expect("lower the soft limit");
+    let dir = DataDir::new();
+    let server = Server::start(&dir.0, &[("FERROCAST_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "1000")]);
+    setrlimit(Resource::RLIMIT_NOFILE, soft.max(1024), hard).expect("restore the soft limit");
+
+    let mut held = Vec::new();
+    for i in 0..300 {
+        let mut stream = connect_from("127.0.0.1", &server).await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("request");
+        let mut status = [0u8; 12];
+        let answered = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut status)).await;
+        assert!(matches!(answered, Ok(Ok(_))) && status == *b"HTTP/1.1 200", "connection {i} was not answered");
+        held.push(stream);
+    }
+    assert_eq!(held.len(), 300);
+}
