@@ -22,8 +22,8 @@ const MAX_OBJECT_BYTES: usize = 16 << 20;
 pub struct CachedObject {
     pub bytes: Bytes,
     pub e_tag: Option<String>,
-    /// The object's file, open, when storage is local: the same bytes, for `sendfile` (see
-    /// [`crate::FileBody`]). It holds a descriptor, not memory.
+    /// The object's file, open, when it is a segment on local storage: the same bytes, for
+    /// `sendfile` (see [`crate::FileBody`]). It holds a descriptor, not memory.
     pub file: Option<Arc<std::fs::File>>,
     /// Ticks of [`ObjectCache::clock`] at the last use.
     used: AtomicU64,

@@ -156,7 +156,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                         _ => Storage::key(&[&video.id, "master.m3u8"]),
                     };
                     let finished = video.status == VideoStatus::Ready;
-                    match stored(state, &key, finished).await {
+                    match stored(state, &key, finished, false).await {
                         Ok(object) => (object.bytes.clone(), immutable.clone()),
                         Err(e) => return storage_error(e),
                     }
@@ -188,7 +188,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
             }
             // A stored segment never changes, live or not: from memory, read once for everyone.
             let key = Storage::key(&[&video.id, &rendition, &file]);
-            match stored(state, &key, true).await {
+            match stored(state, &key, true, true).await {
                 Ok(object) => serve_bytes(&object, kind.content_type(), &immutable, headers),
                 Err(e) => storage_error(e),
             }
@@ -332,15 +332,16 @@ fn storage_error(e: StorageError) -> Response {
 }
 
 /// A stored object whole, with its ETag. When `finished` (it can no longer change: a segment, a
-/// ready video's playlist) from memory, loaded once for all who ask at the same time, and with its
-/// file open when storage is local and it is large enough to be worth sending with `sendfile`;
-/// otherwise read from storage each time.
-async fn stored(state: &OriginState, key: &object_path::Path, finished: bool) -> Result<Arc<CachedObject>, StorageError> {
+/// ready video's playlist) from memory, loaded once for all who ask at the same time; otherwise
+/// read from storage each time. With `sendable` (a segment: sent as stored, never rewritten), also
+/// with its file open when storage is local and it is large enough to be worth sending with
+/// `sendfile`.
+async fn stored(state: &OriginState, key: &object_path::Path, finished: bool, sendable: bool) -> Result<Arc<CachedObject>, StorageError> {
     let load = || async {
         let object = state.storage.get(key, None).await?;
         let len = object.bytes.len();
         let file = match state.storage.local_path(key) {
-            Some(path) if finished && len >= MIN_FILE_BODY_BYTES => file_body::open_matching(path, len).await,
+            Some(path) if finished && sendable && len >= MIN_FILE_BODY_BYTES => file_body::open_matching(path, len).await,
             _ => None,
         };
         Ok::<_, StorageError>(CachedObject::new(object.bytes, object.info.e_tag, file))
