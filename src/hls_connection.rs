@@ -11,13 +11,14 @@
 //! The header deadline is the listener's: a client must send a request's head within
 //! `http.header_read_timeout_secs` of the loop starting to wait for it, or the connection closes.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, request, Method, Request, StatusCode, Uri, Version};
 use axum::response::Response;
@@ -175,7 +176,9 @@ async fn write_response(stream: &mut TcpStream, response: Response, head_only: b
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    write!(head, "date: {}\r\n", httpdate::fmt_http_date(SystemTime::now()))?;
+    head.extend_from_slice(b"date: ");
+    write_date(&mut head);
+    head.extend_from_slice(b"\r\n");
     if !bodiless {
         write!(head, "content-length: {len}\r\n")?;
     }
@@ -203,6 +206,23 @@ async fn write_response(stream: &mut TcpStream, response: Response, head_only: b
             stream.write_all(&body).await
         }
     }
+}
+
+/// Appends the `Date` header's value: the time formatted once a second on each thread, as hyper
+/// does, rather than for every request (a playlist is answered in a few microseconds).
+fn write_date(head: &mut Vec<u8>) {
+    thread_local! {
+        static FORMATTED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    FORMATTED.with_borrow_mut(|(at, date)| {
+        if *at != second {
+            *at = second;
+            *date = httpdate::fmt_http_date(now);
+        }
+        head.extend_from_slice(date.as_bytes());
+    });
 }
 
 /// Sends `bytes` with `MSG_MORE`: the kernel holds them for the body that follows, so that a
