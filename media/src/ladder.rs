@@ -47,6 +47,11 @@ const FULL_RATE_MIN_LINES: u32 = 720;
 const DEFAULT_SMALL_RUNG_MAX_FRAME_RATE: u32 = 30;
 
 impl PlannedRung {
+    /// Whether the ladder encodes this rung (rather than passing the source through).
+    pub fn is_transcoded(&self) -> bool {
+        matches!(self.encoding, Encoding::Transcode { .. })
+    }
+
     /// How many source frames make one of this rung's: 1, or 2, 4… while the source's rate is
     /// above the cap (half a frame of slack, so 59.94 fps under a cap of 30 is halved once).
     pub fn frame_rate_divisor(&self, source_frame_rate: f64) -> u32 {
@@ -66,7 +71,7 @@ impl PlannedRung {
 
 /// The names of the rungs a pipeline encodes, lowest first (a plan is ascending).
 pub fn transcoded_names(rungs: &[PlannedRung]) -> Vec<std::sync::Arc<str>> {
-    rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).map(|r| std::sync::Arc::from(r.name.as_str())).collect()
+    rungs.iter().filter(|r| r.is_transcoded()).map(|r| std::sync::Arc::from(r.name.as_str())).collect()
 }
 
 /// Why a ladder or a source cannot be planned.
@@ -376,7 +381,7 @@ mod tests {
         let planned = plan(&default_ladder(), 1280, 720, true).expect("plan");
         assert_eq!(sizes(&planned), [("low", 640, 360), ("mid", 854, 480), ("high", 1280, 720), ("source", 1280, 720)]);
         assert_eq!(planned[3].encoding, Encoding::Passthrough);
-        assert!(planned[..3].iter().all(|r| matches!(r.encoding, Encoding::Transcode { .. })));
+        assert!(planned[..3].iter().all(PlannedRung::is_transcoded));
 
         // The passthrough keeps the source's own size, even an odd one.
         let planned = plan(&default_ladder(), 333, 185, true).expect("plan");

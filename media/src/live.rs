@@ -85,7 +85,7 @@ impl LiveLadder {
             }
         }
         let stats = pipeline.as_ref().map_or_else(|| Arc::new(PipelineStats::default()), LivePipeline::stats);
-        let makes_thumbnails = rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. }));
+        let makes_thumbnails = rungs.iter().any(|r| r.is_transcoded());
         Ok(LiveLadder {
             events,
             pipeline,

@@ -22,7 +22,7 @@ use gstreamer_app as gst_app;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{MediaTime, RecordingEvent};
-use crate::ladder::{transcoded_names, Encoding, PlannedRung};
+use crate::ladder::{transcoded_names, PlannedRung};
 pub use crate::pipeline::PipelineStats;
 use crate::pipeline::{by_name, ladder_branches, Built, EncoderQueue, LadderSettings};
 use crate::shedding::{self, Gates, ShedSettings};
@@ -108,7 +108,7 @@ pub struct LivePipeline {
 
 /// Whether a publish needs a pipeline at all: a rung to encode, or audio to encode.
 pub fn needs_pipeline(input: &LiveInput, rungs: &[PlannedRung]) -> bool {
-    rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. })) || input.audio.as_ref().is_some_and(AudioInput::needs_encoding)
+    rungs.iter().any(|r| r.is_transcoded()) || input.audio.as_ref().is_some_and(AudioInput::needs_encoding)
 }
 
 /// The `gst-launch` description: appsrcs (`video`, `audio`) in front of the shared ladder
@@ -120,7 +120,7 @@ pub fn describe(input: &LiveInput, rungs: &[PlannedRung], settings: &LiveSetting
         VideoInput::Av1 { .. } => ("av1parse", "av1dec"),
     };
     let mut d = String::new();
-    if rungs.iter().any(|r| matches!(r.encoding, Encoding::Transcode { .. })) {
+    if rungs.iter().any(|r| r.is_transcoded()) {
         d.push_str(&format!(
             "appsrc name=video is-live=true format=time do-timestamp=false max-bytes={max} ! {parse} ! \
              queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {decode} ! videoconvert ! tee name=vt ",

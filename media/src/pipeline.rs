@@ -103,7 +103,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
     };
     let tune = if settings.zero_latency { " tune=zerolatency" } else { "" };
     let threads = match settings.zero_latency {
-        true => encoder_threads(rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })).count(), available_cores()),
+        true => encoder_threads(rungs.iter().filter(|r| r.is_transcoded()).count(), available_cores()),
         // Files: x264's frame threads pipeline well and only the wall time matters.
         false => 0,
     };
@@ -196,7 +196,7 @@ impl Built {
             .downcast::<gst::Pipeline>()
             .map_err(|_| MediaError::Build("not a pipeline".into()))?;
         let stats = Arc::new(PipelineStats::default());
-        for rung in rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. })) {
+        for rung in rungs.iter().filter(|r| r.is_transcoded()) {
             // A leaky queue's overrun drops a frame; a blocking one's (files) only makes the
             // decoder wait.
             let queue = by_name(&pipeline, &format!("q_{}", rung.name))?;
@@ -218,7 +218,7 @@ impl Built {
         if let Some(decoded) = pipeline.by_name("vt") {
             let first = Arc::new(OnceLock::new());
             count_decoded(&decoded, stats.clone(), first.clone())?;
-            let transcoded = rungs.iter().filter(|r| matches!(r.encoding, Encoding::Transcode { .. }));
+            let transcoded = rungs.iter().filter(|r| r.is_transcoded());
             for (index, rung) in transcoded.enumerate() {
                 let scaler = by_name(&pipeline, &scaler_name(&rung.name))?;
                 force_keyframes(&scaler, index, segment_duration, first.clone(), gates.clone())?;
