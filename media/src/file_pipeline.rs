@@ -44,6 +44,9 @@ pub struct SourceInfo {
     pub height: u32,
     pub frame_rate: f64,
     pub audio: Option<SourceAudio>,
+    /// The file says its pictures are shown turned or mirrored (an `image-orientation` tag other
+    /// than `rotate-0`): the pipeline turns them upright.
+    pub turned: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,7 +61,7 @@ pub enum SourceAudio {
 /// the pixel aspect ratio (PAL 720x576 at 64:45 is 1024x576), then turned upright when the file
 /// says it is displayed rotated by a quarter turn (a phone's display matrix, which GStreamer reads
 /// as the `image-orientation` tag and `videoflip video-direction=auto` applies in the pipeline).
-fn display_size(video: &pbutils::DiscovererVideoInfo) -> (u32, u32) {
+fn display_size(video: &pbutils::DiscovererVideoInfo, orientation: Option<&str>) -> (u32, u32) {
     let (width, height) = (video.width(), video.height());
     let par = video.par();
     let display_width = if par.numer() > 0 && par.denom() > 0 && par.numer() != par.denom() {
@@ -67,8 +70,7 @@ fn display_size(video: &pbutils::DiscovererVideoInfo) -> (u32, u32) {
     } else {
         width
     };
-    let orientation = video.tags().and_then(|tags| tags.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()));
-    if orientation.as_deref().is_some_and(is_quarter_turn) {
+    if orientation.is_some_and(is_quarter_turn) {
         (height, display_width)
     } else {
         (display_width, height)
@@ -95,7 +97,8 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
         .into_iter()
         .find(|v| !v.is_image() && v.width() > 0 && v.height() > 0)
         .ok_or_else(|| MediaError::Unsupported(NO_VIDEO.into()))?;
-    let (width, height) = display_size(&video);
+    let orientation = video.tags().and_then(|tags| tags.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()));
+    let (width, height) = display_size(&video, orientation.as_deref());
     let rate = video.framerate();
     let frame_rate = if rate.denom() > 0 && rate.numer() > 0 { f64::from(rate.numer()) / f64::from(rate.denom()) } else { 30.0 };
     let audio = info.audio_streams().into_iter().next().map(|a| {
@@ -117,6 +120,7 @@ pub fn probe(path: &Path) -> Result<SourceInfo, MediaError> {
         height,
         frame_rate,
         audio,
+        turned: orientation.is_some_and(|o| o != "rotate-0"),
     })
 }
 
@@ -130,7 +134,8 @@ pub struct FileSettings {
 /// everything else. `deinterlace` makes interlaced pictures progressive at the same frame rate
 /// (one picture per frame, interpolated from its top field; progressive input passes untouched).
 /// `videoflip video-direction=auto` turns pictures upright as the file's
-/// orientation tag says (a no-op without one); the rungs' scaler (`media/scale/`) then scales to square pixels
+/// orientation tag says; it is left out when there is none, as it copied every frame even then (1 %
+/// of a 1080p job's CPU, docs/performance.md §5). The rungs' scaler (`media/scale/`) then scales to square pixels
 /// at the planned size, so anamorphic sources come out at their display aspect. The sinks do not
 /// preroll (see `ladder_branches`): waiting for them to did hang 1366×768 files.
 pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings: &FileSettings) -> String {
@@ -139,9 +144,10 @@ pub fn describe(path: &Path, info: &SourceInfo, rungs: &[PlannedRung], settings:
         Some(SourceAudio::Aac { .. }) => "video/x-raw(ANY); audio/x-raw(ANY); audio/mpeg, mpegversion=(int)4",
         _ => "video/x-raw(ANY); audio/x-raw(ANY)",
     };
+    let upright = if info.turned { "videoflip video-direction=auto ! " } else { "" };
     let mut d = format!(
         "filesrc location=\"{location}\" ! decodebin name=d caps=\"{stop_at}\" \
-         d. ! videoconvert ! deinterlace fields=top ! videoflip video-direction=auto ! \
+         d. ! videoconvert ! deinterlace fields=top ! {upright}\
          queue max-size-buffers={DECODED_QUEUE_FRAMES} max-size-bytes=0 max-size-time=0 ! tee name=vt "
     );
     match info.audio {
@@ -233,7 +239,7 @@ mod tests {
     use crate::ladder::{default_ladder, plan};
 
     fn info(audio: Option<SourceAudio>) -> SourceInfo {
-        SourceInfo { duration: Duration::from_secs(60), width: 1920, height: 1080, frame_rate: 30.0, audio }
+        SourceInfo { duration: Duration::from_secs(60), width: 1920, height: 1080, frame_rate: 30.0, audio, turned: false }
     }
 
     #[test]
@@ -249,6 +255,9 @@ mod tests {
         assert_eq!(other.matches("avenc_aac").count(), 1, "other audio is encoded once");
         let silent = describe(Path::new("/in/clip.webm"), &info(None), &rungs, &settings);
         assert!(!silent.contains("audio_out"));
+        assert!(!aac.contains("videoflip"), "nothing to turn: {aac}");
+        let phone = describe(Path::new("/in/phone.mp4"), &SourceInfo { turned: true, ..info(None) }, &rungs, &settings);
+        assert!(phone.contains("deinterlace fields=top ! videoflip video-direction=auto ! queue"), "{phone}");
         crate::elements::init().expect("gstreamer");
         gst::parse::launch(&aac).expect("valid pipeline description");
     }
