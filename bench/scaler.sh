@@ -23,6 +23,17 @@ fi
 # The default ladder's sizes (name width height).
 RUNGS=("low 640 360" "mid 854 480" "high 1280 720")
 
+# ssim_of FILE SIZE REFERENCE: the SSIM (all planes) of raw I420 FILE against REFERENCE, both SIZE.
+ssim_of() {
+    ffmpeg -hide_banner -nostdin -f rawvideo -pix_fmt yuv420p -s "$2" -i "$1" -f rawvideo -pix_fmt yuv420p -s "$2" -i "$3" \
+        -lavfi ssim -f null - 2>&1 | awk -F'All:' '/SSIM/ {split($2, a, " "); print a[1]}'
+}
+# bench_utime FFMPEG_ARGS...: ffmpeg's user CPU seconds, one thread, for the raw input in RAW_IN.
+bench_utime() {
+    "${NICE[@]}" ffmpeg -hide_banner -nostdin -benchmark -threads 1 -filter_threads 1 "${RAW_IN[@]}" "$@" 2>&1 |
+        awk -F'utime=' '/bench: utime/ {split($2, a, "s"); print a[1]}'
+}
+
 rows=$(mktemp)
 for source in 1920x1080 1280x720; do
     sw=${source%x*} sh=${source#*x}
@@ -32,22 +43,19 @@ for source in 1920x1080 1280x720; do
         "${NICE[@]}" ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i "testsrc2=size=$source:rate=30,noise=alls=20:allf=t+u" \
             -frames:v "$FRAMES" -pix_fmt yuv420p -f rawvideo "$raw"
     fi
+    RAW_IN=(-f rawvideo -pix_fmt yuv420p -s "$source" -i "$raw")
     for rung in "${RUNGS[@]}"; do
         read -r name dw dh <<<"$rung"
         ((dw < sw)) || continue
         out="$WORK_DIR/scaler-out.yuv" reference="$WORK_DIR/scaler-reference.yuv"
-        raw_in=(-f rawvideo -pix_fmt yuv420p -s "$source" -i "$raw")
-        ffmpeg -hide_banner -loglevel error -nostdin -y "${raw_in[@]}" -vf "scale=$dw:$dh:flags=bicubic" -f rawvideo "$reference"
+        ffmpeg -hide_banner -loglevel error -nostdin -y "${RAW_IN[@]}" -vf "scale=$dw:$dh:flags=bicubic" -f rawvideo "$reference"
         ours=$("${NICE[@]}" "$SCALE_FRAMES_BIN" "$sw" "$sh" "$dw" "$dh" <"$raw" 2>&1 >"$out" | awk '{print $3}')
-        ours_ssim=$(ffmpeg -hide_banner -nostdin -f rawvideo -pix_fmt yuv420p -s "${dw}x$dh" -i "$out" \
-            -f rawvideo -pix_fmt yuv420p -s "${dw}x$dh" -i "$reference" -lavfi ssim -f null - 2>&1 | awk -F'All:' '/SSIM/ {split($2, a, " "); print a[1]}')
+        ours_ssim=$(ssim_of "$out" "${dw}x$dh" "$reference")
         # ffmpeg's own time with and without the scale filter: the difference is swscale's.
-        bench_utime() { "${NICE[@]}" ffmpeg -hide_banner -nostdin -benchmark -threads 1 -filter_threads 1 "${raw_in[@]}" "$@" 2>&1 | awk -F'utime=' '/bench: utime/ {split($2, a, "s"); print a[1]}'; }
         base=$(bench_utime -vf null -f null -)
         with=$(bench_utime -vf "scale=$dw:$dh:flags=bilinear" -f rawvideo -y "$out")
         theirs=$(awk -v a="$with" -v b="$base" -v n="$FRAMES" 'BEGIN {printf "%.3f", (a - b) * 1000 / n}')
-        theirs_ssim=$(ffmpeg -hide_banner -nostdin -f rawvideo -pix_fmt yuv420p -s "${dw}x$dh" -i "$out" \
-            -f rawvideo -pix_fmt yuv420p -s "${dw}x$dh" -i "$reference" -lavfi ssim -f null - 2>&1 | awk -F'All:' '/SSIM/ {split($2, a, " "); print a[1]}')
+        theirs_ssim=$(ssim_of "$out" "${dw}x$dh" "$reference")
         ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {if (b > 0) printf "%.2f×", a / b; else print "?"}')
         log "$source → ${dw}x$dh: ferrocast $ours ms, swscale $theirs ms per frame"
         echo "| $source → ${dw}x$dh ($name) | $ours | $theirs | $ratio | $ours_ssim | $theirs_ssim |" >>"$rows"

@@ -83,14 +83,7 @@ pub fn resize_plane(
         halve_plane(src, src_stride, dst, dst_stride, (dst_width as usize, dst_height as usize));
         return Ok(());
     }
-    let ratio = (f64::from(src_width) / f64::from(dst_width)).max(f64::from(src_height) / f64::from(dst_height));
-    let algorithm = if ratio < 1.0 {
-        ResizeAlg::Convolution(FilterType::CatmullRom)
-    } else if ratio <= 2.0 {
-        ResizeAlg::Interpolation(FilterType::Bilinear)
-    } else {
-        ResizeAlg::Convolution(FilterType::Bilinear)
-    };
+    let algorithm = filter_for((src_width, src_height), (dst_width, dst_height));
     // `use_alpha(false)`: the fourth byte of a packed pixel is a row like the others, not an alpha
     // to multiply the first three by.
     let options = ResizeOptions::new().resize_alg(algorithm).use_alpha(false);
@@ -125,6 +118,19 @@ pub fn resize_plane(
     resizer.resize_typed(&packed_image, &mut narrowed_image, &options).map_err(|e| e.to_string())?;
     deinterleave_rows(narrowed, (dst_width as usize, dst_height as usize), dst, dst_stride);
     Ok(())
+}
+
+/// The filter for a resize other than an exact halving, by how much the plane shrinks (the larger
+/// of the two ratios): see [`resize_plane`].
+fn filter_for((src_width, src_height): (u32, u32), (dst_width, dst_height): (u32, u32)) -> ResizeAlg {
+    let ratio = (f64::from(src_width) / f64::from(dst_width)).max(f64::from(src_height) / f64::from(dst_height));
+    if ratio < 1.0 {
+        ResizeAlg::Convolution(FilterType::CatmullRom)
+    } else if ratio <= 2.0 {
+        ResizeAlg::Interpolation(FilterType::Bilinear)
+    } else {
+        ResizeAlg::Convolution(FilterType::Bilinear)
+    }
 }
 
 /// Packs the plane's rows (`width`×`height`, `stride` bytes apart) four by four: pixel `x` of
@@ -299,14 +305,7 @@ mod tests {
         let src: Vec<u8> = (0..w * h).map(|i| ((i * 7919 + (i / w) * 31) % 251) as u8).collect();
         let mut scratch = Scratch::default();
         for (dw, dh) in [(64u32, 36u32), (42, 24), (32, 18), (96, 30), (40, 54), (150, 80)] {
-            let ratio = (f64::from(w) / f64::from(dw)).max(f64::from(h) / f64::from(dh));
-            let algorithm = if ratio < 1.0 {
-                ResizeAlg::Convolution(FilterType::CatmullRom)
-            } else if ratio <= 2.0 {
-                ResizeAlg::Interpolation(FilterType::Bilinear)
-            } else {
-                ResizeAlg::Convolution(FilterType::Bilinear)
-            };
+            let algorithm = filter_for((w, h), (dw, dh));
             let whole = TypedImageRef::<U8>::from_buffer(w, h, &src).expect("source");
             let mut expected = TypedImage::<U8>::new(dw, dh);
             Resizer::new().resize_typed(&whole, &mut expected, &ResizeOptions::new().resize_alg(algorithm)).expect("resized");
