@@ -2,12 +2,17 @@
 //! `argon2` crate's defaults). Hashing takes tens of milliseconds of CPU, so it always runs on the
 //! blocking pool, never on the async runtime's threads, and at most one hash per CPU runs at a
 //! time: a burst of logins waits for a permit instead of starting hundreds of 19 MiB hashes.
+//!
+//! The 19 MiB come from `transient_buffer` rather than from the `argon2` crate: allocated as the
+//! crate does it, one hash raised glibc's thresholds for the whole process, and the server kept
+//! 40 MB more (see `ferrocast_core::transient_buffer`).
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Once, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{self, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use ferrocast_core::transient_buffer::transient_buffer;
 use rand::RngCore;
 
 use tokio::sync::Semaphore;
@@ -38,7 +43,42 @@ fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error>
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt)?;
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(OwnMemoryArgon2.hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// argon2 (id by default, any variant and version a stored hash names) computed in memory from
+/// `transient_buffer`. Hashing and verifying both go through `hash_password_customized`.
+struct OwnMemoryArgon2;
+
+impl PasswordHasher for OwnMemoryArgon2 {
+    type Params = Params;
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        algorithm: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let algorithm = algorithm.map(Algorithm::try_from).transpose()?.unwrap_or_default();
+        let version = version.map(Version::try_from).transpose()?.unwrap_or_default();
+        let salt = salt.into();
+        let mut salt_buffer = [0u8; Salt::MAX_LENGTH];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let hasher = Argon2::new(algorithm, version, params.clone());
+        let output = Output::init_with(params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN), |out| {
+            let memory = transient_buffer(params.block_count(), Block::default());
+            Ok(hasher.hash_password_into_with_memory(password, salt_bytes, out, memory)?)
+        })?;
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: Some(version.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt),
+            hash: Some(output),
+        })
+    }
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.
@@ -55,7 +95,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
             None => dummy_hash(),
         };
         let parsed = PasswordHash::new(stored).map_err(ApiError::internal)?;
-        let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matches = OwnMemoryArgon2.verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(matches && stored != dummy_hash())
     })
     .await?
@@ -97,6 +137,21 @@ mod tests {
         assert!(verify("correct horse".to_string(), Some(stored.clone())).await.expect("verify"));
         assert!(!verify("wrong horse".to_string(), Some(stored)).await.expect("verify"));
         assert!(!verify("correct horse".to_string(), None).await.expect("verify"));
+    }
+
+    /// Accounts made before hashing moved to our own memory keep their passwords, and ours stay
+    /// readable by the crate's own verifier: the same algorithm, byte for byte.
+    #[tokio::test]
+    async fn hashes_match_the_argon2_crates_own_both_ways() {
+        let salt = SaltString::encode_b64(&[7u8; 16]).expect("salt");
+        let theirs = Argon2::default().hash_password(b"correct horse", &salt).expect("hash").to_string();
+        let ours = OwnMemoryArgon2.hash_password(b"correct horse", &salt).expect("hash").to_string();
+        assert_eq!(ours, theirs);
+        assert!(verify("correct horse".to_string(), Some(theirs)).await.expect("verify"));
+        let stored = hash("battery staple".to_string()).await.expect("hash");
+        let parsed = PasswordHash::new(&stored).expect("parse");
+        assert!(Argon2::default().verify_password(b"battery staple", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"battery stable", &parsed).is_err());
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ pub mod stream_key;
 /// feature), never into the server.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod transient_buffer;
 pub mod upload_parts;
 
 pub use config::Config;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::config::StorageConfig;
+use crate::transient_buffer::transient_buffer;
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -151,13 +152,16 @@ impl Storage {
         // Another filesystem or a remote store: stream it in chunks.
         let mut upload = self.store.put_multipart(key).await.map_err(classify)?;
         let mut file = tokio::fs::File::open(path).await?;
-        let mut buffer = vec![0u8; PUT_CHUNK];
         loop {
+            // A buffer of its own per part, handed to the upload without a copy; a transient one,
+            // so that freeing 8 MiB does not retune malloc for the process (`transient_buffer`).
+            let mut buffer = transient_buffer(PUT_CHUNK, 0u8);
             let filled = read_full(&mut file, &mut buffer).await?;
             if filled == 0 {
                 break;
             }
-            if let Err(e) = upload.put_part(PutPayload::from(Bytes::copy_from_slice(&buffer[..filled]))).await {
+            buffer.truncate(filled);
+            if let Err(e) = upload.put_part(PutPayload::from(Bytes::from(buffer))).await {
                 let _ = upload.abort().await;
                 return Err(classify(e));
             }
