@@ -22,7 +22,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
+/// What [`Storage::put`] takes: one `Bytes`, or several written back to back (`from_iter`).
+pub use object_store::PutPayload;
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
 
 /// An uploaded video's original file, beside its renditions. The dot keeps it from ever being a
 /// rendition name (those are `[a-z0-9_-]`), and the origin never serves it.
@@ -132,8 +134,8 @@ impl Storage {
         ObjectPath::from_iter(parts.iter().copied())
     }
 
-    pub async fn put(&self, key: &ObjectPath, bytes: Bytes) -> Result<(), StorageError> {
-        self.store.put(key, PutPayload::from_bytes(bytes)).await.map_err(classify)?;
+    pub async fn put(&self, key: &ObjectPath, payload: impl Into<PutPayload>) -> Result<(), StorageError> {
+        self.store.put(key, payload.into()).await.map_err(classify)?;
         Ok(())
     }
 

@@ -194,7 +194,7 @@ fn ffprobe_decodes_what_the_cutter_makes() {
     let segments: Vec<(u64, Bytes, f64)> = events
         .iter()
         .filter_map(|e| match e {
-            CutterEvent::Segment { sequence, bytes, duration, .. } => Some((*sequence, bytes.clone(), *duration)),
+            CutterEvent::Segment { sequence, parts, duration } => Some((*sequence, Bytes::from(parts.concat()), *duration)),
             _ => None,
         })
         .collect();

@@ -31,7 +31,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::fragment::{duration, fragment, TrackRun};
 use super::init::init_segment;
@@ -83,8 +83,10 @@ pub enum CutterEvent {
         /// The part starts with a keyframe and can be decoded alone (after the init segment).
         independent: bool,
     },
-    /// One whole segment: its parts' bytes concatenated, starting with a keyframe.
-    Segment { sequence: u64, bytes: Bytes, duration: f64, parts: u32 },
+    /// One whole segment, starting with a keyframe: its parts' bytes, which back to back are the
+    /// segment's file. They are not copied into one buffer: storage writes them as they are, and a
+    /// live stream's memory would otherwise hold every segment twice while it is stored.
+    Segment { sequence: u64, parts: Vec<Bytes>, duration: f64 },
 }
 
 #[derive(Debug)]
@@ -365,15 +367,10 @@ impl Cutter {
         let Some(segment) = self.segment.take() else {
             return;
         };
-        let mut bytes = BytesMut::with_capacity(segment.parts.iter().map(Bytes::len).sum());
-        for part in &segment.parts {
-            bytes.extend_from_slice(part);
-        }
         events.push(CutterEvent::Segment {
             sequence: segment.sequence,
-            bytes: bytes.freeze(),
             duration: seconds(end - segment.start, self.tracks[self.video].timescale),
-            parts: u32::try_from(segment.parts.len()).unwrap_or(u32::MAX),
+            parts: segment.parts,
         });
     }
 }
@@ -441,7 +438,7 @@ mod tests {
     fn cut(event: &CutterEvent) -> Cut {
         match *event {
             CutterEvent::Part { segment, index, duration, independent, .. } => Cut::Part { segment, index, duration, independent },
-            CutterEvent::Segment { sequence, duration, parts, .. } => Cut::Segment { sequence, duration, parts },
+            CutterEvent::Segment { sequence, duration, ref parts } => Cut::Segment { sequence, duration, parts: parts.len() as u32 },
         }
     }
 
@@ -519,7 +516,7 @@ mod tests {
             // Each segment's last part comes right before it.
             for (i, (_, event)) in events.iter().enumerate() {
                 if let CutterEvent::Segment { sequence, parts, .. } = event {
-                    assert_eq!(cut(&events[i - 1].1), part(*sequence, parts - 1, 0.5, false));
+                    assert_eq!(cut(&events[i - 1].1), part(*sequence, parts.len() as u32 - 1, 0.5, false));
                 }
             }
         }
@@ -626,11 +623,11 @@ mod tests {
                     fragment_numbers.push(mfhd_sequence(&bytes));
                     pending_parts.push((segment, bytes));
                 }
-                CutterEvent::Segment { sequence, bytes, parts, .. } => {
+                CutterEvent::Segment { sequence, parts, .. } => {
                     assert!(pending_parts.iter().all(|(s, _)| *s == sequence));
-                    assert_eq!(pending_parts.len(), parts as usize);
-                    let joined: Vec<u8> = pending_parts.drain(..).flat_map(|(_, b)| b.to_vec()).collect();
-                    assert_eq!(bytes, joined, "segment {sequence}");
+                    let listed: Vec<Bytes> = pending_parts.drain(..).map(|(_, b)| b).collect();
+                    assert_eq!(parts, listed, "segment {sequence}");
+                    let bytes = parts.concat();
                     // The segment starts with a keyframe.
                     let boxes = parse(&bytes);
                     let first_part = trafs(&bytes[..boxes[0].size + boxes[1].size]);
@@ -763,9 +760,10 @@ mod tests {
         cutter.push(VIDEO, frame(10, 1000, true)).expect("valid");
         assert_eq!(cutter.dropped(), 10 + 6);
         let events = cutter.flush().expect("flush");
-        let [CutterEvent::Part { bytes, independent: true, .. }, CutterEvent::Segment { parts: 1, .. }] = &events[..] else {
+        let [CutterEvent::Part { bytes, independent: true, .. }, CutterEvent::Segment { parts, .. }] = &events[..] else {
             panic!("{events:?}")
         };
+        assert_eq!(parts.len(), 1);
         let trafs = trafs(bytes);
         assert_eq!((trafs[0].1, trafs[0].2.len(), trafs[0].2[0].2), (10_000, 1, SYNC_SAMPLE_FLAGS));
         assert_eq!((trafs[1].1, trafs[1].2.len()), (6 * 1024, 4));

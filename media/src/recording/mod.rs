@@ -25,7 +25,7 @@ use chrono::{SecondsFormat, Utc};
 use ferrocast_core::db::recordings::{self, RenditionRow, SegmentRow};
 use ferrocast_core::db::videos::{self, VideoStatus};
 use ferrocast_core::live::{LivePlaylists, LiveVideo, PartRange, RenditionPlaylists};
-use ferrocast_core::storage::Storage;
+use ferrocast_core::storage::{PutPayload, Storage};
 use ferrocast_core::Db;
 use tokio::sync::{mpsc, oneshot};
 
@@ -413,9 +413,9 @@ impl Recording {
                 state.next_msn = segment;
                 state.open_parts = index + 1;
             }
-            Output::Segment { sequence, uri, bytes, duration, discontinuity, map } => {
-                let size = bytes.len() as u64;
-                self.storage.put(&Storage::key(&[&self.video_id, rung, &uri]), bytes).await?;
+            Output::Segment { sequence, uri, parts, duration, discontinuity, map } => {
+                let size = parts.iter().map(|part| part.len() as u64).sum();
+                self.storage.put(&Storage::key(&[&self.video_id, rung, &uri]), PutPayload::from_iter(parts)).await?;
                 // The wall-clock time the segment's first frame arrived: now, less its length.
                 let started = Utc::now() - chrono::Duration::from_std(duration).unwrap_or_default();
                 let program_date_time = started.to_rfc3339_opts(SecondsFormat::Millis, true);

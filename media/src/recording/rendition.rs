@@ -27,26 +27,15 @@ const AAC_FRAME: i64 = 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A new init segment; every segment until the next one refers to it (EXT-X-MAP).
-    Init {
-        uri: String,
-        bytes: Bytes,
-    },
+    Init { uri: String, bytes: Bytes },
     /// `map` and `discontinuity` are those of the segment the part belongs to (a playlist writes
     /// them above the segment's first part).
-    Part {
-        segment: u64,
-        index: u32,
-        uri: String,
-        bytes: Bytes,
-        duration: Duration,
-        independent: bool,
-        map: String,
-        discontinuity: bool,
-    },
+    Part { segment: u64, index: u32, uri: String, bytes: Bytes, duration: Duration, independent: bool, map: String, discontinuity: bool },
     Segment {
         sequence: u64,
         uri: String,
-        bytes: Bytes,
+        /// The segment's parts, back to back its file (see `CutterEvent::Segment`).
+        parts: Vec<Bytes>,
         duration: Duration,
         discontinuity: bool,
         map: String,
@@ -289,11 +278,11 @@ impl RenditionPackager {
                     map: map.clone(),
                     discontinuity: self.discontinuity,
                 }),
-                CutterEvent::Segment { sequence, bytes, duration, .. } => {
+                CutterEvent::Segment { sequence, parts, duration } => {
                     out.push(Output::Segment {
                         sequence,
                         uri: segment_uri(sequence),
-                        bytes,
+                        parts,
                         duration: Duration::from_secs_f64(duration.max(0.0)),
                         discontinuity: self.discontinuity,
                         map: map.clone(),
