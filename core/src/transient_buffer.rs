@@ -7,8 +7,8 @@
 //! 32 MiB (`DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit); freeing a larger one changes nothing. One 19 MiB
 //! password hash (the warm-up at start is one) left every malloc arena — one per busy thread, up
 //! to 16 on two cores, and the ladder's threads keep several busy — free to keep up to 38 MiB it no
-//! longer used, where it otherwise returns all but 128 KiB. Measured: the server idled at 72 MB
-//! instead of 33 and peaked at 191 MB instead of 145 MB in the live ladder (docs/performance.md §4).
+//! longer used, where it otherwise returns all but 128 KiB. Measured: the server idled at 69 MB
+//! instead of 33 and peaked at 188 MB instead of 146 MB in the live ladder (docs/performance.md §4).
 //! A buffer from here reserves more than 32 MiB of address space; only the part in use is ever
 //! written, so only that part is resident.
 
