@@ -414,7 +414,8 @@ impl Recording {
                 state.open_parts = index + 1;
             }
             Output::Segment { sequence, uri, parts, duration, discontinuity, map } => {
-                let size = parts.iter().map(|part| part.len() as u64).sum();
+                let part_sizes: Vec<u64> = parts.iter().map(|part| part.len() as u64).collect();
+                let size = part_sizes.iter().sum();
                 self.storage.put(&Storage::key(&[&self.video_id, rung, &uri]), PutPayload::from_iter(parts)).await?;
                 // The wall-clock time the segment's first frame arrived: now, less its length.
                 let started = Utc::now() - chrono::Duration::from_std(duration).unwrap_or_default();
@@ -447,8 +448,7 @@ impl Recording {
                 // The segment is stored, and it is its parts back to back: serve them from it.
                 if let Some((_, uris)) = state.parts_in_memory.back().filter(|(s, _)| *s == sequence) {
                     let mut offset = 0u64;
-                    for uri in uris {
-                        let len = self.live.media(rung, uri).map_or(0, |b| b.len() as u64);
+                    for (uri, len) in uris.iter().zip(part_sizes) {
                         self.live.part_stored(rung, uri, PartRange { segment: segment_uri(sequence), bytes: offset..offset + len });
                         offset += len;
                     }
