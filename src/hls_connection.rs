@@ -267,6 +267,24 @@ impl Rewound {
     pub fn new(stream: TcpStream) -> Self {
         Self { unread: Bytes::new(), stream }
     }
+
+    /// The connection taken out of the runtime it was served on, to be served on another.
+    pub fn detach(self) -> io::Result<Detached> {
+        Ok(Detached { unread: self.unread, stream: self.stream.into_std()? })
+    }
+}
+
+/// A connection between two runtimes (`hls_loops.rs`): its socket belongs to neither reactor.
+pub struct Detached {
+    unread: Bytes,
+    stream: std::net::TcpStream,
+}
+
+impl Detached {
+    /// The connection registered with the runtime this is called on.
+    pub fn attach(self) -> io::Result<Rewound> {
+        Ok(Rewound { unread: self.unread, stream: TcpStream::from_std(self.stream)? })
+    }
 }
 
 impl AsyncRead for Rewound {

@@ -14,8 +14,9 @@
 //! The origin's `GET /hls/…` requests skip the router (`ferrocast_origin::direct`): they are most of
 //! the traffic, and the same answer costs less without it. They are counted and marked `nosniff`
 //! here as the router's layers do for everything else. A connection starts in our own HTTP/1.1
-//! loop for those requests (`hls_connection.rs`, which sends segments with `sendfile`) and moves to
-//! hyper at its first other request; a segment hyper serves closes its connection after the
+//! loop for those requests (`hls_connection.rs`, which sends segments with `sendfile`), on a viewer
+//! thread of its own (`hls_loops.rs`), and moves to hyper on the shared runtime at its first other
+//! request; a segment hyper serves closes its connection after the
 //! answer, so that the client's next one starts in the loop again.
 
 use std::convert::Infallible;
@@ -37,18 +38,27 @@ use ferrocast_core::shutdown::Shutdown;
 use ferrocast_origin::OriginState;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tower::ServiceExt;
 
 use crate::hls_connection::{self, Rewound, Served};
+use crate::hls_loops::HlsLoops;
 use crate::http_metrics::RequestCounters;
 
 /// What the listener serves.
 pub struct HttpApp {
     pub router: Router,
     /// This node's origin, when it has one: its `/hls/` requests are answered without the router.
-    pub origin: Option<OriginState>,
+    pub origin: Option<Arc<Origin>>,
     pub request_counters: Arc<RequestCounters>,
+}
+
+/// An origin node's viewers: the origin that answers them and the threads their connections are
+/// served on.
+pub struct Origin {
+    pub state: OriginState,
+    pub loops: HlsLoops,
 }
 
 /// Every response means exactly its content type: browsers must not sniff API JSON, playlists or
@@ -78,7 +88,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
                 (true, Some(origin)) => {
                     // A GET's body, if any, is not read.
                     let (parts, _) = request.into_parts();
-                    if let Some(mut response) = ferrocast_origin::direct::respond(origin, this.peer.ip(), &parts).await {
+                    if let Some(mut response) = ferrocast_origin::direct::respond(&origin.state, this.peer.ip(), &parts).await {
                         this.app.request_counters.increment(ferrocast_origin::ROUTE, &parts.method, response.status().as_u16());
                         add_nosniff(&mut response);
                         if ferrocast_origin::FileBody::of(&response).is_some() {
@@ -133,34 +143,79 @@ pub async fn run(listener: TcpListener, app: HttpApp, limits: HttpConfig, shutdo
         // against the caps for as long as the socket lives (see `ConnectionSlot`).
         let slot = ConnectionSlot(Arc::new(slot));
         let service = ConnectionService { app: app.clone(), peer, slot: slot.clone() };
-        let (http1, stop, hls_stop) = (http1.clone(), shutdown.signalled(), shutdown.signalled());
-        shutdown.spawn(async move {
-            let stream = match &service.app.origin {
-                Some(origin) => match hls_connection::serve(stream, peer, &service.app, origin, header_timeout, hls_stop).await {
-                    Served::Closed => {
-                        drop(slot);
-                        return;
-                    }
-                    Served::HandOver(stream) => stream,
-                },
-                None => Rewound::new(stream),
-            };
-            // With upgrades: the chat's WebSockets. An upgraded connection leaves this task and
-            // lives in the socket's own task, which holds a clone of the slot until it closes.
-            let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = stop => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                // A header deadline, a reset by the client: that client's business, nobody else's.
-                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+        let hyper = Hyper { http1: http1.clone(), service, slot, stop: shutdown.signalled() };
+        let Some(origin) = app.origin.clone() else {
+            shutdown.spawn(hyper.serve(Rewound::new(stream)));
+            continue;
+        };
+        // To the next viewer loop (`hls_loops.rs`), and back here to hyper at the first request
+        // the loop does not answer.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "HTTP connection lost before it was served");
+                continue;
             }
-            drop(slot);
-        });
+        };
+        let (app, tasks, hls_stop, shared_runtime) = (app.clone(), shutdown.clone(), shutdown.signalled(), Handle::current());
+        let viewer_loop = origin.loops.next().clone();
+        shutdown.spawn_on(
+            async move {
+                let stream = match TcpStream::from_std(stream) {
+                    Ok(stream) => stream,
+                    Err(e) => return tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to a viewer loop"),
+                };
+                let Served::HandOver(rewound) = hls_connection::serve(stream, peer, &app, &origin.state, header_timeout, hls_stop).await
+                else {
+                    return;
+                };
+                let handed_over = rewound.detach().map(|detached| {
+                    tasks.spawn_on(
+                        async move {
+                            match detached.attach() {
+                                Ok(stream) => hyper.serve(stream).await,
+                                Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to hyper"),
+                            }
+                        },
+                        &shared_runtime,
+                    )
+                });
+                if let Err(e) = handed_over {
+                    tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to hyper");
+                }
+            },
+            &viewer_loop,
+        );
+    }
+}
+
+/// A connection's life in hyper, with the slot it holds until it closes.
+struct Hyper<S> {
+    http1: Arc<hyper::server::conn::http1::Builder>,
+    service: ConnectionService,
+    slot: ConnectionSlot,
+    stop: S,
+}
+
+impl<S: Future<Output = ()>> Hyper<S> {
+    async fn serve(self, stream: Rewound) {
+        let peer = self.service.peer;
+        // With upgrades: the chat's WebSockets. An upgraded connection leaves this task and
+        // lives in the socket's own task, which holds a clone of the slot until it closes.
+        let connection = self.http1.serve_connection(TokioIo::new(stream), self.service).with_upgrades();
+        tokio::pin!(connection);
+        let stop = self.stop;
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = stop => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            // A header deadline, a reset by the client: that client's business, nobody else's.
+            tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+        }
+        drop(self.slot);
     }
 }

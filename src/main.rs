@@ -9,6 +9,7 @@ use ferrocast_core::config::Roles;
 use ferrocast_core::{Config, Db};
 
 mod hls_connection;
+mod hls_loops;
 mod http_metrics;
 mod http_server;
 mod logging;

@@ -117,6 +117,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     let request_counters = http_metrics::RequestCounters::new();
     let app = http_metrics::layer(app, request_counters.clone()).layer(axum::middleware::map_response(nosniff));
+    let origin = match origin {
+        Some(state) => {
+            let loops = crate::hls_loops::HlsLoops::start(config.http.hls_threads).context("starting the viewer threads")?;
+            Some(Arc::new(crate::http_server::Origin { state, loops }))
+        }
+        None => None,
+    };
     let app = crate::http_server::HttpApp { router: app, origin, request_counters };
 
     tracing::info!(

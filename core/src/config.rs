@@ -503,6 +503,9 @@ pub struct HttpConfig {
     /// Open HTTP connections from one client address (behind a reverse proxy every client has the
     /// proxy's address: raise it to `max_connections` there).
     pub max_connections_per_address: usize,
+    /// Threads that serve viewers' `/hls/` connections, each its own event loop; 0 means one per
+    /// core.
+    pub hls_threads: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -691,6 +694,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: DEFAULT_HTTP_HEADER_READ_TIMEOUT_SECS,
             max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+            hls_threads: 0,
         }
     }
 }

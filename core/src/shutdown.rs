@@ -43,6 +43,15 @@ impl Shutdown {
         self.tasks.spawn(task)
     }
 
+    /// [`Shutdown::spawn`] on the runtime of `handle`.
+    pub fn spawn_on<F>(&self, task: F, handle: &tokio::runtime::Handle) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tasks.spawn_on(task, handle)
+    }
+
     /// Resolves when shutdown was asked for and every tracked task has returned.
     pub async fn drained(&self) {
         self.token.cancelled().await;
