@@ -18,7 +18,6 @@
 //! server's `Shutdown` and closes as it does on the shared runtime.
 
 use std::io;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
@@ -33,7 +32,7 @@ impl HlsLoops {
     /// Starts `threads` loops, or one per core when `threads` is 0.
     pub fn start(threads: usize) -> io::Result<Self> {
         let count = match threads {
-            0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            0 => ferrocast_core::cores::available(),
             n => n,
         };
         let handles = (0..count).map(start_loop).collect::<io::Result<_>>()?;

@@ -7,7 +7,6 @@
 //! crate does it, one hash raised glibc's thresholds for the whole process, and the server kept
 //! 40 MB more (see `ferrocast_core::transient_buffer`).
 
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Once, OnceLock};
 
 use argon2::password_hash::{self, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString};
@@ -22,7 +21,7 @@ use crate::error::ApiError;
 /// One permit per CPU, shared by every hash and verification in the process.
 fn hashing_permits() -> Arc<Semaphore> {
     static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    PERMITS.get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(1, NonZeroUsize::get)))).clone()
+    PERMITS.get_or_init(|| Arc::new(Semaphore::new(ferrocast_core::cores::available()))).clone()
 }
 
 /// Runs `work` on the blocking pool once a hashing permit is free. The permit moves into the
@@ -156,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_never_runs_more_hashes_than_permits() {
-        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let cpus = ferrocast_core::cores::available();
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let tasks: Vec<_> = (0..cpus * 4)

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod channel_events;
 pub mod config;
+pub mod cores;
 pub mod db;
 pub mod ids;
 pub mod live;

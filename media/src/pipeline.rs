@@ -103,7 +103,7 @@ pub fn ladder_branches(rungs: &[PlannedRung], settings: &LadderSettings) -> Stri
     };
     let tune = if settings.zero_latency { " tune=zerolatency" } else { "" };
     let threads = match settings.zero_latency {
-        true => encoder_threads(rungs.iter().filter(|r| r.is_transcoded()).count(), available_cores()),
+        true => encoder_threads(rungs.iter().filter(|r| r.is_transcoded()).count(), ferrocast_core::cores::available()),
         // Files: x264's frame threads pipeline well and only the wall time matters.
         false => 0,
     };
@@ -162,10 +162,6 @@ fn encoder_threads(encoders: usize, cores: usize) -> u32 {
     } else {
         0
     }
-}
-
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// A parsed pipeline, wired to report, not yet playing.
