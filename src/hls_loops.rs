@@ -11,11 +11,11 @@
 //! that asks for anything but `/hls/` goes back to the shared runtime and to hyper
 //! (`http_server.rs`).
 //!
-//! The loops run for the rest of the process and are never shut down: a connection's request may
-//! open a pooled database or storage connection on its loop (an origin cache filled on a miss), and
-//! such a socket stays registered with that loop's reactor for as long as the pool keeps it, for
-//! every other task that borrows it later. Stopping is per connection: each one is tracked by the
-//! server's `Shutdown` and closes as it does on the shared runtime.
+//! What a request needs from the node's connection pools (a video row, a segment from S3, a live
+//! answer from another node) is fetched on the shared runtime (`origin/src/pooled_io.rs`), so that
+//! no pooled socket is tied to a viewer thread's reactor. The loops run for the rest of the
+//! process: stopping is per connection, each one tracked by the server's `Shutdown` and closed as
+//! on the shared runtime; an idle loop costs a parked thread.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,8 +50,7 @@ fn start_loop(index: usize) -> io::Result<Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new().name(format!("ferrocast-hls-{index}")).spawn(move || {
-        // Drives the loop's tasks, timers and sockets until the process exits (see the module's
-        // comment for why it never returns).
+        // Drives the loop's tasks, timers and sockets until the process exits.
         runtime.block_on(std::future::pending::<()>());
     })?;
     Ok(handle)

@@ -205,7 +205,11 @@ impl<S: Future<Output = ()>> Hyper<S> {
         let connection = self.http1.serve_connection(TokioIo::new(stream), self.service).with_upgrades();
         tokio::pin!(connection);
         let stop = self.stop;
+        // The connection first: hyper closes a connection outright when asked to stop before it
+        // has read anything, and the bytes of a request a viewer loop handed over are not read
+        // until the connection is first polled.
         let result = tokio::select! {
+            biased;
             result = connection.as_mut() => result,
             () = stop => {
                 connection.as_mut().graceful_shutdown();

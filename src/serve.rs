@@ -94,8 +94,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // An ingest node serves its own streams' HLS too: origin nodes proxy live requests to it.
     let origin = match roles.origin || roles.ingest {
         true => Some(ferrocast_origin::OriginState {
-            db: db.clone(),
-            storage: storage.clone(),
+            io: ferrocast_origin::PooledIo { runtime: tokio::runtime::Handle::current(), db: db.clone(), storage: storage.clone() },
             live: live.clone(),
             playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
             viewer_window: Duration::from_secs(config.origin.viewer_window_secs),

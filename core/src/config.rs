@@ -25,6 +25,9 @@ pub const DEFAULT_HTTP_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_HTTP_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Each viewer thread is a runtime with its own thread and blocking pool: a typo must not start
+/// thousands.
+pub const MAX_HTTP_HLS_THREADS: usize = 256;
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 pub const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
@@ -504,7 +507,7 @@ pub struct HttpConfig {
     /// proxy's address: raise it to `max_connections` there).
     pub max_connections_per_address: usize,
     /// Threads that serve viewers' `/hls/` connections, each its own event loop; 0 means one per
-    /// core.
+    /// core, at most `MAX_HTTP_HLS_THREADS`.
     pub hls_threads: usize,
 }
 
@@ -812,6 +815,12 @@ impl Config {
                 "http.header_read_timeout_secs, http.max_connections and http.max_connections_per_address must be ≥ 1".into(),
             ));
         }
+        if http.hls_threads > MAX_HTTP_HLS_THREADS {
+            return Err(ConfigError::Http(format!(
+                "http.hls_threads must be at most {MAX_HTTP_HLS_THREADS} (0 = one per core), got {}",
+                http.hls_threads
+            )));
+        }
         if let Some(url) = &self.storage.url {
             if url.strip_prefix("s3://").is_none_or(|rest| rest.trim_matches('/').is_empty()) {
                 return Err(ConfigError::Storage(format!("storage.url must be s3://BUCKET or s3://BUCKET/prefix, got {url:?}")));
@@ -971,6 +980,18 @@ mod tests {
             assert!(storage.allow_http);
             jail.set_env("FERROCAST_STORAGE__URL", "media");
             assert!(matches!(Config::load(None), Err(ConfigError::Storage(_))), "not an s3:// URL");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn viewer_threads_are_bounded() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERROCAST_HTTP__HLS_THREADS", "3");
+            assert_eq!(Config::load(None).expect("a few threads").http.hls_threads, 3);
+            jail.set_env("FERROCAST_HTTP__HLS_THREADS", "100000");
+            let err = Config::load(None).expect_err("a typo's worth of threads is refused");
+            assert!(matches!(err, ConfigError::Http(_)) && err.to_string().contains("http.hls_threads"), "{err}");
             Ok(())
         });
     }

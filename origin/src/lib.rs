@@ -15,8 +15,6 @@ use axum::routing::get;
 use axum::Router;
 use ferrocast_core::live::LiveRegistry;
 use ferrocast_core::playback_token::PlaybackKey;
-use ferrocast_core::storage::Storage;
-use ferrocast_core::Db;
 use tower_http::cors::{Any, CorsLayer};
 
 mod blocking;
@@ -24,17 +22,19 @@ pub mod direct;
 mod file_body;
 pub mod hls_path;
 pub mod object_cache;
+mod pooled_io;
 mod proxy;
 pub mod range;
 mod serve;
 pub mod video_cache;
 
 pub use file_body::FileBody;
+pub use pooled_io::PooledIo;
 
 #[derive(Clone)]
 pub struct OriginState {
-    pub db: Db,
-    pub storage: Storage,
+    /// The database and storage, read on the shared runtime (see `pooled_io.rs`).
+    pub io: PooledIo,
     pub live: Arc<LiveRegistry>,
     pub playback: PlaybackKey,
     /// A client counts as a viewer while it fetched a playlist within this long.

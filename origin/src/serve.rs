@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use ferrocast_core::db::videos::{Video, VideoStatus, Visibility};
+use ferrocast_core::db::videos::{self, Video, VideoStatus, Visibility};
 use ferrocast_core::live::{LivePlaylists, LiveVideo, PartRange};
 use ferrocast_core::storage::{Storage, StorageError};
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use crate::blocking;
 use crate::file_body::{self, FileBody, MIN_FILE_BODY_BYTES};
 use crate::hls_path::{self, HlsPath, PlaylistKind};
 use crate::object_cache::CachedObject;
+use crate::pooled_io::PooledIo;
 use crate::proxy;
 use crate::range::{self, RangeRequest};
 use crate::OriginState;
@@ -74,7 +75,11 @@ pub async fn hls(
 /// caller adds).
 pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpAddr, uri: &Uri, headers: &HeaderMap) -> Response {
     let Some(request) = hls_path::parse(path) else { return status(StatusCode::NOT_FOUND) };
-    let video = match state.videos.get(&state.db, request.video_id()).await {
+    let find = || {
+        let (db, id) = (state.io.db.clone(), request.video_id().to_string());
+        state.io.run(async move { videos::find(&db, &id).await })
+    };
+    let video = match state.videos.get(request.video_id(), find).await {
         Ok(Some(video)) => video,
         Ok(None) => return status(StatusCode::NOT_FOUND),
         Err(e) => {
@@ -106,7 +111,9 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
         if let Some(owner) = video.live_node_url.as_deref().filter(|owner| *owner != state.node_url) {
             let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
             let viewer = proxy::Viewer { address: client, tag: state.playback.viewer_tag(&client.to_string()) };
-            return proxy::forward(&state.proxy, owner, path_and_query, headers, viewer).await;
+            let (client, owner, path_and_query, headers) =
+                (state.proxy.clone(), owner.to_string(), path_and_query.to_string(), headers.clone());
+            return state.io.run(async move { proxy::forward(&client, &owner, &path_and_query, &headers, viewer).await }).await;
         }
     }
     // Shared caches keep public media only briefly: a video turned private must stop being served
@@ -171,7 +178,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
         }
         HlsPath::Segment { rendition, file, kind, .. } => {
             if let Some(live) = live {
-                match live_media(&state.storage, &live, &video.id, &rendition, &file).await {
+                match live_media(&state.io, &live, &video.id, &rendition, &file).await {
                     Some(Ok(bytes)) => {
                         return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, immutable.as_str())], bytes)
                             .into_response();
@@ -195,7 +202,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
         }
         HlsPath::Thumbnail { .. } => {
             let key = Storage::key(&[&video.id, "thumbnail.jpg"]);
-            serve_object(&state.storage, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), headers).await
+            serve_object(&state.io, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), headers).await
         }
     }
 }
@@ -238,13 +245,7 @@ async fn blocking_reload(
 /// An init segment or part of a live video: from memory while its segment is open, from the
 /// stored segment's bytes once it is complete. A part that is not made yet but is the next one
 /// (what EXT-X-PRELOAD-HINT names) is waited for, like a blocking reload.
-async fn live_media(
-    storage: &Storage,
-    live: &LiveVideo,
-    video_id: &str,
-    rendition: &str,
-    file: &str,
-) -> Option<Result<Bytes, StorageError>> {
+async fn live_media(io: &PooledIo, live: &LiveVideo, video_id: &str, rendition: &str, file: &str) -> Option<Result<Bytes, StorageError>> {
     enum Held {
         InMemory(Bytes),
         InSegment(PartRange),
@@ -273,7 +274,7 @@ async fn live_media(
         Held::InMemory(bytes) => Some(Ok(bytes)),
         Held::InSegment(stored) => {
             let key = Storage::key(&[video_id, rendition, &stored.segment]);
-            Some(storage.get(&key, Some(stored.bytes)).await.map(|object| Bytes::clone(&object.bytes)))
+            Some(io.get(&key, Some(stored.bytes)).await.map(|object| Bytes::clone(&object.bytes)))
         }
     }
 }
@@ -338,9 +339,9 @@ fn storage_error(e: StorageError) -> Response {
 /// `sendfile`.
 async fn stored(state: &OriginState, key: &object_path::Path, finished: bool, sendable: bool) -> Result<Arc<CachedObject>, StorageError> {
     let load = || async {
-        let object = state.storage.get(key, None).await?;
+        let object = state.io.get(key, None).await?;
         let len = object.bytes.len();
-        let file = match state.storage.local_path(key) {
+        let file = match state.io.storage.local_path(key) {
             Some(path) if finished && sendable && len >= MIN_FILE_BODY_BYTES => file_body::open_matching(path, len).await,
             _ => None,
         };
@@ -428,8 +429,8 @@ fn serve_bytes(object: &CachedObject, content_type: &str, cache: &str, headers: 
 }
 
 /// An object read from storage as asked (only the range, when one is asked).
-async fn serve_object(storage: &Storage, key: &object_path::Path, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
-    let info = match storage.head(key).await {
+async fn serve_object(io: &PooledIo, key: &object_path::Path, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
+    let info = match io.head(key).await {
         Ok(info) => info,
         Err(e) => return storage_error(e),
     };
@@ -438,7 +439,7 @@ async fn serve_object(storage: &Storage, key: &object_path::Path, content_type: 
         Asked::Bytes(code, range) => (code, range),
         Asked::Answered(response) => return response,
     };
-    match storage.get(key, range.clone()).await {
+    match io.get(key, range.clone()).await {
         Ok(object) => media_response(code, object.bytes, info.size, range, etag.as_deref(), content_type, cache),
         Err(e) => storage_error(e),
     }

@@ -7,13 +7,14 @@
 //! event, and every cached video of that channel is dropped at once, on every node. Concurrent
 //! misses for one video share one read; a failed read is not kept.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use ferrocast_core::channel_events::{ChannelEvent, ChannelEvents};
-use ferrocast_core::db::videos::{self, Video};
-use ferrocast_core::{Db, DbError};
+use ferrocast_core::db::videos::Video;
+use ferrocast_core::DbError;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
@@ -40,8 +41,14 @@ impl VideoCache {
         Arc::new(Self { ttl, entries: DashMap::new(), last_sweep: std::sync::Mutex::new(Instant::now()) })
     }
 
-    /// The video (or `None` for no such video), at most `ttl` old unless its channel changed.
-    pub async fn get(&self, db: &Db, id: &str) -> Result<Option<Arc<Video>>, DbError> {
+    /// The video (or `None` for no such video), at most `ttl` old unless its channel changed;
+    /// `find` reads it from the database when it is not (the origin's reads it on the shared
+    /// runtime, `pooled_io.rs`).
+    pub async fn get<F, Found>(&self, id: &str, find: F) -> Result<Option<Arc<Video>>, DbError>
+    where
+        F: FnOnce() -> Found,
+        Found: Future<Output = Result<Option<Video>, DbError>>,
+    {
         // The common case, a fresh entry: a shared read, nothing allocated.
         let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.row.clone());
         let row = if let Some(row) = fresh {
@@ -56,7 +63,7 @@ impl VideoCache {
             }
             entry.row.clone()
         };
-        row.get_or_try_init(|| async { Ok::<_, DbError>(videos::find(db, id).await?.map(Arc::new)) }).await.cloned()
+        row.get_or_try_init(|| async { Ok::<_, DbError>(find().await?.map(Arc::new)) }).await.cloned()
     }
 
     fn sweep_due(&self) -> bool {
@@ -99,6 +106,7 @@ impl VideoCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrocast_core::db::videos;
 
     #[tokio::test]
     async fn rows_are_read_once_per_ttl_and_dropped_when_their_channel_changes() {
@@ -116,19 +124,35 @@ mod tests {
         };
         let video = videos::create(db, new).await.expect("video");
         let cache = VideoCache::new(Duration::from_secs(3600));
-        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First");
+        assert_eq!(cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title, "First");
         videos::update(db, &video.id, Some("Renamed"), None, None).await.expect("update");
-        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First", "within the ttl, from memory");
+        assert_eq!(
+            cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
+            "First",
+            "within the ttl, from memory"
+        );
         cache.forget_channel("another channel");
-        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "First");
+        assert_eq!(cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title, "First");
         cache.forget_channel(&channel.id);
-        assert_eq!(cache.get(db, &video.id).await.expect("read").expect("exists").title, "Renamed", "read again after its channel changed");
-        assert!(cache.get(db, "0190f0e0a0b07c0d8e0f0a0b0c0d0e0f").await.expect("read").is_none());
+        assert_eq!(
+            cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
+            "Renamed",
+            "read again after its channel changed"
+        );
+        assert!(cache
+            .get("0190f0e0a0b07c0d8e0f0a0b0c0d0e0f", || videos::find(db, "0190f0e0a0b07c0d8e0f0a0b0c0d0e0f"))
+            .await
+            .expect("read")
+            .is_none());
 
         let short = VideoCache::new(Duration::from_millis(1));
-        short.get(db, &video.id).await.expect("read");
+        short.get(&video.id, || videos::find(db, &video.id)).await.expect("read");
         videos::update(db, &video.id, Some("Again"), None, None).await.expect("update");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(short.get(db, &video.id).await.expect("read").expect("exists").title, "Again", "read again after the ttl");
+        assert_eq!(
+            short.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
+            "Again",
+            "read again after the ttl"
+        );
     }
 }
