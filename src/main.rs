@@ -52,7 +52,9 @@ enum Command {
 /// the rest wait in the shared queue, which tokio's self-tuned interval (about 200 µs of work:
 /// dozens of our few-microsecond playlist answers) left waiting behind several rounds of others.
 /// At 4, the 1,000-connection playlist p99 fell from 44–58 ms to 26–31 ms (nginx: 19–23 ms) and
-/// requests per second rose (docs/performance.md §8).
+/// requests per second rose (docs/performance.md §8). Viewers' connections have since moved to
+/// viewer threads of their own (`hls_loops.rs`); the setting stays for the connections hyper
+/// serves here (browsers after an API call, WebSockets), which can be as many.
 const GLOBAL_QUEUE_INTERVAL: u32 = 4;
 
 fn main() -> anyhow::Result<()> {
