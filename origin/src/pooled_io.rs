@@ -5,8 +5,9 @@
 //! reactor of its own. A pooled connection opened from one of them — a Postgres connection, an
 //! HTTP connection to S3 or to another node — would stay registered with that thread's reactor
 //! for as long as the pool keeps it, so that the API's and ingest's later queries on it would
-//! wait whenever that viewer thread is busy. Only cache misses come here (a video row once a
-//! second, a segment once), so the hop costs nothing that matters.
+//! wait whenever that viewer thread is busy. What comes here is a cache miss (a video row once a
+//! second, a segment once) or a read that is never cached (a part of a completed segment, a
+//! thumbnail), each already a storage or database round trip: the hop adds one task spawn to it.
 
 use std::future::Future;
 use std::ops::Range;
