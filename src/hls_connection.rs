@@ -47,11 +47,11 @@ pub enum Served {
     HandOver(Rewound),
 }
 
-/// Serves `stream`'s `/hls/` requests from `peer` until it closes or asks for something else.
+/// Serves `connection`'s `/hls/` requests from `peer` until it closes or asks for something else.
 /// `stop` is the server's shutdown: an idle connection then closes, a request in flight is
 /// answered first.
 pub async fn serve(
-    mut stream: TcpStream,
+    connection: Rewound,
     peer: SocketAddr,
     app: &HttpApp,
     origin: &OriginState,
@@ -60,7 +60,9 @@ pub async fn serve(
 ) -> Served {
     tokio::pin!(stop);
     let mut stopping = false;
-    let mut buf = BytesMut::with_capacity(4096);
+    let Rewound { unread, mut stream } = connection;
+    let mut buf = BytesMut::with_capacity(4096.max(unread.len()));
+    buf.extend_from_slice(&unread);
     loop {
         let deadline = tokio::time::Instant::now() + header_timeout;
         let (request, head_len, close) = loop {

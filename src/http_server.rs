@@ -38,7 +38,7 @@ use ferrocast_core::shutdown::Shutdown;
 use ferrocast_origin::OriginState;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tower::ServiceExt;
 
@@ -150,43 +150,38 @@ pub async fn run(listener: TcpListener, app: HttpApp, limits: HttpConfig, shutdo
         };
         // To the next viewer loop (`hls_loops.rs`), and back here to hyper at the first request
         // the loop does not answer.
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "HTTP connection lost before it was served");
-                continue;
+        let (tasks, hls_stop, shared_runtime) = (shutdown.clone(), shutdown.signalled(), Handle::current());
+        let (app, viewer_loop) = (app.clone(), origin.loops.next().clone());
+        serve_on(&shutdown, &viewer_loop, peer, Rewound::new(stream), move |connection| async move {
+            if let Served::HandOver(rewound) = hls_connection::serve(connection, peer, &app, &origin.state, header_timeout, hls_stop).await
+            {
+                serve_on(&tasks, &shared_runtime, peer, rewound, |connection| hyper.serve(connection));
             }
-        };
-        let (app, tasks, hls_stop, shared_runtime) = (app.clone(), shutdown.clone(), shutdown.signalled(), Handle::current());
-        let viewer_loop = origin.loops.next().clone();
-        shutdown.spawn_on(
-            async move {
-                let stream = match TcpStream::from_std(stream) {
-                    Ok(stream) => stream,
-                    Err(e) => return tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to a viewer loop"),
-                };
-                let Served::HandOver(rewound) = hls_connection::serve(stream, peer, &app, &origin.state, header_timeout, hls_stop).await
-                else {
-                    return;
-                };
-                let handed_over = rewound.detach().map(|detached| {
-                    tasks.spawn_on(
-                        async move {
-                            match detached.attach() {
-                                Ok(stream) => hyper.serve(stream).await,
-                                Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to hyper"),
-                            }
-                        },
-                        &shared_runtime,
-                    )
-                });
-                if let Err(e) = handed_over {
-                    tracing::debug!(%peer, error = %e, "HTTP connection lost on its way to hyper");
-                }
-            },
-            &viewer_loop,
-        );
+        });
     }
+}
+
+/// Serves `connection` with `serve` on `runtime`'s thread, as a task `tasks` tracks. The socket
+/// leaves the reactor it is registered with and joins `runtime`'s; one that fails to (reset by the
+/// client meanwhile) is closed.
+fn serve_on<F, Serving>(tasks: &Shutdown, runtime: &Handle, peer: SocketAddr, connection: Rewound, serve: F)
+where
+    F: FnOnce(Rewound) -> Serving + Send + 'static,
+    Serving: Future<Output = ()> + Send + 'static,
+{
+    let detached = match connection.detach() {
+        Ok(detached) => detached,
+        Err(e) => return tracing::debug!(%peer, error = %e, "HTTP connection lost moving between threads"),
+    };
+    tasks.spawn_on(
+        async move {
+            match detached.attach() {
+                Ok(connection) => serve(connection).await,
+                Err(e) => tracing::debug!(%peer, error = %e, "HTTP connection lost moving between threads"),
+            }
+        },
+        runtime,
+    );
 }
 
 /// A connection's life in hyper, with the slot it holds until it closes.
