@@ -123,19 +123,16 @@ mod tests {
             visibility: videos::Visibility::Public,
         };
         let video = videos::create(db, new).await.expect("video");
+        let find = || videos::find(db, &video.id);
         let cache = VideoCache::new(Duration::from_secs(3600));
-        assert_eq!(cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title, "First");
+        assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "First");
         videos::update(db, &video.id, Some("Renamed"), None, None).await.expect("update");
-        assert_eq!(
-            cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
-            "First",
-            "within the ttl, from memory"
-        );
+        assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "First", "within the ttl, from memory");
         cache.forget_channel("another channel");
-        assert_eq!(cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title, "First");
+        assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "First");
         cache.forget_channel(&channel.id);
         assert_eq!(
-            cache.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
+            cache.get(&video.id, find).await.expect("read").expect("exists").title,
             "Renamed",
             "read again after its channel changed"
         );
@@ -146,13 +143,9 @@ mod tests {
             .is_none());
 
         let short = VideoCache::new(Duration::from_millis(1));
-        short.get(&video.id, || videos::find(db, &video.id)).await.expect("read");
+        short.get(&video.id, find).await.expect("read");
         videos::update(db, &video.id, Some("Again"), None, None).await.expect("update");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(
-            short.get(&video.id, || videos::find(db, &video.id)).await.expect("read").expect("exists").title,
-            "Again",
-            "read again after the ttl"
-        );
+        assert_eq!(short.get(&video.id, find).await.expect("read").expect("exists").title, "Again", "read again after the ttl");
     }
 }
