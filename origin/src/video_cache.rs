@@ -6,6 +6,13 @@
 //! soon. What users change (visibility, deletion, going live and ending) is announced as a channel
 //! event, and every cached video of that channel is dropped at once, on every node. Concurrent
 //! misses for one video share one read; a failed read is not kept.
+//!
+//! When an entry expires, the first request after it reads the row again and waits for it; the
+//! others meanwhile get the row it replaces. Otherwise every viewer of a popular video would wait
+//! for that one read once a second, all at once (a stall in the latency tail of every request).
+//! So a row is at most `ttl` plus one read old, or two `ttl`s when that read fails or its request
+//! goes away (the next request after that retries). Dropped entries (a channel event) are never
+//! served stale: those requests wait for the new row.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +35,29 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 struct Entry {
     created: Instant,
     row: Arc<OnceCell<Option<Arc<Video>>>>,
+    /// The expired entry's row, answered while `row` is being read.
+    replaced: Option<Option<Arc<Video>>>,
+}
+
+/// What a lookup found: a row to answer with, or one to wait for.
+enum Lookup {
+    Row(Option<Arc<Video>>),
+    /// Not read yet (or being read): wait for it.
+    Reading(Arc<OnceCell<Option<Arc<Video>>>>),
+}
+
+impl Entry {
+    fn new(replaced: Option<Option<Arc<Video>>>) -> Self {
+        Self { created: Instant::now(), row: Arc::default(), replaced }
+    }
+
+    fn found(&self) -> Lookup {
+        match (self.row.get(), &self.replaced) {
+            (Some(row), _) => Lookup::Row(row.clone()),
+            (None, Some(replaced)) => Lookup::Row(replaced.clone()),
+            (None, None) => Lookup::Reading(self.row.clone()),
+        }
+    }
 }
 
 pub struct VideoCache {
@@ -50,20 +80,27 @@ impl VideoCache {
         Found: Future<Output = Result<Option<Video>, DbError>>,
     {
         // The common case, a fresh entry: a shared read, nothing allocated.
-        let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.row.clone());
-        let row = if let Some(row) = fresh {
-            row
+        let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.found());
+        let found = if let Some(found) = fresh {
+            found
         } else {
             if self.entries.len() > SWEEP_ABOVE && self.sweep_due() {
                 self.entries.retain(|_, entry| entry.created.elapsed() < self.ttl);
             }
-            let mut entry = self.entries.entry(id.to_string()).or_insert_with(|| Entry { created: Instant::now(), row: Arc::default() });
+            let mut entry = self.entries.entry(id.to_string()).or_insert_with(|| Entry::new(None));
             if entry.created.elapsed() >= self.ttl {
-                *entry = Entry { created: Instant::now(), row: Arc::default() };
+                // This request reads the row again; until it has, the others get the old one.
+                let replaced = entry.row.get().cloned();
+                *entry = Entry::new(replaced);
+                Lookup::Reading(entry.row.clone())
+            } else {
+                entry.found()
             }
-            entry.row.clone()
         };
-        row.get_or_try_init(|| async { Ok::<_, DbError>(find().await?.map(Arc::new)) }).await.cloned()
+        match found {
+            Lookup::Row(row) => Ok(row),
+            Lookup::Reading(row) => row.get_or_try_init(|| async { Ok::<_, DbError>(find().await?.map(Arc::new)) }).await.cloned(),
+        }
     }
 
     fn sweep_due(&self) -> bool {
@@ -147,5 +184,37 @@ mod tests {
         videos::update(db, &video.id, Some("Again"), None, None).await.expect("update");
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(short.get(&video.id, find).await.expect("read").expect("exists").title, "Again", "read again after the ttl");
+
+        // After the ttl, one request reads the row again; the others meanwhile get the old one.
+        let ttl = Duration::from_secs(1);
+        let cache = VideoCache::new(ttl);
+        cache.get(&video.id, find).await.expect("read");
+        videos::update(db, &video.id, Some("Later"), None, None).await.expect("update");
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        let (started, release) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+        let slow_find = || async {
+            started.notify_one();
+            release.notified().await;
+            videos::find(db, &video.id).await
+        };
+        let rereading = cache.get(&video.id, slow_find);
+        tokio::pin!(rereading);
+        tokio::select! {
+            _ = &mut rereading => panic!("the read waits to be released"),
+            () = started.notified() => {}
+        }
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let counted_find = || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            find()
+        };
+        let meanwhile = cache.get(&video.id, counted_find).await.expect("read").expect("exists");
+        assert_eq!((meanwhile.title.as_str(), reads.into_inner()), ("Again", 0), "the old row, without a read of its own");
+        release.notify_one();
+        assert_eq!(rereading.await.expect("read").expect("exists").title, "Later");
+        assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "Later");
+        cache.forget_channel(&channel.id);
+        videos::update(db, &video.id, Some("Last"), None, None).await.expect("update");
+        assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "Last", "a dropped row is never answered");
     }
 }
