@@ -98,7 +98,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             live: live.clone(),
             playback: PlaybackKey::derive(jwt_secret.expose().as_bytes()),
             viewer_window: Duration::from_secs(config.origin.viewer_window_secs),
-            shared_cache_max_age: Duration::from_secs(config.origin.shared_cache_max_age_secs),
+            public_immutable: ferrocast_origin::public_immutable_cache(Duration::from_secs(config.origin.shared_cache_max_age_secs)),
             max_viewers_per_address: config.origin.max_viewers_per_address,
             node_url: node_url.clone(),
             proxy: proxy_client()?,

@@ -26,10 +26,19 @@ pub fn takes(method: &Method, uri: &Uri) -> bool {
     (method == Method::GET || method == Method::HEAD) && uri.path().starts_with("/hls/") && !uri.path().contains('%')
 }
 
+/// The request headers an `/hls/` answer depends on; a caller may leave every other one out of the
+/// request it passes to [`respond`] (a browser sends a dozen that the origin never reads).
+pub const READ_HEADERS: [&str; 6] =
+    ["range", "if-none-match", "user-agent", crate::proxy::PROXIED_HEADER, crate::proxy::VIEWER_HEADER, crate::proxy::VIEWER_TAG_HEADER];
+
 /// The answer to a request [`takes`] accepted, from `peer`; `None` when its query does not parse
 /// (the router answers that with its usual 400).
 pub async fn respond(state: &OriginState, peer: IpAddr, request: &request::Parts) -> Option<Response> {
-    let query: HlsQuery = serde_urlencoded::from_str(request.uri.query().unwrap_or("")).ok()?;
+    let query = match request.uri.query() {
+        // Most requests have none (only blocking reloads and tokens need one).
+        None | Some("") => HlsQuery::default(),
+        Some(query) => serde_urlencoded::from_str(query).ok()?,
+    };
     let path = &request.uri.path()["/hls/".len()..];
     let mut response = serve::respond(state, path, query, peer, &request.uri, &request.headers).await;
     add_cors_headers(response.headers_mut());

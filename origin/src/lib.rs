@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::get;
 use axum::Router;
 use ferrocast_core::live::LiveRegistry;
@@ -30,6 +30,7 @@ pub mod video_cache;
 
 pub use file_body::FileBody;
 pub use pooled_io::PooledIo;
+pub use serve::public_immutable_cache;
 
 #[derive(Clone)]
 pub struct OriginState {
@@ -41,8 +42,9 @@ pub struct OriginState {
     pub viewer_window: Duration,
     /// One client address counts as at most this many viewers, whatever User-Agents it sends.
     pub max_viewers_per_address: usize,
-    /// How long shared caches (CDNs, proxies) may keep public media (`s-maxage`).
-    pub shared_cache_max_age: Duration,
+    /// `Cache-Control` of public media that never changes, with how long shared caches (CDNs,
+    /// proxies) may keep it: [`public_immutable_cache`].
+    pub public_immutable: HeaderValue,
     /// This node's own URL (`node_url`), so that it never proxies to itself.
     pub node_url: String,
     /// Passes live requests to the node ingesting the video (see `proxy.rs`).

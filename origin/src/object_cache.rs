@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::OnceCell;
@@ -21,7 +22,8 @@ const MAX_OBJECT_BYTES: usize = 16 << 20;
 
 pub struct CachedObject {
     pub bytes: Bytes,
-    pub e_tag: Option<String>,
+    /// Its ETag, quoted as the header carries it.
+    pub etag: Option<HeaderValue>,
     /// The object's file, open, when it is a segment on local storage: the same bytes, for
     /// `sendfile` (see [`crate::FileBody`]). It holds a descriptor, not memory.
     pub file: Option<Arc<std::fs::File>>,
@@ -31,7 +33,7 @@ pub struct CachedObject {
 
 impl CachedObject {
     pub fn new(bytes: Bytes, e_tag: Option<String>, file: Option<std::fs::File>) -> Self {
-        Self { bytes, e_tag, file: file.map(Arc::new), used: AtomicU64::new(0) }
+        Self { bytes, etag: crate::serve::quoted(e_tag.as_deref()), file: file.map(Arc::new), used: AtomicU64::new(0) }
     }
 }
 

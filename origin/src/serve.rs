@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -28,19 +28,35 @@ use crate::range::{self, RangeRequest};
 use crate::OriginState;
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Finished playlists and segments never change once listed.
-const IMMUTABLE: &str = "max-age=31536000, immutable";
-/// Live playlists change with every part: a cache must ask again each time.
-const LIVE_PLAYLIST_CACHE: &str = "no-cache";
-/// A blocking reload's answer is for one `_HLS_msn`/`_HLS_part` URL and already holds what it asked
-/// for; a CDN may hand it to every player asking the same within a second.
-const BLOCKING_PLAYLIST_MAX_AGE: &str = "max-age=1";
+/// Finished playlists and segments never change once listed. Only browsers keep token-protected
+/// ones (see [`public_immutable_cache`] for the rest).
+const PRIVATE_IMMUTABLE: HeaderValue = HeaderValue::from_static("private, max-age=31536000, immutable");
 /// A part that is not made yet may be soon.
 const MISSING_PART_MAX_AGE: &str = "max-age=1";
-const THUMBNAIL_MAX_AGE: &str = "max-age=30";
+
+/// `Cache-Control` of public media that never changes once listed. Shared caches keep it only
+/// `shared_cache_max_age`: a video turned private must stop being served from them soon (browsers
+/// may keep what they already have). Made once (`OriginState::public_immutable`), not per request.
+pub fn public_immutable_cache(shared_cache_max_age: Duration) -> HeaderValue {
+    let value = format!("public, max-age=31536000, immutable, s-maxage={}", shared_cache_max_age.as_secs());
+    HeaderValue::from_str(&value).expect("digits and ASCII make a header value")
+}
+
+/// `Cache-Control` of a live playlist. It changes with every part: a cache must ask again each
+/// time, except for a blocking reload's answer (`blocked`), which is for one
+/// `_HLS_msn`/`_HLS_part` URL and already holds what it asked for: a CDN may hand it to every
+/// player asking the same within a second. Token-protected (`private`) answers are for browsers only.
+fn live_playlist_cache(private: bool, blocked: bool) -> HeaderValue {
+    HeaderValue::from_static(match (private, blocked) {
+        (false, false) => "public, no-cache",
+        (false, true) => "public, max-age=1",
+        (true, false) => "private, no-cache",
+        (true, true) => "private, max-age=1",
+    })
+}
 
 /// What an `/hls/…` request's query may say.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct HlsQuery {
     token: Option<String>,
     /// Blocking reload: hold until the playlist has this media sequence number…
@@ -91,8 +107,6 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
         Ok(token) => token,
         Err(code) => return status(code),
     };
-    // Token-protected responses must not be stored by shared caches.
-    let scope = if token.is_some() { "private" } else { "public" };
     // Passed on by an origin node: the viewer it vouches for, not the origin itself.
     let vouched = || {
         let address = headers.get(proxy::VIEWER_HEADER)?.to_str().ok()?;
@@ -116,11 +130,9 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
             return state.io.run(async move { proxy::forward(&client, &owner, &path_and_query, &headers, viewer).await }).await;
         }
     }
-    // Shared caches keep public media only briefly: a video turned private must stop being served
-    // from them soon (browsers may keep what they already have).
     let immutable = match token {
-        Some(_) => format!("private, {IMMUTABLE}"),
-        None => format!("public, {IMMUTABLE}, s-maxage={}", state.shared_cache_max_age.as_secs()),
+        Some(_) => PRIVATE_IMMUTABLE,
+        None => state.public_immutable.clone(),
     };
     match request {
         HlsPath::Master { .. } | HlsPath::MediaPlaylist { .. } => {
@@ -128,15 +140,10 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                 Some(live) => {
                     live.saw_viewer(client, user_agent, Instant::now(), state.max_viewers_per_address);
                     let mut playlists = live.playlists();
-                    let mut cache = LIVE_PLAYLIST_CACHE;
+                    let mut blocked = false;
                     if let HlsPath::MediaPlaylist { rendition, kind: PlaylistKind::Index, .. } = &request {
                         match blocking_reload(&live, playlists, rendition, query.msn, query.part).await {
-                            Ok((held, blocked)) => {
-                                playlists = held;
-                                if blocked {
-                                    cache = BLOCKING_PLAYLIST_MAX_AGE;
-                                }
-                            }
+                            Ok((held, was_blocking)) => (playlists, blocked) = (held, was_blocking),
                             Err(code) => return status(code),
                         }
                     }
@@ -154,7 +161,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                         // Live, but nothing is made yet.
                         return status(StatusCode::NOT_FOUND);
                     }
-                    (text, format!("{scope}, {cache}"))
+                    (text, live_playlist_cache(token.is_some(), blocked))
                 }
                 None => {
                     let key = match &request {
@@ -164,7 +171,7 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                     };
                     let finished = video.status == VideoStatus::Ready;
                     match stored(state, &key, finished, false).await {
-                        Ok(object) => (object.bytes.clone(), immutable.clone()),
+                        Ok(object) => (object.bytes.clone(), immutable),
                         Err(e) => return storage_error(e),
                     }
                 }
@@ -174,13 +181,16 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
                 Some(token) => Bytes::from(with_token(&String::from_utf8_lossy(&text), token)),
                 None => text,
             };
-            ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache.as_str())], body).into_response()
+            ([(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE)), (header::CACHE_CONTROL, cache)], body).into_response()
         }
         HlsPath::Segment { rendition, file, kind, .. } => {
             if let Some(live) = live {
                 match live_media(&state.io, &live, &video.id, &rendition, &file).await {
                     Some(Ok(bytes)) => {
-                        return ([(header::CONTENT_TYPE, kind.content_type()), (header::CACHE_CONTROL, immutable.as_str())], bytes)
+                        return (
+                            [(header::CONTENT_TYPE, HeaderValue::from_static(kind.content_type())), (header::CACHE_CONTROL, immutable)],
+                            bytes,
+                        )
                             .into_response();
                     }
                     Some(Err(e)) => return storage_error(e),
@@ -196,13 +206,14 @@ pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpA
             // A stored segment never changes, live or not: from memory, read once for everyone.
             let key = Storage::key(&[&video.id, &rendition, &file]);
             match stored(state, &key, true, true).await {
-                Ok(object) => serve_bytes(&object, kind.content_type(), &immutable, headers),
+                Ok(object) => serve_bytes(&object, kind.content_type(), immutable, headers),
                 Err(e) => storage_error(e),
             }
         }
         HlsPath::Thumbnail { .. } => {
             let key = Storage::key(&[&video.id, "thumbnail.jpg"]);
-            serve_object(&state.io, &key, "image/jpeg", &format!("{scope}, {THUMBNAIL_MAX_AGE}"), headers).await
+            let cache = HeaderValue::from_static(if token.is_some() { "private, max-age=30" } else { "public, max-age=30" });
+            serve_object(&state.io, &key, "image/jpeg", cache, headers).await
         }
     }
 }
@@ -361,13 +372,14 @@ enum Asked {
     Answered(Response),
 }
 
-/// What a conditional or ranged request asks of an object of `size` bytes with `e_tag`.
-fn conditional(headers: &HeaderMap, size: u64, etag: Option<&str>, cache: &str) -> Asked {
-    if let (Some(etag), Some(if_none_match)) = (etag, headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())) {
-        if if_none_match.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*") {
+/// What a conditional or ranged request asks of an object of `size` bytes with `etag` (quoted).
+fn conditional(headers: &HeaderMap, size: u64, etag: Option<&HeaderValue>, cache: HeaderValue) -> Asked {
+    if let (Some(etag), Some(if_none_match)) = (etag, headers.get(header::IF_NONE_MATCH)) {
+        let matches = |candidate: &[u8]| candidate.trim_ascii() == etag.as_bytes() || candidate.trim_ascii() == b"*";
+        if if_none_match.as_bytes().split(|b| *b == b',').any(matches) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set(&mut response, header::ETAG, etag);
-            set(&mut response, header::CACHE_CONTROL, cache);
+            response.headers_mut().insert(header::ETAG, etag.clone());
+            response.headers_mut().insert(header::CACHE_CONTROL, cache);
             return Asked::Answered(response);
         }
     }
@@ -383,8 +395,9 @@ fn conditional(headers: &HeaderMap, size: u64, etag: Option<&str>, cache: &str) 
     }
 }
 
-fn quoted(e_tag: Option<&str>) -> Option<String> {
-    e_tag.map(|tag| format!("\"{}\"", tag.trim_matches('"')))
+/// An ETag as the `ETag` header carries it: quoted, whether storage quoted it or not.
+pub fn quoted(e_tag: Option<&str>) -> Option<HeaderValue> {
+    e_tag.and_then(|tag| HeaderValue::from_str(&format!("\"{}\"", tag.trim_matches('"'))).ok())
 }
 
 fn media_response(
@@ -392,16 +405,17 @@ fn media_response(
     body: Bytes,
     size: u64,
     range: Option<std::ops::Range<u64>>,
-    etag: Option<&str>,
-    content_type: &str,
-    cache: &str,
+    etag: Option<&HeaderValue>,
+    content_type: &'static str,
+    cache: HeaderValue,
 ) -> Response {
     let mut response = (code, Body::from(body)).into_response();
-    set(&mut response, header::CONTENT_TYPE, content_type);
-    set(&mut response, header::CACHE_CONTROL, cache);
-    set(&mut response, header::ACCEPT_RANGES, "bytes");
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, cache);
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(etag) = etag {
-        set(&mut response, header::ETAG, etag);
+        headers.insert(header::ETAG, etag.clone());
     }
     if let Some(range) = range {
         set(&mut response, header::CONTENT_RANGE, &format!("bytes {}-{}/{size}", range.start, range.end - 1));
@@ -411,14 +425,13 @@ fn media_response(
 
 /// An object already in memory, with ETag and Range support; its body also named as a range of
 /// its file when it has one open ([`FileBody`]).
-fn serve_bytes(object: &CachedObject, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
-    let etag = quoted(object.e_tag.as_deref());
+fn serve_bytes(object: &CachedObject, content_type: &'static str, cache: HeaderValue, headers: &HeaderMap) -> Response {
     let size = object.bytes.len() as u64;
-    match conditional(headers, size, etag.as_deref(), cache) {
+    match conditional(headers, size, object.etag.as_ref(), cache.clone()) {
         Asked::Bytes(code, range) => {
             let sent = range.clone().unwrap_or(0..size);
             let body = object.bytes.slice(sent.start as usize..sent.end as usize);
-            let mut response = media_response(code, body, size, range, etag.as_deref(), content_type, cache);
+            let mut response = media_response(code, body, size, range, object.etag.as_ref(), content_type, cache);
             if let Some(file) = &object.file {
                 FileBody::attach(&mut response, file.clone(), sent);
             }
@@ -429,18 +442,24 @@ fn serve_bytes(object: &CachedObject, content_type: &str, cache: &str, headers: 
 }
 
 /// An object read from storage as asked (only the range, when one is asked).
-async fn serve_object(io: &PooledIo, key: &object_path::Path, content_type: &str, cache: &str, headers: &HeaderMap) -> Response {
+async fn serve_object(
+    io: &PooledIo,
+    key: &object_path::Path,
+    content_type: &'static str,
+    cache: HeaderValue,
+    headers: &HeaderMap,
+) -> Response {
     let info = match io.head(key).await {
         Ok(info) => info,
         Err(e) => return storage_error(e),
     };
     let etag = quoted(info.e_tag.as_deref());
-    let (code, range) = match conditional(headers, info.size, etag.as_deref(), cache) {
+    let (code, range) = match conditional(headers, info.size, etag.as_ref(), cache.clone()) {
         Asked::Bytes(code, range) => (code, range),
         Asked::Answered(response) => return response,
     };
     match io.get(key, range.clone()).await {
-        Ok(object) => media_response(code, object.bytes, info.size, range, etag.as_deref(), content_type, cache),
+        Ok(object) => media_response(code, object.bytes, info.size, range, etag.as_ref(), content_type, cache),
         Err(e) => storage_error(e),
     }
 }
