@@ -70,8 +70,13 @@ both_engines!(jobs_are_claimed_once_renewed_retried_and_failed, |t: TestDb| asyn
     let (_, channel) = channel(db).await;
     let v = video(db, &channel.id).await;
     let lease = Duration::from_secs(60);
+    // An idle worker of this process waits on `queued` between polls: queuing wakes it.
+    let queued = jobs::queued();
+    tokio::pin!(queued);
+    queued.as_mut().enable();
     let job = jobs::enqueue(db, TRANSCODE_UPLOAD, Some(&v.id), "{}", 2).await.expect("enqueue");
     assert_eq!((job.status, job.attempts), (JobStatus::Queued, 0));
+    assert!(futures_util::FutureExt::now_or_never(queued).is_some(), "a waiting worker is woken by the job");
 
     let claimed = jobs::claim(db, "worker-a", lease).await.expect("claim").expect("a job");
     assert_eq!((claimed.id.as_str(), claimed.status, claimed.attempts), (job.id.as_str(), JobStatus::Running, 1));

@@ -30,7 +30,7 @@ use crate::ladder::{self, Encoding};
 use crate::recording::{self, encoded_codecs, RecordingSettings, RenditionInfo};
 use crate::MediaError;
 
-/// How often an idle worker looks for a job.
+/// How often an idle worker looks for a job (one queued by this process wakes it at once).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Worker {
@@ -75,12 +75,16 @@ async fn run(worker: Arc<Worker>, id: String, shutdown: Shutdown) {
         if shutdown.is_triggered() {
             return;
         }
+        let queued = jobs::queued();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
         let job = match jobs::claim(&worker.db, &id, lease).await {
             Ok(Some(job)) => job,
             Ok(None) => {
                 tokio::select! {
                     () = shutdown.signalled() => return,
                     () = tokio::time::sleep(POLL_INTERVAL) => continue,
+                    () = queued => continue,
                 }
             }
             Err(e) => {
