@@ -10,9 +10,10 @@
 //! When an entry expires, the first request after it reads the row again and waits for it; the
 //! others meanwhile get the row it replaces. Otherwise every viewer of a popular video would wait
 //! for that one read once a second, all at once (a stall in the latency tail of every request).
-//! So a row is at most `ttl` plus one read old, or two `ttl`s when that read fails or its request
-//! goes away (the next request after that retries). Dropped entries (a channel event) are never
-//! served stale: those requests wait for the new row.
+//! The old row is answered only while it is younger than two `ttl`s (counted from the start of the
+//! read that fetched it): a row not asked for in a while is read again with everyone waiting, and
+//! so is one whose re-read failed or was abandoned for that long. Dropped entries (a channel event)
+//! are never served stale: those requests wait for the new row.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,8 +36,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 struct Entry {
     created: Instant,
     row: Arc<OnceCell<Option<Arc<Video>>>>,
-    /// The expired entry's row, answered while `row` is being read.
-    replaced: Option<Option<Arc<Video>>>,
+    /// The row of an expired entry, with the start of the read that fetched it: answered while
+    /// `row` is being read, if it is younger than two `ttl`s.
+    replaced: Option<(Instant, Option<Arc<Video>>)>,
 }
 
 /// What a lookup found: a row to answer with, or one to wait for.
@@ -47,15 +49,30 @@ enum Lookup {
 }
 
 impl Entry {
-    fn new(replaced: Option<Option<Arc<Video>>>) -> Self {
+    fn new(replaced: Option<(Instant, Option<Arc<Video>>)>) -> Self {
         Self { created: Instant::now(), row: Arc::default(), replaced }
     }
 
-    fn found(&self) -> Lookup {
-        match (self.row.get(), &self.replaced) {
+    /// The row, or the old one while it is read again and still young enough, or the read to
+    /// wait for.
+    fn found(&self, ttl: Duration) -> Lookup {
+        match (self.row.get(), self.young_replaced(ttl)) {
             (Some(row), _) => Lookup::Row(row.clone()),
-            (None, Some(replaced)) => Lookup::Row(replaced.clone()),
+            (None, Some((_, replaced))) => Lookup::Row(replaced.clone()),
             (None, None) => Lookup::Reading(self.row.clone()),
+        }
+    }
+
+    fn young_replaced(&self, ttl: Duration) -> Option<&(Instant, Option<Arc<Video>>)> {
+        self.replaced.as_ref().filter(|(read, _)| read.elapsed() < 2 * ttl)
+    }
+
+    /// What the entry that replaces this one may answer while it reads: this one's row, or (when
+    /// this one's read never finished) the row it had itself, while still young enough.
+    fn row_to_replace(&self, ttl: Duration) -> Option<(Instant, Option<Arc<Video>>)> {
+        match self.row.get() {
+            Some(row) => Some((self.created, row.clone())).filter(|(read, _)| read.elapsed() < 2 * ttl),
+            None => self.young_replaced(ttl).cloned(),
         }
     }
 }
@@ -80,7 +97,7 @@ impl VideoCache {
         Found: Future<Output = Result<Option<Video>, DbError>>,
     {
         // The common case, a fresh entry: a shared read, nothing allocated.
-        let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.found());
+        let fresh = self.entries.get(id).filter(|entry| entry.created.elapsed() < self.ttl).map(|entry| entry.found(self.ttl));
         let found = if let Some(found) = fresh {
             found
         } else {
@@ -90,11 +107,11 @@ impl VideoCache {
             let mut entry = self.entries.entry(id.to_string()).or_insert_with(|| Entry::new(None));
             if entry.created.elapsed() >= self.ttl {
                 // This request reads the row again; until it has, the others get the old one.
-                let replaced = entry.row.get().cloned();
+                let replaced = entry.row_to_replace(self.ttl);
                 *entry = Entry::new(replaced);
                 Lookup::Reading(entry.row.clone())
             } else {
-                entry.found()
+                entry.found(self.ttl)
             }
         };
         match found {
@@ -213,6 +230,25 @@ mod tests {
         release.notify_one();
         assert_eq!(rereading.await.expect("read").expect("exists").title, "Later");
         assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "Later");
+
+        // A row older than two ttls is not answered while it is read again: everyone waits.
+        let ttl = Duration::from_millis(100);
+        let cache = VideoCache::new(ttl);
+        cache.get(&video.id, find).await.expect("read");
+        tokio::time::sleep(2 * ttl + Duration::from_millis(50)).await;
+        let rereading = cache.get(&video.id, slow_find);
+        tokio::pin!(rereading);
+        tokio::select! {
+            _ = &mut rereading => panic!("the read waits to be released"),
+            () = started.notified() => {}
+        }
+        tokio::select! {
+            _ = cache.get(&video.id, find) => panic!("a row that old is not answered"),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        release.notify_one();
+        assert_eq!(rereading.await.expect("read").expect("exists").title, "Later");
+
         cache.forget_channel(&channel.id);
         videos::update(db, &video.id, Some("Last"), None, None).await.expect("update");
         assert_eq!(cache.get(&video.id, find).await.expect("read").expect("exists").title, "Last", "a dropped row is never answered");

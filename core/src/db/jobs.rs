@@ -59,7 +59,8 @@ pub async fn enqueue(db: &Db, kind: &str, video_id: Option<&str>, payload: &str,
         "INSERT INTO jobs (id, kind, video_id, payload, status, attempts, max_attempts, run_after, progress, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, 0, $6, $6)";
     execute!(db, sqlx::query(sql).bind(&id).bind(kind).bind(video_id).bind(payload).bind(max_attempts).bind(at))?;
-    QUEUED.notify_waiters();
+    // One idle worker is enough. With none waiting a permit is kept: one worker looks once more.
+    QUEUED.notify_one();
     find(db, &id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
