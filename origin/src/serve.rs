@@ -88,7 +88,8 @@ pub async fn hls(
 }
 
 /// The answer to `GET /hls/{path}?{query}` from `peer` (without the CORS headers, which the
-/// caller adds).
+/// caller adds). It reads only the request headers named in [`crate::direct::READ_HEADERS`]: the
+/// listener's own loop passes no others, so a header read here must be added there too.
 pub async fn respond(state: &OriginState, path: &str, query: HlsQuery, peer: IpAddr, uri: &Uri, headers: &HeaderMap) -> Response {
     let Some(request) = hls_path::parse(path) else { return status(StatusCode::NOT_FOUND) };
     let find = || {
