@@ -374,13 +374,13 @@ enum Asked {
 }
 
 /// What a conditional or ranged request asks of an object of `size` bytes with `etag` (quoted).
-fn conditional(headers: &HeaderMap, size: u64, etag: Option<&HeaderValue>, cache: HeaderValue) -> Asked {
+fn conditional(headers: &HeaderMap, size: u64, etag: Option<&HeaderValue>, cache: &HeaderValue) -> Asked {
     if let (Some(etag), Some(if_none_match)) = (etag, headers.get(header::IF_NONE_MATCH)) {
         let matches = |candidate: &[u8]| candidate.trim_ascii() == etag.as_bytes() || candidate.trim_ascii() == b"*";
         if if_none_match.as_bytes().split(|b| *b == b',').any(matches) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             response.headers_mut().insert(header::ETAG, etag.clone());
-            response.headers_mut().insert(header::CACHE_CONTROL, cache);
+            response.headers_mut().insert(header::CACHE_CONTROL, cache.clone());
             return Asked::Answered(response);
         }
     }
@@ -397,7 +397,7 @@ fn conditional(headers: &HeaderMap, size: u64, etag: Option<&HeaderValue>, cache
 }
 
 /// An ETag as the `ETag` header carries it: quoted, whether storage quoted it or not.
-pub fn quoted(e_tag: Option<&str>) -> Option<HeaderValue> {
+pub(crate) fn quoted(e_tag: Option<&str>) -> Option<HeaderValue> {
     e_tag.and_then(|tag| HeaderValue::from_str(&format!("\"{}\"", tag.trim_matches('"'))).ok())
 }
 
@@ -428,7 +428,7 @@ fn media_response(
 /// its file when it has one open ([`FileBody`]).
 fn serve_bytes(object: &CachedObject, content_type: &'static str, cache: HeaderValue, headers: &HeaderMap) -> Response {
     let size = object.bytes.len() as u64;
-    match conditional(headers, size, object.etag.as_ref(), cache.clone()) {
+    match conditional(headers, size, object.etag.as_ref(), &cache) {
         Asked::Bytes(code, range) => {
             let sent = range.clone().unwrap_or(0..size);
             let body = object.bytes.slice(sent.start as usize..sent.end as usize);
@@ -455,7 +455,7 @@ async fn serve_object(
         Err(e) => return storage_error(e),
     };
     let etag = quoted(info.e_tag.as_deref());
-    let (code, range) = match conditional(headers, info.size, etag.as_ref(), cache.clone()) {
+    let (code, range) = match conditional(headers, info.size, etag.as_ref(), &cache) {
         Asked::Bytes(code, range) => (code, range),
         Asked::Answered(response) => return response,
     };

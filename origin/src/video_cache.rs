@@ -36,9 +36,16 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 struct Entry {
     created: Instant,
     row: Arc<OnceCell<Option<Arc<Video>>>>,
-    /// The row of an expired entry, with the start of the read that fetched it: answered while
-    /// `row` is being read, if it is younger than two `ttl`s.
-    replaced: Option<(Instant, Option<Arc<Video>>)>,
+    /// The row of an expired entry: answered while `row` is being read, if it is young enough.
+    replaced: Option<Replaced>,
+}
+
+/// An expired entry's row, with the start of the read that fetched it.
+type Replaced = (Instant, Option<Arc<Video>>);
+
+/// Whether a replaced row read at `read` may still be answered: younger than two `ttl`s.
+fn young_enough((read, _): &Replaced, ttl: Duration) -> bool {
+    read.elapsed() < 2 * ttl
 }
 
 /// What a lookup found: a row to answer with, or one to wait for.
@@ -49,31 +56,28 @@ enum Lookup {
 }
 
 impl Entry {
-    fn new(replaced: Option<(Instant, Option<Arc<Video>>)>) -> Self {
+    fn new(replaced: Option<Replaced>) -> Self {
         Self { created: Instant::now(), row: Arc::default(), replaced }
     }
 
     /// The row, or the old one while it is read again and still young enough, or the read to
     /// wait for.
     fn found(&self, ttl: Duration) -> Lookup {
-        match (self.row.get(), self.young_replaced(ttl)) {
+        match (self.row.get(), self.replaced.as_ref().filter(|replaced| young_enough(replaced, ttl))) {
             (Some(row), _) => Lookup::Row(row.clone()),
             (None, Some((_, replaced))) => Lookup::Row(replaced.clone()),
             (None, None) => Lookup::Reading(self.row.clone()),
         }
     }
 
-    fn young_replaced(&self, ttl: Duration) -> Option<&(Instant, Option<Arc<Video>>)> {
-        self.replaced.as_ref().filter(|(read, _)| read.elapsed() < 2 * ttl)
-    }
-
     /// What the entry that replaces this one may answer while it reads: this one's row, or (when
     /// this one's read never finished) the row it had itself, while still young enough.
-    fn row_to_replace(&self, ttl: Duration) -> Option<(Instant, Option<Arc<Video>>)> {
-        match self.row.get() {
-            Some(row) => Some((self.created, row.clone())).filter(|(read, _)| read.elapsed() < 2 * ttl),
-            None => self.young_replaced(ttl).cloned(),
-        }
+    fn row_to_replace(&self, ttl: Duration) -> Option<Replaced> {
+        let row = match self.row.get() {
+            Some(row) => Some((self.created, row.clone())),
+            None => self.replaced.clone(),
+        };
+        row.filter(|replaced| young_enough(replaced, ttl))
     }
 }
 
